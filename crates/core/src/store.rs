@@ -1,0 +1,219 @@
+//! The storage boundary. Backends (SQLite today, PostgreSQL later) implement
+//! [`Store`]; nothing above it knows which one is in use.
+//!
+//! Every method that changes something also appends its audit events, in the
+//! same transaction, so that a change without its event cannot happen.
+
+use crate::audit::{AuditContext, AuditEvent, NewEvent};
+use crate::id::{KeyId, OrgId, ProjectId};
+use crate::model::{KeyRecord, KeyStatus, Member, Organization, Project};
+use crate::usage::UsageBatch;
+use chrono::{DateTime, Utc};
+use std::fmt::Debug;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist (or belongs to another organization).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule or a concurrent change got in the way.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed or could not be reached.
+    #[error("storage failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Everything `keyward org create` writes, in one transaction.
+#[derive(Debug)]
+pub struct NewOrganization {
+    /// The organization.
+    pub org: Organization,
+    /// Its owner.
+    pub owner: Member,
+    /// The default project.
+    pub default_project: Project,
+    /// The project holding root keys.
+    pub management_project: Project,
+    /// The first root key, scope `*`.
+    pub root_key: KeyRecord,
+    /// The shared secret, sealed with the master key.
+    pub sealed_shared_secret: Vec<u8>,
+}
+
+/// A stored response to replay for a repeated `Idempotency-Key`.
+#[derive(Clone)]
+pub struct IdempotentResponse {
+    /// The organization.
+    pub org_id: OrgId,
+    /// The client's `Idempotency-Key`.
+    pub key: String,
+    /// SHA-256 (hex) of the request it answered.
+    pub request_hash: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Response body, sealed with the master key: it holds the full key.
+    pub sealed_body: Vec<u8>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Debug for IdempotentResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotentResponse")
+            .field("org_id", &self.org_id)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Orders of the key list.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KeySort {
+    /// Oldest first.
+    CreatedAsc,
+    /// Newest first (the default).
+    CreatedDesc,
+    /// By canonical scope list, then id.
+    Scope,
+    /// Never used first, then least recently used.
+    LastUsedAsc,
+    /// Most recently used first, never used last.
+    LastUsedDesc,
+    /// By name.
+    Name,
+}
+
+impl KeySort {
+    /// Parses the `sort` query value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created_at" => Some(Self::CreatedAsc),
+            "-created_at" => Some(Self::CreatedDesc),
+            "scope" => Some(Self::Scope),
+            "last_used_at" => Some(Self::LastUsedAsc),
+            "-last_used_at" => Some(Self::LastUsedDesc),
+            "name" => Some(Self::Name),
+            _ => None,
+        }
+    }
+}
+
+/// Where the previous page ended: the sort value and id of its last row.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct KeyCursor {
+    /// The sort column's value (times as microseconds, text as is).
+    pub value: CursorValue,
+    /// The last row's id, the tie-breaker.
+    pub id: String,
+}
+
+/// A sort column's value.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum CursorValue {
+    /// Times, as microseconds since the epoch (`-1` for "never").
+    Int(i64),
+    /// Names and scope lists.
+    Text(String),
+}
+
+/// A key list query.
+#[derive(Clone, Debug)]
+pub struct KeyQuery {
+    /// Only keys in this state.
+    pub status: Option<KeyStatus>,
+    /// Only keys of this project.
+    pub project_id: Option<ProjectId>,
+    /// Include root keys (asked for by naming the management project).
+    pub include_root: bool,
+    /// Search in name and description (case-insensitive substring).
+    pub q: Option<String>,
+    /// Order.
+    pub sort: KeySort,
+    /// Rows after this one.
+    pub after: Option<KeyCursor>,
+    /// Page size.
+    pub limit: u32,
+    /// "Now", for the `expired` and `active` filters.
+    pub now: DateTime<Utc>,
+}
+
+/// What a backend must do. Every method is scoped to one organization
+/// except the lookups by hash (the key itself names its organization).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Writes a new organization with everything it starts with.
+    async fn create_organization(&self, new: &NewOrganization, ctx: &AuditContext) -> Result<(), StoreError>;
+    /// Every organization.
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
+    /// One organization.
+    async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError>;
+
+    /// Adds a project.
+    async fn create_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError>;
+    /// The organization's projects, oldest first.
+    async fn list_projects(&self, org: &OrgId) -> Result<Vec<Project>, StoreError>;
+    /// One project.
+    async fn get_project(&self, org: &OrgId, id: &ProjectId) -> Result<Option<Project>, StoreError>;
+    /// Saves a changed project.
+    async fn update_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError>;
+
+    /// Adds a key, with the response to replay when an `Idempotency-Key` was
+    /// given. `Conflict` when that idempotency key is already taken.
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        idempotent: Option<&IdempotentResponse>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// One key.
+    async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
+    /// The key whose current or previous secret hashes to `hash`.
+    async fn find_key_by_hash(&self, hash: &crate::key_format::KeyHash) -> Result<Option<KeyRecord>, StoreError>;
+    /// One page of keys plus one more row, if any, so the caller knows there is a next page.
+    async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Saves a changed key if nobody changed it since `expected_version`;
+    /// `Conflict` otherwise.
+    async fn update_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Saves an archived key and purges the organization's oldest archived
+    /// keys beyond `keep`, each purge audited. Returns the purged keys.
+    async fn archive_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        keep: u32,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Writes `last_used_at` and usage counters gathered since the last batch.
+    async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError>;
+
+    /// A stored response for `(org, key)`.
+    async fn get_idempotent(&self, org: &OrgId, key: &str) -> Result<Option<IdempotentResponse>, StoreError>;
+
+    /// The sealed shared secret; the reveal is audited in the same transaction.
+    async fn reveal_shared_secret(&self, org: &OrgId, ctx: &AuditContext) -> Result<(Vec<u8>, DateTime<Utc>), StoreError>;
+    /// Replaces the shared secret; audited.
+    async fn rotate_shared_secret(
+        &self,
+        org: &OrgId,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+
+    /// The organization's events with `seq` greater than `after_seq`, in order.
+    async fn audit_events(&self, org: &OrgId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+}

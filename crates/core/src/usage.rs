@@ -1,0 +1,142 @@
+//! Write-behind of `last_used_at` and usage counters.
+//!
+//! Verification only bumps in-memory aggregates; a background task hands them
+//! to storage at most a second later, and once more on shutdown. Counters
+//! aggregate per key, hour and outcome rather than queue per request, so
+//! memory stays bounded by the number of distinct keys in use.
+
+use crate::id::{KeyId, OrgId};
+use crate::model::KeyRecord;
+use crate::policy::Code;
+use crate::store::Store;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Verifications of one key, in one hour, with one outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCount {
+    /// The organization.
+    pub org_id: OrgId,
+    /// The key.
+    pub key_id: KeyId,
+    /// Start of the hour.
+    pub hour: DateTime<Utc>,
+    /// The outcome.
+    pub code: Code,
+    /// How many.
+    pub count: u64,
+}
+
+/// What one flush writes.
+#[derive(Debug, Default, Clone)]
+pub struct UsageBatch {
+    /// Latest verification time per key.
+    pub last_used: Vec<(KeyId, DateTime<Utc>)>,
+    /// Counter increments.
+    pub counts: Vec<UsageCount>,
+}
+
+impl UsageBatch {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.last_used.is_empty() && self.counts.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    last_used: HashMap<KeyId, DateTime<Utc>>,
+    counts: HashMap<(KeyId, DateTime<Utc>, Code), (OrgId, u64)>,
+}
+
+/// In-memory aggregates waiting to be written.
+#[derive(Debug, Default)]
+pub struct UsageRecorder {
+    pending: Mutex<Pending>,
+}
+
+impl UsageRecorder {
+    /// Counts one verification of `record` that ended with `code`.
+    pub fn record(&self, record: &KeyRecord, code: Code, now: DateTime<Utc>) {
+        let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
+        let mut pending = self.lock();
+        let last = pending.last_used.entry(record.id.clone()).or_insert(now);
+        if *last < now {
+            *last = now;
+        }
+        pending
+            .counts
+            .entry((record.id.clone(), hour, code))
+            .or_insert_with(|| (record.org_id.clone(), 0))
+            .1 += 1;
+    }
+
+    /// Takes everything gathered so far.
+    pub fn take(&self) -> UsageBatch {
+        let pending = std::mem::take(&mut *self.lock());
+        UsageBatch {
+            last_used: pending.last_used.into_iter().collect(),
+            counts: pending
+                .counts
+                .into_iter()
+                .map(|((key_id, hour, code), (org_id, count))| UsageCount {
+                    org_id,
+                    key_id,
+                    hour,
+                    code,
+                    count,
+                })
+                .collect(),
+        }
+    }
+
+    /// Puts back a batch that could not be written, so nothing counted is lost.
+    pub fn restore(&self, batch: UsageBatch) {
+        let mut pending = self.lock();
+        for (key_id, at) in batch.last_used {
+            let last = pending.last_used.entry(key_id).or_insert(at);
+            if *last < at {
+                *last = at;
+            }
+        }
+        for c in batch.counts {
+            pending.counts.entry((c.key_id, c.hour, c.code)).or_insert((c.org_id, 0)).1 += c.count;
+        }
+    }
+
+    /// Writes what is pending; on failure keeps it for the next attempt.
+    pub async fn flush(&self, store: &dyn Store) -> bool {
+        let batch = self.take();
+        if batch.is_empty() {
+            return true;
+        }
+        match store.record_usage(&batch).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "writing usage failed; will retry");
+                self.restore(batch);
+                false
+            }
+        }
+    }
+
+    /// Flushes every `interval` until `shutdown` turns true, then once more.
+    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => { self.flush(store.as_ref()).await; }
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.flush(store.as_ref()).await;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

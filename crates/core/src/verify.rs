@@ -1,0 +1,159 @@
+//! Verification: parse, hash once, look up (cache first), apply the policy,
+//! count the use.
+//!
+//! A key already seen costs one SHA-256 and one cache hit; no storage I/O and
+//! no write happen on the request path. Unknown keys land in a separate,
+//! bounded negative cache so that a flood of random keys neither reaches
+//! storage at full rate nor evicts the entries of real keys.
+
+use crate::clock::Clock;
+use crate::key_format::{self, KeyHash};
+use crate::model::KeyRecord;
+use crate::policy::{self, Code, Request};
+use crate::store::{Store, StoreError};
+use crate::usage::UsageRecorder;
+use moka::future::Cache;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Sizes and lifetimes of the verification caches.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Most key records kept.
+    pub capacity: u64,
+    /// Longest time a record is trusted without reading storage again.
+    pub ttl: Duration,
+    /// Most unknown hashes remembered.
+    pub negative_capacity: u64,
+    /// How long an unknown hash is remembered.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1_000_000,
+            ttl: Duration::from_secs(60),
+            negative_capacity: 100_000,
+            negative_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The result of one verification.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The answer.
+    pub code: Code,
+    /// The key, when one was found.
+    pub key: Option<Arc<KeyRecord>>,
+    /// True when the key's previous secret was used during its grace period.
+    pub deprecated: bool,
+}
+
+impl Outcome {
+    fn bare(code: Code) -> Self {
+        Self {
+            code,
+            key: None,
+            deprecated: false,
+        }
+    }
+}
+
+/// Verifies keys against the policy, with caches in front of storage.
+#[derive(Debug)]
+pub struct Verifier {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    usage: Arc<UsageRecorder>,
+    known: Cache<KeyHash, Arc<KeyRecord>>,
+    unknown: Cache<KeyHash, ()>,
+}
+
+impl Verifier {
+    /// A verifier over `store`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, usage: Arc<UsageRecorder>, config: &CacheConfig) -> Self {
+        Self {
+            store,
+            clock,
+            usage,
+            known: Cache::builder().max_capacity(config.capacity).time_to_live(config.ttl).build(),
+            unknown: Cache::builder()
+                .max_capacity(config.negative_capacity)
+                .time_to_live(config.negative_ttl)
+                .build(),
+        }
+    }
+
+    /// Verifies `key` for `request`.
+    pub async fn verify(&self, key: &str, request: &Request<'_>) -> Result<Outcome, StoreError> {
+        if key_format::parse(key).is_err() {
+            return Ok(Outcome::bare(Code::Malformed));
+        }
+        let hash = KeyHash::of(key);
+        let Some(record) = self.lookup(hash).await? else {
+            return Ok(Outcome::bare(Code::NotFound));
+        };
+        let now = self.clock.now();
+        let deprecated = if record.hash.ct_eq(&hash) {
+            false
+        } else if record.previous.is_some_and(|p| p.hash.ct_eq(&hash) && now < p.expires_at) {
+            true
+        } else {
+            // An old secret past its grace period is simply no longer a key.
+            return Ok(Outcome::bare(Code::NotFound));
+        };
+        let code = policy::evaluate(&record, request, now);
+        self.usage.record(&record, code, now);
+        Ok(Outcome {
+            code,
+            key: Some(record),
+            deprecated,
+        })
+    }
+
+    /// Forgets every cached entry of `record`, so the next verification reads
+    /// storage. Call with the record before and after each change.
+    pub async fn forget(&self, record: &KeyRecord) {
+        for hash in record.hashes() {
+            self.known.invalidate(&hash).await;
+        }
+    }
+
+    async fn lookup(&self, hash: KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        if let Some(record) = self.known.get(&hash).await {
+            return Ok(Some(record));
+        }
+        if self.unknown.contains_key(&hash) {
+            return Ok(None);
+        }
+        let store = Arc::clone(&self.store);
+        let found = self
+            .known
+            .try_get_with(hash, async move {
+                match store.find_key_by_hash(&hash).await {
+                    Ok(Some(record)) => Ok(Arc::new(record)),
+                    Ok(None) => Err(Lookup::Unknown),
+                    Err(e) => Err(Lookup::Failed(e.to_string())),
+                }
+            })
+            .await;
+        match found {
+            Ok(record) => Ok(Some(record)),
+            Err(error) => match error.as_ref() {
+                Lookup::Unknown => {
+                    self.unknown.insert(hash, ()).await;
+                    Ok(None)
+                }
+                Lookup::Failed(message) => Err(StoreError::Backend(message.clone().into())),
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Lookup {
+    Unknown,
+    Failed(String),
+}
