@@ -72,16 +72,19 @@ pub struct AuditContext {
     pub ip: Option<String>,
     /// Client user agent.
     pub user_agent: Option<String>,
+    /// When the action happens.
+    pub at: DateTime<Utc>,
 }
 
 impl AuditContext {
     /// A context for actions of the system itself.
-    pub fn system(name: &str) -> Self {
+    pub fn system(name: &str, at: DateTime<Utc>) -> Self {
         Self {
             actor: Actor::system(name),
             team: None,
             ip: None,
             user_agent: None,
+            at,
         }
     }
 }
@@ -135,7 +138,6 @@ impl AuditEvent {
         id: EventId,
         org_id: OrgId,
         prev: Option<(i64, String)>,
-        occurred_at: DateTime<Utc>,
         context: &AuditContext,
         event: NewEvent,
     ) -> Self {
@@ -143,7 +145,7 @@ impl AuditEvent {
         let mut out = Self {
             id,
             seq: prev_seq + 1,
-            occurred_at,
+            occurred_at: context.at,
             org_id,
             actor: context.actor.clone(),
             team: context.team.clone(),

@@ -1,1 +1,83 @@
-//! stub
+//! Storage backends for Keyward, behind [`keyward_core::store::Store`].
+//!
+//! The backend is chosen from the database URL at start-up; without one,
+//! Keyward keeps an embedded SQLite database in its data directory. All SQL of
+//! the project lives in this crate.
+
+pub mod sqlite;
+
+use keyward_core::store::{Store, StoreError};
+use std::path::Path;
+use std::sync::Arc;
+
+/// File name of the embedded database inside the data directory.
+pub const SQLITE_FILE: &str = "keyward.db";
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL names a backend this build does not have.
+    #[error("unsupported database URL scheme in `{0}`: use sqlite:// (PostgreSQL support is planned)")]
+    UnsupportedScheme(String),
+    /// Opening or migrating failed.
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("applying migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The data directory could not be created.
+    #[error("creating data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the database named by `database_url`, or the embedded SQLite file in
+/// `data_dir`, and applies pending migrations.
+pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, ConnectError> {
+    match database_url {
+        None => {
+            std::fs::create_dir_all(data_dir).map_err(|source| ConnectError::DataDir {
+                path: data_dir.display().to_string(),
+                source,
+            })?;
+            Ok(Arc::new(sqlite::SqliteStore::open(&data_dir.join(SQLITE_FILE)).await?))
+        }
+        Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?)),
+        Some(url) => Err(ConnectError::UnsupportedScheme(redact(url))),
+    }
+}
+
+/// A URL with any password replaced, fit for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(super::redact("postgres://kw:hunter2@db/kw"), "postgres://kw:***@db/kw");
+        assert_eq!(super::redact("postgres://db/kw"), "postgres://db/kw");
+    }
+}

@@ -1,0 +1,111 @@
+//! Appending to and reading the audit hash chain.
+//!
+//! `append` runs inside the caller's transaction on the single writer
+//! connection, so reading the chain's head and inserting the next event can
+//! never interleave with another writer.
+
+use super::rows::{micros, time};
+use crate::backend;
+use keyward_core::audit::{Actor, ActorType, AuditContext, AuditEvent, NewEvent, Target};
+use keyward_core::id::{EventId, OrgId};
+use keyward_core::store::StoreError;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+pub(super) async fn append(
+    tx: &mut SqliteConnection,
+    org: &OrgId,
+    ctx: &AuditContext,
+    event: NewEvent,
+) -> Result<AuditEvent, StoreError> {
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1")
+            .bind(org.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    let event = AuditEvent::chain(EventId::generate().map_err(backend)?, org.clone(), head, ctx, event);
+    sqlx::query(
+        "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_name, team, action,
+             target_type, target_id, target_name, ip, user_agent, changes, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(event.org_id.as_str())
+    .bind(event.seq)
+    .bind(event.id.as_str())
+    .bind(micros(event.occurred_at))
+    .bind(actor_type_name(event.actor.kind))
+    .bind(&event.actor.id)
+    .bind(&event.actor.name)
+    .bind(event.team.as_deref())
+    .bind(&event.action)
+    .bind(&event.target.kind)
+    .bind(&event.target.id)
+    .bind(&event.target.name)
+    .bind(event.ip.as_deref())
+    .bind(event.user_agent.as_deref())
+    .bind(serde_json::Value::Object(event.changes.clone()).to_string())
+    .bind(&event.prev_hash)
+    .bind(&event.hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    Ok(event)
+}
+
+pub(super) async fn page(pool: &SqlitePool, org: &OrgId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+    let rows = sqlx::query("SELECT * FROM audit_events WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+        .bind(org.as_str())
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    rows.iter().map(event).collect()
+}
+
+fn actor_type_name(kind: ActorType) -> &'static str {
+    match kind {
+        ActorType::Member => "member",
+        ActorType::RootKey => "root_key",
+        ActorType::System => "system",
+    }
+}
+
+fn event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    let get = |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(backend) };
+    let opt = |column: &str| -> Result<Option<String>, StoreError> { row.try_get(column).map_err(backend) };
+    let kind = match get("actor_type")?.as_str() {
+        "member" => ActorType::Member,
+        "root_key" => ActorType::RootKey,
+        _ => ActorType::System,
+    };
+    let changes = match serde_json::from_str(&get("changes")?).map_err(backend)? {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    Ok(AuditEvent {
+        // A tampered id must still load so that verification can name it.
+        id: EventId::parse(&get("id")?).or_else(|_| EventId::generate()).map_err(backend)?,
+        seq: row.try_get("seq").map_err(backend)?,
+        occurred_at: time(row.try_get("occurred_at").map_err(backend)?)?,
+        org_id: OrgId::parse(&get("org_id")?).map_err(|e| backend(std::io::Error::other(e)))?,
+        actor: Actor {
+            kind,
+            id: get("actor_id")?,
+            name: get("actor_name")?,
+        },
+        team: opt("team")?,
+        action: get("action")?,
+        target: Target {
+            kind: get("target_type")?,
+            id: get("target_id")?,
+            name: get("target_name")?,
+        },
+        ip: opt("ip")?,
+        user_agent: opt("user_agent")?,
+        changes,
+        prev_hash: get("prev_hash")?,
+        hash: get("hash")?,
+    })
+}

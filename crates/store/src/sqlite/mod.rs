@@ -1,0 +1,447 @@
+//! The embedded SQLite backend.
+//!
+//! One connection writes (SQLite serializes writers anyway; a single writer
+//! makes every transaction start without `SQLITE_BUSY` races and keeps the
+//! audit chain strictly ordered), a small pool reads. WAL mode lets readers
+//! and the writer proceed together.
+
+mod audit;
+mod keys;
+mod rows;
+
+use crate::{backend, is_unique_violation};
+use keyward_core::audit::{AuditContext, AuditEvent, NewEvent, Target};
+use keyward_core::id::{KeyId, OrgId, ProjectId};
+use keyward_core::key_format::KeyHash;
+use keyward_core::keys::audit_view;
+use keyward_core::model::{KeyRecord, Organization, Project};
+use keyward_core::store::{IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError};
+use keyward_core::usage::UsageBatch;
+use chrono::{DateTime, Utc};
+use rows::{micros, time};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Keyward's data in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        Self::with_options(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a `sqlite://` URL and migrates it.
+    pub async fn open_url(url: &str) -> Result<Self, sqlx::Error> {
+        Self::with_options(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn with_options(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        MIGRATOR.run(&writer).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        Ok(Self { reader, writer })
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.writer.begin().await.map_err(backend)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %new.org.id))]
+    async fn create_organization(&self, new: &NewOrganization, ctx: &AuditContext) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO organizations (id, name, created_at, shared_secret, shared_secret_rotated_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(new.org.id.as_str())
+        .bind(&new.org.name)
+        .bind(micros(new.org.created_at))
+        .bind(&new.sealed_shared_secret)
+        .bind(micros(new.org.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let owner = &new.owner;
+        sqlx::query(
+            "INSERT INTO members (id, org_id, email, name, role, password_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(owner.id.as_str())
+        .bind(owner.org_id.as_str())
+        .bind(&owner.email)
+        .bind(&owner.name)
+        .bind(owner.role.as_str())
+        .bind(&owner.password_hash)
+        .bind(micros(owner.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let org = &new.org.id;
+        let target = |kind: &str, id: &str, name: &str| Target {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        let org_event = NewEvent {
+            action: "organization.created".to_owned(),
+            target: target("organization", org.as_str(), &new.org.name),
+            changes: keyward_core::audit::created(&object(serde_json::json!({"name": new.org.name}))),
+        };
+        audit::append(&mut tx, org, ctx, org_event).await?;
+        let member_event = NewEvent {
+            action: "member.added".to_owned(),
+            target: target("member", owner.id.as_str(), &owner.email),
+            changes: keyward_core::audit::created(&object(
+                serde_json::json!({"email": owner.email, "role": owner.role}),
+            )),
+        };
+        audit::append(&mut tx, org, ctx, member_event).await?;
+        for project in [&new.default_project, &new.management_project] {
+            insert_project(&mut tx, project).await?;
+            audit::append(&mut tx, org, ctx, project_created(project)).await?;
+        }
+        keys::insert(&mut tx, &new.root_key).await?;
+        let key_event = NewEvent {
+            action: "key.created".to_owned(),
+            target: target("key", new.root_key.id.as_str(), &new.root_key.name),
+            changes: keyward_core::audit::created(&audit_view(&new.root_key)),
+        };
+        audit::append(&mut tx, org, ctx, key_event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM organizations ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::organization).collect()
+    }
+
+    async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError> {
+        let row = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = ?")
+            .bind(org.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::organization).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
+    async fn create_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_project(&mut tx, project).await?;
+        audit::append(&mut tx, &project.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_projects(&self, org: &OrgId) -> Result<Vec<Project>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM projects WHERE org_id = ? ORDER BY created_at, id")
+            .bind(org.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::project).collect()
+    }
+
+    async fn get_project(&self, org: &OrgId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
+        let row = sqlx::query("SELECT * FROM projects WHERE org_id = ? AND id = ?")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::project).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
+    async fn update_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE projects SET name = ?, key_prefix = ?, apis = ?, updated_at = ? WHERE org_id = ? AND id = ?",
+        )
+        .bind(&project.name)
+        .bind(project.key_prefix.as_str())
+        .bind(rows::json(&project.apis)?)
+        .bind(micros(project.updated_at))
+        .bind(project.org_id.as_str())
+        .bind(project.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::append(&mut tx, &project.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        idempotent: Option<&IdempotentResponse>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(response) = idempotent {
+            sqlx::query(
+                "INSERT INTO idempotency (org_id, key, request_hash, status, sealed_body, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(response.org_id.as_str())
+            .bind(&response.key)
+            .bind(&response.request_hash)
+            .bind(i64::from(response.status))
+            .bind(&response.sealed_body)
+            .bind(micros(response.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_as_conflict(e, "idempotency key already used"))?;
+        }
+        keys::insert(&mut tx, key).await?;
+        audit::append(&mut tx, &key.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? AND id = ?")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::key).transpose()
+    }
+
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM api_keys WHERE hash = ?1
+             UNION ALL
+             SELECT * FROM api_keys WHERE previous_hash = ?1
+             LIMIT 1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::key).transpose()
+    }
+
+    async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::list(&self.reader, org, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn update_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        keys::update(&mut tx, key, expected_version).await?;
+        audit::append(&mut tx, &key.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn archive_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        keep: u32,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        keys::update(&mut tx, key, expected_version).await?;
+        audit::append(&mut tx, &key.org_id, ctx, event).await?;
+        let purged = keys::purge_archived(&mut tx, &key.org_id, keep).await?;
+        for old in &purged {
+            let event = NewEvent {
+                action: "key.purged".to_owned(),
+                target: Target {
+                    kind: "key".to_owned(),
+                    id: old.id.to_string(),
+                    name: old.name.clone(),
+                },
+                changes: object(serde_json::json!({
+                    "reason": {"before": null, "after": format!("more than {keep} archived keys")}
+                })),
+            };
+            audit::append(&mut tx, &key.org_id, ctx, event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(purged)
+    }
+
+    async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for (key_id, at) in &batch.last_used {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(micros(*at))
+            .bind(key_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        for count in &batch.counts {
+            sqlx::query(
+                "INSERT INTO key_usage (org_id, key_id, hour, code, count) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (key_id, hour, code) DO UPDATE SET count = count + excluded.count",
+            )
+            .bind(count.org_id.as_str())
+            .bind(count.key_id.as_str())
+            .bind(micros(count.hour))
+            .bind(count.code.as_str())
+            .bind(i64::try_from(count.count).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_idempotent(&self, org: &OrgId, key: &str) -> Result<Option<IdempotentResponse>, StoreError> {
+        let row = sqlx::query("SELECT * FROM idempotency WHERE org_id = ? AND key = ?")
+            .bind(org.as_str())
+            .bind(key)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::idempotent).transpose()
+    }
+
+    async fn reveal_shared_secret(&self, org: &OrgId, ctx: &AuditContext) -> Result<(Vec<u8>, DateTime<Utc>), StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT name, shared_secret, shared_secret_rotated_at FROM organizations WHERE id = ?")
+            .bind(org.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?;
+        let sealed: Vec<u8> = row.try_get("shared_secret").map_err(backend)?;
+        let rotated_at = time(row.try_get("shared_secret_rotated_at").map_err(backend)?)?;
+        let event = shared_secret_event("shared_secret.revealed", org, row.try_get("name").map_err(backend)?);
+        audit::append(&mut tx, org, ctx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok((sealed, rotated_at))
+    }
+
+    async fn rotate_shared_secret(
+        &self,
+        org: &OrgId,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let name: String = sqlx::query_scalar(
+            "UPDATE organizations SET shared_secret = ?, shared_secret_rotated_at = ? WHERE id = ? RETURNING name",
+        )
+        .bind(sealed)
+        .bind(micros(now))
+        .bind(org.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound)?;
+        audit::append(&mut tx, org, ctx, shared_secret_event("shared_secret.rotated", org, name)).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn audit_events(&self, org: &OrgId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::page(&self.reader, org, after_seq, limit).await
+    }
+}
+
+async fn insert_project(tx: &mut SqliteConnection, project: &Project) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO projects (id, org_id, name, key_prefix, apis, management, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(project.id.as_str())
+    .bind(project.org_id.as_str())
+    .bind(&project.name)
+    .bind(project.key_prefix.as_str())
+    .bind(rows::json(&project.apis)?)
+    .bind(project.management)
+    .bind(micros(project.created_at))
+    .bind(micros(project.updated_at))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
+    Ok(())
+}
+
+fn project_created(project: &Project) -> NewEvent {
+    NewEvent {
+        action: "project.created".to_owned(),
+        target: Target {
+            kind: "project".to_owned(),
+            id: project.id.to_string(),
+            name: project.name.clone(),
+        },
+        changes: keyward_core::audit::created(&object(serde_json::json!({
+            "name": project.name,
+            "key_prefix": project.key_prefix,
+            "apis": project.apis,
+        }))),
+    }
+}
+
+fn shared_secret_event(action: &str, org: &OrgId, org_name: String) -> NewEvent {
+    NewEvent {
+        action: action.to_owned(),
+        target: Target {
+            kind: "shared_secret".to_owned(),
+            id: org.to_string(),
+            name: org_name,
+        },
+        changes: serde_json::Map::new(),
+    }
+}
+
+fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn unique_as_conflict(error: sqlx::Error, message: &str) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::Conflict(message.to_owned())
+    } else {
+        backend(error)
+    }
+}

@@ -1,0 +1,130 @@
+//! Conversions between SQLite rows and domain records.
+
+use crate::backend;
+use chrono::{DateTime, Utc};
+use keyward_core::id::{KeyId, OrgId, ProjectId};
+use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
+use keyward_core::model::{KeyRecord, Organization, PreviousSecret, Project};
+use keyward_core::scope::Role;
+use keyward_core::store::{IdempotentResponse, StoreError};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+/// A stored value that does not parse as what it should be.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt value in column {0}")]
+struct Corrupt(&'static str);
+
+fn corrupt(column: &'static str) -> StoreError {
+    backend(Corrupt(column))
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn time(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt("time"))
+}
+
+fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    v.map(time).transpose()
+}
+
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &'static str) -> Result<T, StoreError> {
+    let text: String = row.try_get(column).map_err(backend)?;
+    serde_json::from_str(&text).map_err(|_| corrupt(column))
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(column).map_err(backend)
+}
+
+fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
+    bytes.try_into().map(KeyHash).map_err(|_| corrupt(column))
+}
+
+fn parsed<T>(row: &SqliteRow, column: &'static str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    let text: String = get(row, column)?;
+    parse(&text).ok_or_else(|| corrupt(column))
+}
+
+pub(crate) fn organization(row: &SqliteRow) -> Result<Organization, StoreError> {
+    Ok(Organization {
+        id: parsed(row, "id", |s| OrgId::parse(s).ok())?,
+        name: get(row, "name")?,
+        created_at: time(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn project(row: &SqliteRow) -> Result<Project, StoreError> {
+    Ok(Project {
+        id: parsed(row, "id", |s| ProjectId::parse(s).ok())?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        name: get(row, "name")?,
+        key_prefix: parsed(row, "key_prefix", |s| KeyPrefix::parse(s).ok())?,
+        apis: from_json(row, "apis")?,
+        management: get(row, "management")?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+    })
+}
+
+pub(crate) fn key(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
+    let previous_hash: Option<Vec<u8>> = get(row, "previous_hash")?;
+    let previous_expires_at = opt_time(get(row, "previous_expires_at")?)?;
+    let previous = match (previous_hash, previous_expires_at) {
+        (Some(bytes), Some(expires_at)) => Some(PreviousSecret {
+            hash: hash(bytes, "previous_hash")?,
+            expires_at,
+        }),
+        _ => None,
+    };
+    Ok(KeyRecord {
+        id: parsed(row, "id", |s| KeyId::parse(s).ok())?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        project_id: parsed(row, "project_id", |s| ProjectId::parse(s).ok())?,
+        root: get(row, "root")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        key_type: parsed(row, "key_type", KeyType::from_name)?,
+        role: parsed(row, "role", Role::from_name)?,
+        scopes: from_json(row, "scopes")?,
+        enabled: get(row, "enabled")?,
+        hash: hash(get(row, "hash")?, "hash")?,
+        hint: get(row, "hint")?,
+        previous,
+        sealed_key: get(row, "sealed_key")?,
+        created_by: get(row, "created_by")?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+        expires_at: opt_time(get(row, "expires_at")?)?,
+        last_used_at: opt_time(get(row, "last_used_at")?)?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
+        revoked_reason: get(row, "revoked_reason")?,
+        archived_at: opt_time(get(row, "archived_at")?)?,
+        trusted_origins: from_json(row, "trusted_origins")?,
+        allowed_ips: from_json(row, "allowed_ips")?,
+        meta: from_json(row, "meta")?,
+        version: get(row, "version")?,
+    })
+}
+
+pub(crate) fn idempotent(row: &SqliteRow) -> Result<IdempotentResponse, StoreError> {
+    let status: i64 = get(row, "status")?;
+    Ok(IdempotentResponse {
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        key: get(row, "key")?,
+        request_hash: get(row, "request_hash")?,
+        status: u16::try_from(status).map_err(|_| corrupt("status"))?,
+        sealed_body: get(row, "sealed_body")?,
+        created_at: time(get(row, "created_at")?)?,
+    })
+}
