@@ -1,1 +1,18 @@
-//! stub
+//! Keyward's HTTP server: the management API, verification, OpenAPI, health.
+//!
+//! [`Application::build`] wires storage, the verifier and the router from
+//! [`Settings`]; [`Application::run_until_stopped`] serves until a shutdown
+//! signal, then flushes what verification counted.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod extract;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+
+pub use app::Application;
+pub use settings::Settings;

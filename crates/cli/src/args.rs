@@ -1,0 +1,96 @@
+//! Flags and their `KEYWARD_*` environment variables.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Self-hosted API key management.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory of the embedded database and the master key.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "./keyward-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database URL (default: the embedded SQLite file in the data directory).
+    /// Also read from the file named by KEYWARD_DATABASE_URL_FILE.
+    #[arg(long, env = "KEYWARD_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// File holding the master key (default: <data-dir>/master.key, created on first use).
+    #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "KEYWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(Serve),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(Org),
+    /// Inspect the audit log.
+    #[command(subcommand)]
+    Audit(Audit),
+    /// Apply database migrations.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// Address to listen on.
+    #[arg(long, env = "KEYWARD_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Archived keys kept per organization; older ones are purged.
+    #[arg(long, env = "KEYWARD_ARCHIVED_KEEP", default_value_t = 10)]
+    pub archived_keep: u32,
+    /// Proxies (CIDR, comma-separated) whose X-Forwarded-For / X-Real-IP are believed.
+    #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "KEYWARD_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Org {
+    /// Create an organization, its owner and a root key with scope `*`.
+    Create {
+        /// The organization's name.
+        #[arg(long)]
+        name: String,
+        /// The owner's email. The password comes from KEYWARD_OWNER_PASSWORD
+        /// (or KEYWARD_OWNER_PASSWORD_FILE), else is generated and printed once.
+        #[arg(long)]
+        owner_email: String,
+        /// Print {org_id, owner_email, owner_password?, root_key} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Audit {
+    /// Check the hash chains; exit 0 when intact, 1 naming the first bad event.
+    Verify {
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}

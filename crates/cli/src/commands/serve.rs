@@ -1,0 +1,19 @@
+//! `keyward serve`.
+
+use crate::args::{Global, Serve};
+use keyward_core::clock::SystemClock;
+use keyward_server::Application;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
+    let mut settings = super::settings(global)?;
+    settings.addr = args.addr;
+    settings.archived_keep = args.archived_keep;
+    settings.trusted_proxies = args.trusted_proxies;
+    settings.body_limit = args.body_limit;
+    tracing::info!(?settings, "starting");
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    app.run_until_stopped(keyward_server::app::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

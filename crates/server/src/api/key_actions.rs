@@ -1,0 +1,198 @@
+//! `/v1/keys/{id}/…`: regenerate, disable, enable, revoke and archive.
+//!
+//! Each action loads the key, applies the domain rule, saves the record and
+//! its audit event in one transaction (refusing if another request changed
+//! the key meanwhile), then drops the key from the verification cache so the
+//! very next verification on this node sees the change.
+
+use super::views::KeyView;
+use super::{key_target, load_key, project_of};
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, OptionalJson};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use keyward_core::audit::{self, NewEvent};
+use keyward_core::keys::{self, audit_view};
+use keyward_core::model::KeyRecord;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Body of `POST /v1/keys/{id}/regenerate`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateKey {
+    /// How long the old secret keeps working (answering `deprecated: true`); 0 or absent stops it at once. At most 30 days.
+    #[serde(default)]
+    pub grace_period_seconds: Option<u64>,
+}
+
+/// Body of `POST /v1/keys/{id}/revoke`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeKey {
+    /// Why, for the audit log and the key's record.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Saves `after` over `before` with its audit event, and forgets both in the
+/// verification cache.
+pub(super) async fn save(
+    state: &AppState,
+    principal: &Principal,
+    before: &KeyRecord,
+    after: &KeyRecord,
+    action: &str,
+    changes: Map<String, Value>,
+) -> Result<(), ApiError> {
+    let event = NewEvent {
+        action: action.to_owned(),
+        target: key_target(after),
+        changes,
+    };
+    let result = state
+        .store
+        .update_key(after, before.version, &principal.audit(after.updated_at), event)
+        .await;
+    state.verifier.forget(before).await;
+    state.verifier.forget(after).await;
+    result?;
+    tracing::info!(key = %after.id, org = %after.org_id, action, "key changed");
+    Ok(())
+}
+
+async fn load_for_change(state: &AppState, principal: &Principal, id: &str, scope: &str) -> Result<KeyRecord, ApiError> {
+    principal.require(scope)?;
+    let record = load_key(state, principal, id).await?;
+    if record.root {
+        principal.require("org:admin")?;
+    }
+    Ok(record)
+}
+
+/// Gives the key a new secret, returned once in `key`.
+#[utoipa::path(
+    post, path = "/v1/keys/{id}/regenerate", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    request_body(content = Option<RegenerateKey>),
+    responses((status = 200, description = "The key with its new `key`", body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn regenerate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    OptionalJson(input): OptionalJson<RegenerateKey>,
+) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let project = project_of(&state, &before).await?;
+    let now = state.clock.now();
+    let grace = input.grace_period_seconds.unwrap_or(0);
+    let mut after = before.clone();
+    let key = keys::regenerate(&mut after, &project, grace, &state.master_key, now)?;
+    let mut changes = audit::diff(&audit_view(&before), &audit_view(&after));
+    changes.insert("secret".to_owned(), json!({"before": "[redacted]", "after": "[redacted, regenerated]"}));
+    changes.insert("grace_period_seconds".to_owned(), json!({"before": null, "after": grace}));
+    save(&state, &principal, &before, &after, "key.regenerated", changes).await?;
+    Ok(ApiJson(KeyView::new(&after, &project.apis, now).with_key(key.expose())))
+}
+
+/// Disables the key: verification answers `DISABLED` until it is enabled.
+#[utoipa::path(
+    post, path = "/v1/keys/{id}/disable", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn disable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+    set_enabled(state, principal, id, false).await
+}
+
+/// Enables a disabled key.
+#[utoipa::path(
+    post, path = "/v1/keys/{id}/enable", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn enable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+    set_enabled(state, principal, id, true).await
+}
+
+async fn set_enabled(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    enabled: bool,
+) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let project = project_of(&state, &before).await?;
+    let now = state.clock.now();
+    if before.enabled == enabled {
+        return Ok(ApiJson(KeyView::new(&before, &project.apis, now)));
+    }
+    let mut after = before.clone();
+    keys::set_enabled(&mut after, enabled, now)?;
+    let action = if enabled { "key.enabled" } else { "key.disabled" };
+    let changes = audit::diff(&audit_view(&before), &audit_view(&after));
+    save(&state, &principal, &before, &after, action, changes).await?;
+    Ok(ApiJson(KeyView::new(&after, &project.apis, now)))
+}
+
+/// Revokes the key for good: verification answers `REVOKED` from now on.
+#[utoipa::path(
+    post, path = "/v1/keys/{id}/revoke", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    request_body(content = Option<RevokeKey>),
+    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    OptionalJson(input): OptionalJson<RevokeKey>,
+) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let project = project_of(&state, &before).await?;
+    let now = state.clock.now();
+    let mut after = before.clone();
+    keys::revoke(&mut after, input.reason, now)?;
+    let changes = audit::diff(&audit_view(&before), &audit_view(&after));
+    save(&state, &principal, &before, &after, "key.revoked", changes).await?;
+    Ok(ApiJson(KeyView::new(&after, &project.apis, now)))
+}
+
+/// Archives the key for good. The organization keeps its most recent
+/// `archived_keep` archived keys; older ones are purged (their events stay).
+#[utoipa::path(
+    post, path = "/v1/keys/{id}/archive", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn archive(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let project = project_of(&state, &before).await?;
+    let now = state.clock.now();
+    let mut after = before.clone();
+    keys::archive(&mut after, now)?;
+    let event = NewEvent {
+        action: "key.archived".to_owned(),
+        target: key_target(&after),
+        changes: audit::diff(&audit_view(&before), &audit_view(&after)),
+    };
+    let keep = state.settings.archived_keep;
+    let result = state
+        .store
+        .archive_key(&after, before.version, keep, &principal.audit(now), event)
+        .await;
+    state.verifier.forget(&before).await;
+    let purged = result?;
+    for old in &purged {
+        state.verifier.forget(old).await;
+    }
+    tracing::info!(key = %after.id, org = %after.org_id, purged = purged.len(), "key archived");
+    Ok(ApiJson(KeyView::new(&after, &project.apis, now)))
+}

@@ -1,0 +1,125 @@
+//! The HTTP API: every route, its OpenAPI description, and the helpers the
+//! resource modules share.
+
+pub mod health;
+pub mod key_actions;
+pub mod keys;
+pub mod projects;
+pub mod shared_secret;
+pub mod verify;
+pub mod views;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use keyward_core::audit::Target;
+use keyward_core::id::KeyId;
+use keyward_core::model::{KeyRecord, Project};
+use std::sync::LazyLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward",
+        description = "Self-hosted API key management: create, scope, rotate, revoke, audit and verify API keys.",
+        license(name = "Apache-2.0"),
+    ),
+    components(schemas(Problem)),
+    modifiers(&RootKeyAuth),
+    tags(
+        (name = "keys", description = "API keys and root keys"),
+        (name = "projects", description = "Projects and their API catalogs"),
+        (name = "verification", description = "Is this key allowed to do this?"),
+        (name = "organization", description = "The organization's shared secret"),
+        (name = "operations", description = "Health, readiness and this description"),
+    ),
+)]
+struct ApiDoc;
+
+struct RootKeyAuth;
+
+impl Modify for RootKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "root_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("root key")
+                    .description(Some("A root key: `Authorization: Bearer kwroot_sk_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::get, keys::update))
+        .routes(routes!(key_actions::regenerate))
+        .routes(routes!(key_actions::disable))
+        .routes(routes!(key_actions::enable))
+        .routes(routes!(key_actions::revoke))
+        .routes(routes!(key_actions::archive))
+        .routes(routes!(projects::create, projects::list))
+        .routes(routes!(projects::get, projects::update))
+        .routes(routes!(shared_secret::reveal))
+        .routes(routes!(shared_secret::rotate))
+        .routes(routes!(verify::verify))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi_json))
+}
+
+/// The API's routes, unstated.
+pub fn router() -> Router<AppState> {
+    routes().split_for_parts().0
+}
+
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
+    let (_, doc) = routes().split_for_parts();
+    doc.to_pretty_json().unwrap_or_default()
+});
+
+/// The OpenAPI 3.1 description of this API, generated from the code.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Response {
+    let mut response = OPENAPI_JSON.as_str().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Loads a key of the caller's organization; anything else is 404.
+pub(crate) async fn load_key(state: &AppState, principal: &Principal, id: &str) -> Result<KeyRecord, ApiError> {
+    let id = KeyId::parse(id).map_err(|_| ApiError::NotFound)?;
+    state.store.get_key(&principal.org_id, &id).await?.ok_or(ApiError::NotFound)
+}
+
+/// The project a key belongs to.
+pub(crate) async fn project_of(state: &AppState, record: &KeyRecord) -> Result<Project, ApiError> {
+    state
+        .store
+        .get_project(&record.org_id, &record.project_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("key without its project".into()))
+}
+
+/// The audit target naming a key.
+pub(crate) fn key_target(record: &KeyRecord) -> Target {
+    Target {
+        kind: if record.root { "root_key" } else { "key" }.to_owned(),
+        id: record.id.to_string(),
+        name: record.name.clone(),
+    }
+}

@@ -1,0 +1,213 @@
+//! `/v1/projects`: projects, their key prefixes and API catalogs.
+
+use super::views::{Page, ProjectView};
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use keyward_core::audit::{self, NewEvent, Target};
+use keyward_core::error::Validation;
+use keyward_core::id::ProjectId;
+use keyward_core::key_format::KeyPrefix;
+use keyward_core::keys::validate_name;
+use keyward_core::model::Project;
+use keyward_core::scope::validate_api_name;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+const MAX_APIS: usize = 100;
+const READ_SCOPES: [&str; 2] = ["keys:read", "projects:write"];
+
+/// Body of `POST /v1/projects`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// Display name, unique in the organization.
+    pub name: String,
+    /// 1–16 lowercase letters and digits; default `kw`.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// The API catalog, e.g. `["data", "push"]`.
+    #[serde(default)]
+    pub apis: Option<Vec<String>>,
+}
+
+/// Body of `PATCH /v1/projects/{id}`. A new prefix applies to keys created
+/// or regenerated afterwards; existing keys keep theirs.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New key prefix.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// New API catalog (replaces the old one).
+    #[serde(default)]
+    pub apis: Option<Vec<String>>,
+}
+
+fn parse_apis(v: &mut Validation, apis: Vec<String>) -> Vec<String> {
+    if apis.len() > MAX_APIS {
+        v.push("apis", format!("at most {MAX_APIS} APIs"));
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::with_capacity(apis.len());
+    for (i, api) in apis.into_iter().enumerate() {
+        if let Some(()) = v.check(&format!("apis[{i}]"), validate_api_name(&api)) {
+            if out.contains(&api) {
+                v.push(format!("apis[{i}]"), format!("`{api}` is listed twice"));
+            } else {
+                out.push(api);
+            }
+        }
+    }
+    out
+}
+
+fn audit_view(p: &Project) -> Map<String, Value> {
+    match json!({"name": p.name, "key_prefix": p.key_prefix, "apis": p.apis}) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn target(p: &Project) -> Target {
+    Target {
+        kind: "project".to_owned(),
+        id: p.id.to_string(),
+        name: p.name.clone(),
+    }
+}
+
+/// Creates a project.
+#[utoipa::path(
+    post, path = "/v1/projects", tag = "projects",
+    request_body = CreateProject,
+    responses((status = 201, body = ProjectView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(input): ApiJson<CreateProject>,
+) -> Result<(StatusCode, ApiJson<ProjectView>), ApiError> {
+    principal.require("projects:write")?;
+    let mut v = Validation::default();
+    let name = v.check("name", validate_name(&input.name));
+    let key_prefix = match input.key_prefix {
+        Some(p) => v.check("key_prefix", KeyPrefix::parse(&p)),
+        None => Some(KeyPrefix::default()),
+    };
+    let apis = parse_apis(&mut v, input.apis.unwrap_or_default());
+    v.finish()?;
+    let (Some(name), Some(key_prefix)) = (name, key_prefix) else {
+        return Err(ApiError::Invalid(Vec::new()));
+    };
+    let now = state.clock.now();
+    let project = Project {
+        id: ProjectId::generate()?,
+        org_id: principal.org_id.clone(),
+        name,
+        key_prefix,
+        apis,
+        management: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let event = NewEvent {
+        action: "project.created".to_owned(),
+        target: target(&project),
+        changes: audit::created(&audit_view(&project)),
+    };
+    state.store.create_project(&project, &principal.audit(now), event).await?;
+    Ok((StatusCode::CREATED, ApiJson(ProjectView::from(&project))))
+}
+
+/// Lists the organization's projects, the management project included.
+#[utoipa::path(
+    get, path = "/v1/projects", tag = "projects",
+    responses((status = 200, body = Page<ProjectView>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<ApiJson<Page<ProjectView>>, ApiError> {
+    principal.require_any(&READ_SCOPES)?;
+    let projects = state.store.list_projects(&principal.org_id).await?;
+    Ok(ApiJson(Page {
+        data: projects.iter().map(ProjectView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Project, ApiError> {
+    let id = ProjectId::parse(id).map_err(|_| ApiError::NotFound)?;
+    state.store.get_project(&principal.org_id, &id).await?.ok_or(ApiError::NotFound)
+}
+
+/// Reads one project.
+#[utoipa::path(
+    get, path = "/v1/projects/{id}", tag = "projects",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = ProjectView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<ApiJson<ProjectView>, ApiError> {
+    principal.require_any(&READ_SCOPES)?;
+    Ok(ApiJson(ProjectView::from(&load(&state, &principal, &id).await?)))
+}
+
+/// Renames a project, changes its key prefix or replaces its API catalog.
+#[utoipa::path(
+    patch, path = "/v1/projects/{id}", tag = "projects",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = UpdateProject,
+    responses((status = 200, body = ProjectView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateProject>,
+) -> Result<ApiJson<ProjectView>, ApiError> {
+    principal.require("projects:write")?;
+    let before = load(&state, &principal, &id).await?;
+    if before.management {
+        return Err(ApiError::Conflict {
+            code: "invalid_state",
+            detail: "the management project is built in and cannot be changed".to_owned(),
+        });
+    }
+    let mut after = before.clone();
+    let mut v = Validation::default();
+    if let Some(name) = input.name {
+        if let Some(name) = v.check("name", validate_name(&name)) {
+            after.name = name;
+        }
+    }
+    if let Some(prefix) = input.key_prefix {
+        if let Some(prefix) = v.check("key_prefix", KeyPrefix::parse(&prefix)) {
+            after.key_prefix = prefix;
+        }
+    }
+    if let Some(apis) = input.apis {
+        after.apis = parse_apis(&mut v, apis);
+    }
+    v.finish()?;
+    let changes = audit::diff(&audit_view(&before), &audit_view(&after));
+    if changes.is_empty() {
+        return Ok(ApiJson(ProjectView::from(&before)));
+    }
+    let now = state.clock.now();
+    after.updated_at = now;
+    let event = NewEvent {
+        action: "project.updated".to_owned(),
+        target: target(&after),
+        changes,
+    };
+    state.store.update_project(&after, &principal.audit(now), event).await?;
+    Ok(ApiJson(ProjectView::from(&after)))
+}

@@ -1,0 +1,127 @@
+//! `POST /v1/verify`: the key is the credential; every outcome is a 200 with
+//! a `code`. Only malformed requests (not malformed keys) get a 4xx.
+
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use keyward_core::keys::parse_required_scopes;
+use keyward_core::policy::{Code, Request};
+use keyward_core::scope::Role;
+use keyward_core::verify::Outcome;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+
+/// Body of `POST /v1/verify`. Deliberately not `Debug`: it holds a key.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The key to verify.
+    pub key: String,
+    /// Scopes the key must all hold.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The `Origin` of the request the key came with.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// The address of the client that presented the key.
+    #[serde(default)]
+    pub ip: Option<String>,
+}
+
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("scopes", &self.scopes)
+            .field("origin", &self.origin)
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerifyResponse {
+    /// True only for `VALID`.
+    pub valid: bool,
+    /// The outcome.
+    pub code: Code,
+    /// The key, when one was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// Its organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The member or root key that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Its role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Its scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Its meta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub meta: Option<Map<String, Value>>,
+    /// When it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// True when the previous secret of a regenerated key was used during its grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<bool>,
+}
+
+impl From<Outcome> for VerifyResponse {
+    fn from(outcome: Outcome) -> Self {
+        let key = outcome.key.as_deref();
+        Self {
+            valid: outcome.code == Code::Valid,
+            code: outcome.code,
+            key_id: key.map(|k| k.id.to_string()),
+            name: key.map(|k| k.name.clone()),
+            project_id: key.map(|k| k.project_id.to_string()),
+            org_id: key.map(|k| k.org_id.to_string()),
+            owner: key.map(|k| k.created_by.clone()),
+            role: key.map(|k| k.role),
+            scopes: key.map(|k| k.scopes.iter().map(ToString::to_string).collect()),
+            meta: key.map(|k| k.meta.clone()),
+            expires_at: key.and_then(|k| k.expires_at),
+            deprecated: key.map(|_| outcome.deprecated),
+        }
+    }
+}
+
+/// Is this key allowed to do this?
+#[utoipa::path(
+    post, path = "/v1/verify", tag = "verification",
+    request_body = VerifyRequest,
+    responses((status = 200, description = "Every verification outcome", body = VerifyResponse), (status = 400, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+)]
+pub async fn verify(State(state): State<AppState>, ApiJson(input): ApiJson<VerifyRequest>) -> Result<ApiJson<VerifyResponse>, ApiError> {
+    let scopes = parse_required_scopes(&input.scopes)?;
+    let ip = match input.ip.as_deref() {
+        Some(ip) => Some(
+            ip.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| ApiError::field("ip", "not an IPv4 or IPv6 address"))?,
+        ),
+        None => None,
+    };
+    let request = Request {
+        scopes: &scopes,
+        origin: input.origin.as_deref(),
+        ip,
+    };
+    let outcome = state.verifier.verify(&input.key, &request).await?;
+    Ok(ApiJson(outcome.into()))
+}

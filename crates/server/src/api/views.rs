@@ -1,0 +1,163 @@
+//! What the API shows of its records: the key object of the contract, the
+//! project object, and the list envelope.
+
+use chrono::{DateTime, Utc};
+use keyward_core::key_format::KeyType;
+use keyward_core::model::{KeyRecord, KeyStatus, Project};
+use keyward_core::scope::{self, Access, Role};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The key object. `key` appears only at creation and regeneration, and when
+/// reading a publishable key.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    /// `key_…`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// The project.
+    pub project_id: String,
+    /// `secret` or `publishable`.
+    #[serde(rename = "type")]
+    pub key_type: KeyType,
+    /// Role preset or `custom`.
+    pub role: Role,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// `full` when the scopes reach every API of the project's catalog.
+    pub access: Access,
+    /// Lifecycle state.
+    pub status: KeyStatus,
+    /// False when disabled.
+    pub enabled: bool,
+    /// `<prefix>_<type>_` + first 4 + `…` + last 4 characters of the body.
+    pub hint: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The member or root key that created it.
+    pub created_by: String,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it stops verifying.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last verification; `null` means never used.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+    /// When it was archived.
+    pub archived_at: Option<DateTime<Utc>>,
+    /// End of the previous secret's grace period, while one runs.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Origins requests may come from; empty means any.
+    pub trusted_origins: Vec<String>,
+    /// Client networks allowed; empty means any.
+    pub allowed_ips: Vec<String>,
+    /// Caller-defined data.
+    #[schema(value_type = Object)]
+    pub meta: Map<String, Value>,
+    /// Rate limit (not yet enforced: always `null`).
+    #[schema(value_type = Option<Object>)]
+    pub ratelimit: Option<Value>,
+    /// Quota (not yet enforced: always `null`).
+    #[schema(value_type = Option<Object>)]
+    pub quota: Option<Value>,
+    /// The full key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl std::fmt::Debug for KeyView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyView")
+            .field("id", &self.id)
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyView {
+    /// The view of `record`, whose project has `catalog`, at `now`.
+    pub fn new(record: &KeyRecord, catalog: &[String], now: DateTime<Utc>) -> Self {
+        Self {
+            id: record.id.to_string(),
+            name: record.name.clone(),
+            description: record.description.clone(),
+            project_id: record.project_id.to_string(),
+            key_type: record.key_type,
+            role: record.role,
+            scopes: record.scopes.iter().map(ToString::to_string).collect(),
+            access: scope::access(&record.scopes, catalog),
+            status: record.status(now),
+            enabled: record.enabled,
+            hint: record.hint.clone(),
+            created_at: record.created_at,
+            created_by: record.created_by.clone(),
+            updated_at: record.updated_at,
+            expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
+            revoked_at: record.revoked_at,
+            revoked_reason: record.revoked_reason.clone(),
+            archived_at: record.archived_at,
+            previous_secret_expires_at: record.previous.map(|p| p.expires_at).filter(|at| *at > now),
+            trusted_origins: record.trusted_origins.iter().map(ToString::to_string).collect(),
+            allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
+            meta: record.meta.clone(),
+            ratelimit: None,
+            quota: None,
+            key: None,
+        }
+    }
+
+    /// Adds the full key to the view.
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+}
+
+/// The project object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectView {
+    /// `proj_…`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Prefix of its keys.
+    pub key_prefix: String,
+    /// The API catalog.
+    pub apis: Vec<String>,
+    /// True for the built-in project of root keys.
+    pub management: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Project> for ProjectView {
+    fn from(p: &Project) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            key_prefix: p.key_prefix.as_str().to_owned(),
+            apis: p.apis.clone(),
+            management: p.management,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}

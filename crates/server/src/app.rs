@@ -1,0 +1,178 @@
+//! Start-up and shutdown: `Application::build(settings, clock)` →
+//! `.port()` → `.run_until_stopped(signal)`.
+
+use crate::api;
+use crate::error::{method_not_allowed, not_found};
+use crate::settings::Settings;
+use crate::state::AppState;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use keyward_core::clock::Clock;
+use keyward_core::crypto::MasterKey;
+use keyward_core::store::Store;
+use keyward_core::usage::UsageRecorder;
+use keyward_core::verify::Verifier;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A bound, ready-to-run server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    usage: Arc<UsageRecorder>,
+}
+
+/// Opens the master key named by the settings, creating it on first use
+/// when it lives in the data directory.
+pub fn open_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    let create = settings.master_key_file.is_none();
+    if create {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    }
+    Ok(MasterKey::load_or_create(&settings.master_key_path(), create)?)
+}
+
+/// Opens storage as the settings say.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(keyward_store::connect(settings.database_url.as_deref(), &settings.data_dir).await?)
+}
+
+impl Application {
+    /// Opens storage and the master key, and binds the listener.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        let master_key = open_master_key(&settings)?;
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let usage = Arc::new(UsageRecorder::default());
+        let verifier = Arc::new(Verifier::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&usage),
+            &settings.cache,
+        ));
+        let state = AppState {
+            store,
+            verifier,
+            clock,
+            master_key,
+            settings: Arc::new(settings),
+        };
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+            usage,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.addr)
+    }
+
+    /// Shared state, for tests and tools running next to the server.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, lets requests in flight finish,
+    /// then writes what verification counted.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let flusher = tokio::spawn(Arc::clone(&self.usage).run(
+            Arc::clone(&self.state.store),
+            self.state.settings.usage_flush_interval,
+            stopped,
+        ));
+        tracing::info!(addr = %self.local_addr(), "keyward listening");
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop.send(true);
+        flusher.await.context("usage writer")?;
+        tracing::info!("keyward stopped; usage flushed");
+        Ok(served?)
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+/// The whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit;
+    api::router()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

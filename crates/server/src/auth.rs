@@ -1,0 +1,102 @@
+//! Authentication of management calls with root keys, and their scopes.
+//!
+//! A root key is verified through the same [`Verifier`](keyward_core::verify::Verifier)
+//! as any key (so a root key already seen costs no storage I/O), and must be
+//! `VALID` and belong to the organization's management project.
+
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::state::AppState;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::{header, request::Parts};
+use keyward_core::audit::{Actor, ActorType, AuditContext};
+use keyward_core::id::{KeyId, OrgId};
+use keyward_core::policy::{Code, Request};
+use keyward_core::scope::{self, Scope};
+use std::sync::Arc;
+
+/// Who is calling the management API.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The caller's organization: every request is confined to it.
+    pub org_id: OrgId,
+    /// The root key.
+    pub key_id: KeyId,
+    /// The root key's name, for audit events.
+    pub name: String,
+    /// Its management scopes.
+    pub scopes: Arc<[Scope]>,
+    /// Where the call comes from.
+    pub client: Client,
+}
+
+impl Principal {
+    /// Fails with 403 unless the key holds `needed` (`keys:write`, …).
+    pub fn require(&self, needed: &str) -> Result<(), ApiError> {
+        if self.holds(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::missing_scope(needed))
+        }
+    }
+
+    /// Fails with 403 unless the key holds one of `needed`.
+    pub fn require_any(&self, needed: &[&str]) -> Result<(), ApiError> {
+        match needed.iter().find(|n| self.holds(n)) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::missing_scope(&needed.join("` or `"))),
+        }
+    }
+
+    /// Whether the key holds `scope`.
+    pub fn holds(&self, needed: &str) -> bool {
+        Scope::parse(needed).is_ok_and(|needed| scope::satisfies(&self.scopes, &[needed]))
+    }
+
+    /// The audit context of this caller's actions at `at`.
+    pub fn audit(&self, at: chrono::DateTime<chrono::Utc>) -> AuditContext {
+        AuditContext {
+            actor: Actor {
+                kind: ActorType::RootKey,
+                id: self.key_id.to_string(),
+                name: self.name.clone(),
+            },
+            team: None,
+            ip: self.client.ip.map(|ip| ip.to_string()),
+            user_agent: self.client.user_agent.clone(),
+            at,
+        }
+    }
+}
+
+/// The key from `Authorization: Bearer <key>`.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let client = Client::from_request_parts(parts, state).await?;
+        let state = AppState::from_ref(state);
+        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let outcome = state.verifier.verify(key, &Request::default()).await?;
+        match outcome.key {
+            Some(record) if outcome.code == Code::Valid && record.root => Ok(Self {
+                org_id: record.org_id.clone(),
+                key_id: record.id.clone(),
+                name: record.name.clone(),
+                scopes: record.scopes.clone().into(),
+                client,
+            }),
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+}

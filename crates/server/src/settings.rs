@@ -1,0 +1,67 @@
+//! Server settings. The command line fills them from flags and `KEYWARD_*`
+//! variables; tests build them directly.
+
+use ipnet::IpNet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server needs to start.
+#[derive(Clone)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Where the embedded database and the master key live.
+    pub data_dir: PathBuf,
+    /// Database URL; `None` for the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// Master key file; `None` for `<data_dir>/master.key`, created on first use.
+    pub master_key_file: Option<PathBuf>,
+    /// Archived keys kept per organization.
+    pub archived_keep: u32,
+    /// Proxies whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+    /// How often usage is written behind.
+    pub usage_flush_interval: Duration,
+    /// Verification caches.
+    pub cache: keyward_core::verify::CacheConfig,
+}
+
+impl Settings {
+    /// Defaults for a server whose data lives in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            database_url: None,
+            master_key_file: None,
+            archived_keep: 10,
+            trusted_proxies: Vec::new(),
+            body_limit: 64 * 1024,
+            usage_flush_interval: Duration::from_secs(1),
+            cache: keyward_core::verify::CacheConfig::default(),
+        }
+    }
+
+    /// The master key file in use.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(keyward_store::redact))
+            .field("master_key_file", &self.master_key_file)
+            .field("archived_keep", &self.archived_keep)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish_non_exhaustive()
+    }
+}
