@@ -100,3 +100,68 @@ where
         }
     }
 }
+
+/// The management scopes a route needs (any one of them), as a type, so that
+/// a route's requirement is checked before its body is even read.
+pub trait Needs {
+    /// Any one of these suffices.
+    const ANY_OF: &'static [&'static str];
+}
+
+macro_rules! needs {
+    ($(#[$doc:meta])* $name:ident => [$($scope:literal),+]) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl Needs for $name {
+            const ANY_OF: &'static [&'static str] = &[$($scope),+];
+        }
+    };
+}
+
+needs!(
+    /// Reading keys.
+    KeysRead => ["keys:read"]
+);
+needs!(
+    /// Creating and changing keys.
+    KeysWrite => ["keys:write"]
+);
+needs!(
+    /// Reading projects: whoever manages keys or projects.
+    ProjectsRead => ["keys:read", "projects:write"]
+);
+needs!(
+    /// Creating and changing projects.
+    ProjectsWrite => ["projects:write"]
+);
+needs!(
+    /// Organization administration: the shared secret, root keys.
+    OrgAdmin => ["org:admin"]
+);
+
+/// A [`Principal`] holding one of the scopes `N` names.
+#[derive(Debug)]
+pub struct Authorized<N>(pub Principal, std::marker::PhantomData<N>);
+
+impl<N> std::ops::Deref for Authorized<N> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<S, N> FromRequestParts<S> for Authorized<N>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+    N: Needs,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        principal.require_any(N::ANY_OF)?;
+        Ok(Self(principal, std::marker::PhantomData))
+    }
+}

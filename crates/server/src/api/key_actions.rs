@@ -7,7 +7,7 @@
 
 use super::views::KeyView;
 use super::{key_target, load_key, project_of};
-use crate::auth::Principal;
+use crate::auth::{Authorized, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, OptionalJson};
 use crate::state::AppState;
@@ -62,8 +62,7 @@ pub(super) async fn save(
     Ok(())
 }
 
-async fn load_for_change(state: &AppState, principal: &Principal, id: &str, scope: &str) -> Result<KeyRecord, ApiError> {
-    principal.require(scope)?;
+async fn load_for_change(state: &AppState, principal: &Principal, id: &str) -> Result<KeyRecord, ApiError> {
     let record = load_key(state, principal, id).await?;
     if record.root {
         principal.require("org:admin")?;
@@ -81,11 +80,11 @@ async fn load_for_change(state: &AppState, principal: &Principal, id: &str, scop
 )]
 pub async fn regenerate(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<KeysWrite>,
     Path(id): Path<String>,
     OptionalJson(input): OptionalJson<RegenerateKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let before = load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();
     let grace = input.grace_period_seconds.unwrap_or(0);
@@ -105,7 +104,7 @@ pub async fn regenerate(
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn disable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+pub async fn disable(state: State<AppState>, principal: Authorized<KeysWrite>, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
     set_enabled(state, principal, id, false).await
 }
 
@@ -116,24 +115,24 @@ pub async fn disable(state: State<AppState>, principal: Principal, id: Path<Stri
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn enable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+pub async fn enable(state: State<AppState>, principal: Authorized<KeysWrite>, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
     set_enabled(state, principal, id, true).await
 }
 
 async fn set_enabled(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<KeysWrite>,
     Path(id): Path<String>,
     enabled: bool,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let before = load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();
+    let mut after = before.clone();
+    keys::set_enabled(&mut after, enabled, now)?;
     if before.enabled == enabled {
         return Ok(ApiJson(KeyView::new(&before, &project.apis, now)));
     }
-    let mut after = before.clone();
-    keys::set_enabled(&mut after, enabled, now)?;
     let action = if enabled { "key.enabled" } else { "key.disabled" };
     let changes = audit::diff(&audit_view(&before), &audit_view(&after));
     save(&state, &principal, &before, &after, action, changes).await?;
@@ -150,11 +149,11 @@ async fn set_enabled(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<KeysWrite>,
     Path(id): Path<String>,
     OptionalJson(input): OptionalJson<RevokeKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+    let before = load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
@@ -172,8 +171,8 @@ pub async fn revoke(
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn archive(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id, "keys:write").await?;
+pub async fn archive(State(state): State<AppState>, principal: Authorized<KeysWrite>, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();

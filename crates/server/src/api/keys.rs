@@ -2,9 +2,9 @@
 
 use super::views::{KeyView, Page};
 use super::{key_target, load_key, project_of};
-use crate::auth::Principal;
+use crate::auth::{Authorized, KeysRead, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, body_bytes, parse_json};
+use crate::extract::{ApiJson, json_bytes, parse_json};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -41,10 +41,9 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     ),
     security(("root_key" = [])),
 )]
-pub async fn create(State(state): State<AppState>, principal: Principal, request: Request) -> Result<Response, ApiError> {
-    principal.require("keys:write")?;
+pub async fn create(State(state): State<AppState>, principal: Authorized<KeysWrite>, request: Request) -> Result<Response, ApiError> {
     let idempotency_key = idempotency_key(request.headers())?;
-    let body = body_bytes(request, &state).await?;
+    let body = json_bytes(request, &state).await?;
     let request_hash = canonical_hash(&body);
     if let Some(key) = &idempotency_key {
         if let Some(stored) = state.store.get_idempotent(&principal.org_id, key).await? {
@@ -192,10 +191,9 @@ struct CursorToken {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<KeysRead>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<ApiJson<Page<KeyView>>, ApiError> {
-    principal.require("keys:read")?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest {
         code: "invalid_query",
         detail: e.body_text(),
@@ -303,8 +301,7 @@ fn decode_cursor(cursor: &str) -> Option<CursorToken> {
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
-    principal.require("keys:read")?;
+pub async fn get(State(state): State<AppState>, principal: Authorized<KeysRead>, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
     let record = load_key(&state, &principal, &id).await?;
     let project = project_of(&state, &record).await?;
     let mut view = KeyView::new(&record, &project.apis, state.clock.now());
@@ -325,11 +322,10 @@ pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): 
 )]
 pub async fn update(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<KeysWrite>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<UpdateKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    principal.require("keys:write")?;
     let before = load_key(&state, &principal, &id).await?;
     if before.root {
         principal.require("org:admin")?;

@@ -1,7 +1,7 @@
 //! `/v1/projects`: projects, their key prefixes and API catalogs.
 
 use super::views::{Page, ProjectView};
-use crate::auth::Principal;
+use crate::auth::{Authorized, Principal, ProjectsRead, ProjectsWrite};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 const MAX_APIS: usize = 100;
-const READ_SCOPES: [&str; 2] = ["keys:read", "projects:write"];
 
 /// Body of `POST /v1/projects`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -92,10 +91,9 @@ fn target(p: &Project) -> Target {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<ProjectsWrite>,
     ApiJson(input): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, ApiJson<ProjectView>), ApiError> {
-    principal.require("projects:write")?;
     let mut v = Validation::default();
     let name = v.check("name", validate_name(&input.name));
     let key_prefix = match input.key_prefix {
@@ -133,8 +131,7 @@ pub async fn create(
     responses((status = 200, body = Page<ProjectView>), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<ApiJson<Page<ProjectView>>, ApiError> {
-    principal.require_any(&READ_SCOPES)?;
+pub async fn list(State(state): State<AppState>, principal: Authorized<ProjectsRead>) -> Result<ApiJson<Page<ProjectView>>, ApiError> {
     let projects = state.store.list_projects(&principal.org_id).await?;
     Ok(ApiJson(Page {
         data: projects.iter().map(ProjectView::from).collect(),
@@ -154,8 +151,7 @@ async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Proje
     responses((status = 200, body = ProjectView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<ApiJson<ProjectView>, ApiError> {
-    principal.require_any(&READ_SCOPES)?;
+pub async fn get(State(state): State<AppState>, principal: Authorized<ProjectsRead>, Path(id): Path<String>) -> Result<ApiJson<ProjectView>, ApiError> {
     Ok(ApiJson(ProjectView::from(&load(&state, &principal, &id).await?)))
 }
 
@@ -169,11 +165,10 @@ pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): 
 )]
 pub async fn update(
     State(state): State<AppState>,
-    principal: Principal,
+    principal: Authorized<ProjectsWrite>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<UpdateProject>,
 ) -> Result<ApiJson<ProjectView>, ApiError> {
-    principal.require("projects:write")?;
     let before = load(&state, &principal, &id).await?;
     if before.management {
         return Err(ApiError::Conflict {

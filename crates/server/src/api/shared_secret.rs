@@ -1,7 +1,7 @@
 //! `/v1/shared-secret`: reveal (audited) and rotate the organization's
 //! shared secret. Needs `org:admin`.
 
-use crate::auth::Principal;
+use crate::auth::{Authorized, OrgAdmin};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -46,8 +46,7 @@ fn aad(org: &OrgId) -> String {
     responses((status = 200, body = SharedSecret), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn reveal(State(state): State<AppState>, principal: Principal) -> Result<ApiJson<SharedSecret>, ApiError> {
-    principal.require("org:admin")?;
+pub async fn reveal(State(state): State<AppState>, principal: Authorized<OrgAdmin>) -> Result<ApiJson<SharedSecret>, ApiError> {
     let ctx = principal.audit(state.clock.now());
     let (sealed, rotated_at) = state.store.reveal_shared_secret(&principal.org_id, &ctx).await?;
     let plain = state.master_key.open(&sealed, aad(&principal.org_id).as_bytes())?;
@@ -64,8 +63,7 @@ pub async fn reveal(State(state): State<AppState>, principal: Principal) -> Resu
     responses((status = 200, body = SharedSecret), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn rotate(State(state): State<AppState>, principal: Principal) -> Result<ApiJson<SharedSecret>, ApiError> {
-    principal.require("org:admin")?;
+pub async fn rotate(State(state): State<AppState>, principal: Authorized<OrgAdmin>) -> Result<ApiJson<SharedSecret>, ApiError> {
     let now = state.clock.now();
     let (shared_secret, sealed) = generate(&principal.org_id, &state.master_key)?;
     state

@@ -1,0 +1,169 @@
+//! `spawn_app()` and typed request helpers.
+
+use chrono::{DateTime, Duration, Utc};
+use keyward_core::clock::ManualClock;
+use keyward_server::bootstrap::create_organization;
+use keyward_server::{Application, Settings};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+/// A running server and the organization it was started with.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub org: TestOrg,
+    pub state: keyward_server::state::AppState,
+    pub _data_dir: tempfile::TempDir,
+}
+
+/// An organization and its `*` root key.
+#[derive(Clone)]
+pub struct TestOrg {
+    pub id: String,
+    pub root_key: String,
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(data_dir.path().to_path_buf());
+    settings.addr = "127.0.0.1:0".parse().unwrap();
+    settings.usage_flush_interval = StdDuration::from_millis(50);
+    configure(&mut settings);
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let app = Application::build(settings, clock.clone()).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let mut test = TestApp {
+        base,
+        http: reqwest::Client::new(),
+        clock,
+        org: TestOrg {
+            id: String::new(),
+            root_key: String::new(),
+        },
+        state,
+        _data_dir: data_dir,
+    };
+    test.org = test.new_org("Acme").await;
+    test
+}
+
+impl TestApp {
+    /// Creates another, fully separate organization.
+    pub async fn new_org(&self, name: &str) -> TestOrg {
+        let created = create_organization(
+            self.state.store.as_ref(),
+            &self.state.master_key,
+            self.clock.as_ref(),
+            name,
+            &format!("owner@{}.example", name.to_lowercase()),
+            Some(SecretString::from("correct horse battery staple".to_owned())),
+        )
+        .await
+        .unwrap();
+        TestOrg {
+            id: created.org_id.to_string(),
+            root_key: created.root_key.expose().to_owned(),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// A request with `root_key` as bearer, and a JSON body when given.
+    pub async fn call(&self, method: Method, path: &str, root_key: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(root_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, &self.org.root_key.clone(), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, &self.org.root_key.clone(), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, &self.org.root_key.clone(), Some(body)).await
+    }
+
+    /// Creates a key and returns the response body (with `key`).
+    pub async fn create_key(&self, body: Value) -> Value {
+        let (status, key) = self.post("/v1/keys", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        key
+    }
+
+    /// Creates a project and returns it.
+    pub async fn create_project(&self, name: &str, prefix: &str, apis: &[&str]) -> Value {
+        let (status, project) = self
+            .post("/v1/projects", json!({"name": name, "key_prefix": prefix, "apis": apis}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{project}");
+        project
+    }
+
+    /// A root key of the default organization with exactly `scopes`.
+    pub async fn root_key_with(&self, scopes: &[&str]) -> String {
+        let management = self.management_project().await;
+        let key = self
+            .create_key(json!({"name": "scoped root", "project_id": management, "scopes": scopes}))
+            .await;
+        key["key"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn management_project(&self) -> String {
+        let (_, projects) = self.get("/v1/projects").await;
+        projects["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["management"] == true)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `POST /v1/verify`; returns the answer body.
+    pub async fn verify(&self, body: Value) -> Value {
+        let response = self.http.post(format!("{}/v1/verify", self.base)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// The code `POST /v1/verify` answers for `key`.
+    pub async fn verify_code(&self, key: &str) -> String {
+        self.verify(json!({"key": key})).await["code"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`.
+pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), expected_status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected_status, "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(), "{body}");
+}
