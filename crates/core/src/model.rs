@@ -14,6 +14,8 @@ pub struct Organization {
     pub id: OrgId,
     /// Display name.
     pub name: String,
+    /// Where keys go when no project is named.
+    pub default_project_id: ProjectId,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }

@@ -57,9 +57,24 @@ pub async fn create_organization(
         None => (SecretString::from(base62::random(24)?), true),
     };
     let now = clock.now();
+    let org_id = OrgId::generate()?;
+    let project = |name: &str, prefix: KeyPrefix, apis: Vec<String>, management: bool| -> Result<Project, ApiError> {
+        Ok(Project {
+            id: ProjectId::generate()?,
+            org_id: org_id.clone(),
+            name: name.to_owned(),
+            key_prefix: prefix,
+            apis,
+            management,
+            created_at: now,
+            updated_at: now,
+        })
+    };
+    let default_project = project("Default", KeyPrefix::default(), Vec::new(), false)?;
     let org = Organization {
-        id: OrgId::generate()?,
+        id: org_id.clone(),
         name,
+        default_project_id: default_project.id.clone(),
         created_at: now,
     };
     let owner = Member {
@@ -71,19 +86,6 @@ pub async fn create_organization(
         password_hash: hash_password(&password)?,
         created_at: now,
     };
-    let project = |name: &str, prefix: KeyPrefix, apis: Vec<String>, management: bool| -> Result<Project, ApiError> {
-        Ok(Project {
-            id: ProjectId::generate()?,
-            org_id: org.id.clone(),
-            name: name.to_owned(),
-            key_prefix: prefix,
-            apis,
-            management,
-            created_at: now,
-            updated_at: now,
-        })
-    };
-    let default_project = project("Default", KeyPrefix::default(), Vec::new(), false)?;
     let management_apis = MANAGEMENT_APIS.iter().map(|s| (*s).to_owned()).collect();
     let management_prefix = KeyPrefix::parse(MANAGEMENT_PREFIX).map_err(|e| ApiError::Internal(e.into()))?;
     let management_project = project("Management", management_prefix, management_apis, true)?;

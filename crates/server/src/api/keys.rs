@@ -147,13 +147,14 @@ async fn resolve_project(state: &AppState, principal: &Principal, id: Option<&st
             let id = ProjectId::parse(id).map_err(|_| no_such())?;
             state.store.get_project(&principal.org_id, &id).await?.ok_or_else(no_such)
         }
-        None => state
-            .store
-            .list_projects(&principal.org_id)
-            .await?
-            .into_iter()
-            .find(|p| !p.management)
-            .ok_or_else(no_such),
+        None => {
+            let org = state.store.get_organization(&principal.org_id).await?.ok_or(ApiError::Unauthorized)?;
+            state
+                .store
+                .get_project(&principal.org_id, &org.default_project_id)
+                .await?
+                .ok_or_else(no_such)
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 CREATE TABLE organizations (
     id                       TEXT PRIMARY KEY,
     name                     TEXT NOT NULL,
+    default_project_id       TEXT NOT NULL,
     created_at               INTEGER NOT NULL,
     shared_secret            BLOB NOT NULL,
     shared_secret_rotated_at INTEGER NOT NULL

@@ -74,11 +74,12 @@ impl Store for SqliteStore {
     async fn create_organization(&self, new: &NewOrganization, ctx: &AuditContext) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO organizations (id, name, created_at, shared_secret, shared_secret_rotated_at)
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO organizations (id, name, default_project_id, created_at, shared_secret, shared_secret_rotated_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(new.org.id.as_str())
         .bind(&new.org.name)
+        .bind(new.org.default_project_id.as_str())
         .bind(micros(new.org.created_at))
         .bind(&new.sealed_shared_secret)
         .bind(micros(new.org.created_at))
@@ -135,7 +136,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM organizations ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT id, name, default_project_id, created_at FROM organizations ORDER BY created_at, id")
             .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
@@ -143,7 +144,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = ?")
+        let row = sqlx::query("SELECT id, name, default_project_id, created_at FROM organizations WHERE id = ?")
             .bind(org.as_str())
             .fetch_optional(&self.reader)
             .await

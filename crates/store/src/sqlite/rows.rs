@@ -60,6 +60,7 @@ pub(crate) fn organization(row: &SqliteRow) -> Result<Organization, StoreError> 
     Ok(Organization {
         id: parsed(row, "id", |s| OrgId::parse(s).ok())?,
         name: get(row, "name")?,
+        default_project_id: parsed(row, "default_project_id", |s| ProjectId::parse(s).ok())?,
         created_at: time(get(row, "created_at")?)?,
     })
 }
