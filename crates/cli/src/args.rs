@@ -66,6 +66,9 @@ pub struct Serve {
     /// Largest request body, in bytes.
     #[arg(long, env = "KEYWARD_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
+    /// How often `last_used_at` and usage counters are written, in milliseconds.
+    #[arg(long, env = "KEYWARD_USAGE_FLUSH_MS", default_value_t = 1000)]
+    pub usage_flush_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     settings.archived_keep = args.archived_keep;
     settings.trusted_proxies = args.trusted_proxies;
     settings.body_limit = args.body_limit;
+    settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
     app.run_until_stopped(keyward_server::app::shutdown_signal()).await?;

@@ -1,0 +1,111 @@
+//! Running the binary: one-shot commands and a server process whose log is
+//! captured.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn keyward(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYWARD_DATA_DIR", data_dir);
+    command
+}
+
+pub fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `keyward org create --json`, parsed.
+pub fn create_org(data_dir: &Path, name: &str, password: Option<&str>) -> Value {
+    let mut command = keyward(data_dir);
+    command.args(["org", "create", "--name", name, "--owner-email", "owner@example.com", "--json"]);
+    if let Some(password) = password {
+        command.env("KEYWARD_OWNER_PASSWORD", password);
+    }
+    serde_json::from_slice(&run(&mut command).stdout).unwrap()
+}
+
+/// A running `keyward serve` and everything it has logged so far.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `keyward serve` on a free port with JSON logs at debug level.
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let mut child = keyward(data_dir)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra_args)
+            .env("KEYWARD_LOG_FORMAT", "json")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let started = Instant::now();
+        let addr = loop {
+            let found = log.lock().unwrap().lines().find_map(|line| {
+                let value: Value = serde_json::from_str(line).ok()?;
+                (value["message"] == "keyward listening").then(|| value["addr"].as_str().unwrap().to_owned())
+            });
+            if let Some(addr) = found {
+                break addr;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "server did not start:\n{}", log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Self {
+            child,
+            base: format!("http://{addr}"),
+            log,
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "exit {exit:?}:\n{}", self.log.lock().unwrap());
+        // Let the reader threads drain the pipes.
+        std::thread::sleep(Duration::from_millis(100));
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
