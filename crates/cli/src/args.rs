@@ -18,11 +18,21 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory of the embedded database and the master key.
-    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "./keyward-data", global = true)]
+    #[arg(
+        long,
+        env = "KEYWARD_DATA_DIR",
+        default_value = "./keyward-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Database URL (default: the embedded SQLite file in the data directory).
     /// Also read from the file named by KEYWARD_DATABASE_URL_FILE.
-    #[arg(long, env = "KEYWARD_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "KEYWARD_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// File holding the master key (default: <data-dir>/master.key, created on first use).
     #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", global = true)]

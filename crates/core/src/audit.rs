@@ -166,7 +166,8 @@ impl AuditEvent {
         let canonical = serde_json::json!([
             self.id,
             self.seq,
-            self.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            self.occurred_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
             self.org_id,
             self.actor,
             self.team,
@@ -188,7 +189,10 @@ pub fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Map<Stri
     for (field, new) in after {
         let old = before.get(field).unwrap_or(&Value::Null);
         if old != new {
-            changes.insert(field.clone(), serde_json::json!({"before": old, "after": new}));
+            changes.insert(
+                field.clone(),
+                serde_json::json!({"before": old, "after": new}),
+            );
         }
     }
     changes
@@ -211,7 +215,9 @@ pub enum ChainError {
         seq: i64,
     },
     /// The event does not follow the one before it.
-    #[error("event {id} (seq {seq}) does not follow the event before it: one was removed, inserted or reordered")]
+    #[error(
+        "event {id} (seq {seq}) does not follow the event before it: one was removed, inserted or reordered"
+    )]
     Broken {
         /// The event.
         id: String,
@@ -220,27 +226,56 @@ pub enum ChainError {
     },
 }
 
-/// Walks one organization's events in `seq` order.
-pub fn verify_chain<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> Result<usize, ChainError> {
-    let mut expected_prev = GENESIS_HASH.to_owned();
-    let mut expected_seq = 1;
-    let mut count = 0;
-    for event in events {
+/// Checks one organization's events one at a time, in `seq` order, so that
+/// a chain of any length is verified in constant memory.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_prev: String,
+    expected_seq: i64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            expected_prev: GENESIS_HASH.to_owned(),
+            expected_seq: 1,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next event.
+    pub fn check(&mut self, event: &AuditEvent) -> Result<(), ChainError> {
         if event.compute_hash() != event.hash {
             return Err(ChainError::Altered {
                 id: event.id.to_string(),
                 seq: event.seq,
             });
         }
-        if event.prev_hash != expected_prev || event.seq != expected_seq {
+        if event.prev_hash != self.expected_prev || event.seq != self.expected_seq {
             return Err(ChainError::Broken {
                 id: event.id.to_string(),
                 seq: event.seq,
             });
         }
-        expected_prev.clone_from(&event.hash);
-        expected_seq += 1;
-        count += 1;
+        self.expected_prev.clone_from(&event.hash);
+        self.expected_seq += 1;
+        Ok(())
     }
-    Ok(count)
+
+    /// Events checked so far.
+    pub fn count(&self) -> i64 {
+        self.expected_seq - 1
+    }
+}
+
+/// Walks one organization's events in `seq` order.
+pub fn verify_chain<'a>(
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+) -> Result<i64, ChainError> {
+    let mut verifier = ChainVerifier::default();
+    for event in events {
+        verifier.check(event)?;
+    }
+    Ok(verifier.count())
 }

@@ -79,7 +79,13 @@ impl MasterKey {
         getrandom::fill(&mut nonce).map_err(|_| DomainError::Entropy)?;
         let sealed = self
             .0
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| DomainError::Crypto)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -93,7 +99,13 @@ impl MasterKey {
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         self.0
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| DomainError::Crypto)
     }
 }
@@ -107,12 +119,19 @@ impl fmt::Debug for MasterKey {
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(not(unix))]
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -125,7 +144,11 @@ mod tests {
         let sealed = key.seal(b"kw_pk_secret", b"key_a").unwrap();
         assert_eq!(key.open(&sealed, b"key_a").unwrap(), b"kw_pk_secret");
         assert!(key.open(&sealed, b"key_b").is_err());
-        assert!(MasterKey::from_bytes(&[8; 32]).open(&sealed, b"key_a").is_err());
+        assert!(
+            MasterKey::from_bytes(&[8; 32])
+                .open(&sealed, b"key_a")
+                .is_err()
+        );
     }
 
     #[cfg(unix)]

@@ -64,12 +64,22 @@ impl From<KeyPrefix> for String {
 }
 
 fn is_prefix(s: &str) -> bool {
-    (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (1..=16).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Whether a key is for servers (`secret`) or for browsers and apps (`publishable`).
 #[derive(
-    Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
@@ -113,7 +123,12 @@ pub struct FullKey(SecretString);
 impl FullKey {
     /// Generates a new key of `key_type` under `prefix`.
     pub fn generate(prefix: &KeyPrefix, key_type: KeyType) -> Result<Self, DomainError> {
-        let mut key = format!("{}_{}_{}", prefix.as_str(), key_type.tag(), base62::random(RANDOM_LEN)?);
+        let mut key = format!(
+            "{}_{}_{}",
+            prefix.as_str(),
+            key_type.tag(),
+            base62::random(RANDOM_LEN)?
+        );
         let checksum = checksum(&key);
         key.push_str(&checksum);
         Ok(Self(SecretString::from(key)))
@@ -290,16 +305,26 @@ mod tests {
 
     /// The scanner regex, checked by hand so the core needs no regex engine.
     fn regex_like_scanner(key: &str) -> bool {
-        let Some((prefix, rest)) = key.split_once('_') else { return false };
-        let Some((tag, body)) = rest.split_once('_') else { return false };
-        is_prefix(prefix) && (tag == "sk" || tag == "pk") && body.len() == 38 && base62::is_base62(body)
+        let Some((prefix, rest)) = key.split_once('_') else {
+            return false;
+        };
+        let Some((tag, body)) = rest.split_once('_') else {
+            return false;
+        };
+        is_prefix(prefix)
+            && (tag == "sk" || tag == "pk")
+            && body.len() == 38
+            && base62::is_base62(body)
     }
 
     #[test]
     fn hint_shows_four_characters_each_side() {
         let key = FullKey::generate(&KeyPrefix::parse("acme").unwrap(), KeyType::Secret).unwrap();
         let body = &key.expose()["acme_sk_".len()..];
-        assert_eq!(key.hint(), format!("acme_sk_{}…{}", &body[..4], &body[34..]));
+        assert_eq!(
+            key.hint(),
+            format!("acme_sk_{}…{}", &body[..4], &body[34..])
+        );
     }
 
     #[test]

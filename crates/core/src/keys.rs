@@ -129,22 +129,33 @@ pub fn create(
 ) -> Result<NewKey, DomainError> {
     let mut v = Validation::default();
     let name = v.check("name", validate_name(&input.name));
-    let description = v.check("description", validate_description(input.description.as_deref()));
+    let description = v.check(
+        "description",
+        validate_description(input.description.as_deref()),
+    );
     let key_type = input.key_type.unwrap_or_default();
     if project.management && key_type == KeyType::Publishable {
         v.push("type", "root keys are always secret");
     }
-    let grant = resolve_grant(&mut v, input.role, input.scopes, &project.apis, Role::Readonly);
-    if let Some(at) = input.expires_at {
-        if at <= now {
-            v.push("expires_at", "must be in the future");
-        }
+    let grant = resolve_grant(
+        &mut v,
+        input.role,
+        input.scopes,
+        &project.apis,
+        Role::Readonly,
+    );
+    if let Some(at) = input.expires_at
+        && at <= now
+    {
+        v.push("expires_at", "must be in the future");
     }
     let trusted_origins = parse_origins(&mut v, input.trusted_origins.unwrap_or_default());
     let allowed_ips = parse_ips(&mut v, input.allowed_ips.unwrap_or_default());
     let meta = v.check("meta", validate_meta(input.meta.unwrap_or_default()));
     v.finish()?;
-    let (Some(name), Some(description), Some((role, scopes)), Some(meta)) = (name, description, grant, meta) else {
+    let (Some(name), Some(description), Some((role, scopes)), Some(meta)) =
+        (name, description, grant, meta)
+    else {
         return Err(DomainError::Invalid(Vec::new()));
     };
 
@@ -191,21 +202,22 @@ pub fn update(
 ) -> Result<(), DomainError> {
     ensure_not_final(record)?;
     let mut v = Validation::default();
-    if let Some(name) = input.name {
-        if let Some(name) = v.check("name", validate_name(&name)) {
-            record.name = name;
-        }
+    if let Some(name) = input.name
+        && let Some(name) = v.check("name", validate_name(&name))
+    {
+        record.name = name;
     }
-    if let Some(description) = input.description {
-        if let Some(d) = v.check("description", validate_description(description.as_deref())) {
-            record.description = d;
-        }
+    if let Some(description) = input.description
+        && let Some(d) = v.check("description", validate_description(description.as_deref()))
+    {
+        record.description = d;
     }
-    if input.role.is_some() || input.scopes.is_some() {
-        if let Some((role, scopes)) = resolve_grant(&mut v, input.role, input.scopes, catalog, record.role) {
-            record.role = role;
-            record.scopes = scopes;
-        }
+    if (input.role.is_some() || input.scopes.is_some())
+        && let Some((role, scopes)) =
+            resolve_grant(&mut v, input.role, input.scopes, catalog, record.role)
+    {
+        record.role = role;
+        record.scopes = scopes;
     }
     if let Some(expires_at) = input.expires_at {
         if expires_at.is_some_and(|at| at <= now) {
@@ -219,10 +231,10 @@ pub fn update(
     if let Some(ips) = input.allowed_ips {
         record.allowed_ips = parse_ips(&mut v, ips);
     }
-    if let Some(meta) = input.meta {
-        if let Some(meta) = v.check("meta", validate_meta(meta)) {
-            record.meta = meta;
-        }
+    if let Some(meta) = input.meta
+        && let Some(meta) = v.check("meta", validate_meta(meta))
+    {
+        record.meta = meta;
     }
     if let Some(enabled) = input.enabled {
         record.enabled = enabled;
@@ -233,7 +245,11 @@ pub fn update(
 }
 
 /// Turns a key off or on again.
-pub fn set_enabled(record: &mut KeyRecord, enabled: bool, now: DateTime<Utc>) -> Result<(), DomainError> {
+pub fn set_enabled(
+    record: &mut KeyRecord,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
     ensure_not_final(record)?;
     record.enabled = enabled;
     record.updated_at = now;
@@ -270,10 +286,20 @@ pub fn regenerate(
 }
 
 /// Revokes the key for good.
-pub fn revoke(record: &mut KeyRecord, reason: Option<String>, now: DateTime<Utc>) -> Result<(), DomainError> {
+pub fn revoke(
+    record: &mut KeyRecord,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
     ensure_not_final(record)?;
-    if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_DESCRIPTION) {
-        return Err(DomainError::field("reason", format!("at most {MAX_DESCRIPTION} characters")));
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_DESCRIPTION)
+    {
+        return Err(DomainError::field(
+            "reason",
+            format!("at most {MAX_DESCRIPTION} characters"),
+        ));
     }
     record.revoked_at = Some(now);
     record.revoked_reason = reason;
@@ -285,7 +311,9 @@ pub fn revoke(record: &mut KeyRecord, reason: Option<String>, now: DateTime<Utc>
 /// Archives the key for good; revoked keys may be archived too.
 pub fn archive(record: &mut KeyRecord, now: DateTime<Utc>) -> Result<(), DomainError> {
     if record.archived_at.is_some() {
-        return Err(DomainError::Conflict("the key is already archived".to_owned()));
+        return Err(DomainError::Conflict(
+            "the key is already archived".to_owned(),
+        ));
     }
     record.archived_at = Some(now);
     record.previous = None;
@@ -322,9 +350,13 @@ pub fn audit_view(record: &KeyRecord) -> Map<String, Value> {
 
 fn ensure_not_final(record: &KeyRecord) -> Result<(), DomainError> {
     if record.archived_at.is_some() {
-        Err(DomainError::Conflict("the key is archived and can no longer change".to_owned()))
+        Err(DomainError::Conflict(
+            "the key is archived and can no longer change".to_owned(),
+        ))
     } else if record.revoked_at.is_some() {
-        Err(DomainError::Conflict("the key is revoked and can no longer change".to_owned()))
+        Err(DomainError::Conflict(
+            "the key is revoked and can no longer change".to_owned(),
+        ))
     } else {
         Ok(())
     }
@@ -337,14 +369,18 @@ fn seal_if_publishable(
     master_key: &MasterKey,
 ) -> Result<Option<Vec<u8>>, DomainError> {
     match key_type {
-        KeyType::Publishable => Ok(Some(master_key.seal(key.expose().as_bytes(), id.as_str().as_bytes())?)),
+        KeyType::Publishable => Ok(Some(
+            master_key.seal(key.expose().as_bytes(), id.as_str().as_bytes())?,
+        )),
         KeyType::Secret => Ok(None),
     }
 }
 
 /// Reads a publishable key back from its sealed form.
 pub fn unseal(record: &KeyRecord, master_key: &MasterKey) -> Result<Option<FullKey>, DomainError> {
-    let Some(sealed) = &record.sealed_key else { return Ok(None) };
+    let Some(sealed) = &record.sealed_key else {
+        return Ok(None);
+    };
     let plain = master_key.open(sealed, record.id.as_str().as_bytes())?;
     let key = String::from_utf8(plain).map_err(|_| DomainError::Crypto)?;
     Ok(Some(FullKey::from_trusted(key)))
@@ -358,10 +394,20 @@ fn resolve_grant(
     catalog: &[String],
     default_role: Role,
 ) -> Option<(Role, Vec<Scope>)> {
-    let role = role.unwrap_or(if scopes.is_some() { Role::Custom } else { default_role });
+    let role = role.unwrap_or(if scopes.is_some() {
+        Role::Custom
+    } else {
+        default_role
+    });
     let scopes = match (role.preset(), scopes) {
         (Some(_), Some(_)) => {
-            v.push("scopes", format!("scopes are given only with role `custom`, not `{}`", role.as_str()));
+            v.push(
+                "scopes",
+                format!(
+                    "scopes are given only with role `custom`, not `{}`",
+                    role.as_str()
+                ),
+            );
             return None;
         }
         (Some(preset), None) => preset,
@@ -420,10 +466,10 @@ fn parse_origins(v: &mut Validation, raw: Vec<String>) -> Vec<TrustedOrigin> {
     }
     let mut out: Vec<TrustedOrigin> = Vec::new();
     for (i, s) in raw.iter().enumerate() {
-        if let Some(origin) = v.check(&format!("trusted_origins[{i}]"), TrustedOrigin::parse(s)) {
-            if !out.contains(&origin) {
-                out.push(origin);
-            }
+        if let Some(origin) = v.check(&format!("trusted_origins[{i}]"), TrustedOrigin::parse(s))
+            && !out.contains(&origin)
+        {
+            out.push(origin);
         }
     }
     out
@@ -444,10 +490,10 @@ fn parse_ips(v: &mut Validation, raw: Vec<String>) -> Vec<IpNet> {
     }
     let mut out: Vec<IpNet> = Vec::new();
     for (i, s) in raw.iter().enumerate() {
-        if let Some(net) = v.check(&format!("allowed_ips[{i}]"), parse_ip_net(s)) {
-            if !out.contains(&net) {
-                out.push(net);
-            }
+        if let Some(net) = v.check(&format!("allowed_ips[{i}]"), parse_ip_net(s))
+            && !out.contains(&net)
+        {
+            out.push(net);
         }
     }
     out
@@ -476,7 +522,9 @@ fn validate_description(description: Option<&str>) -> Result<String, String> {
 }
 
 fn validate_meta(meta: Map<String, Value>) -> Result<Map<String, Value>, String> {
-    let size = serde_json::to_vec(&meta).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&meta)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_META_BYTES {
         Err(format!("at most {MAX_META_BYTES} bytes of JSON"))
     } else {

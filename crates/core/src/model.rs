@@ -21,7 +21,9 @@ pub struct Organization {
 }
 
 /// A member's role in the organization.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberRole {
     /// Everything, including other owners.
@@ -50,9 +52,15 @@ impl MemberRole {
 
     /// Inverse of [`MemberRole::as_str`].
     pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Owner, Self::Admin, Self::Support, Self::Analytics, Self::Member]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Self::Owner,
+            Self::Admin,
+            Self::Support,
+            Self::Analytics,
+            Self::Member,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -114,7 +122,9 @@ pub const MANAGEMENT_APIS: [&str; 5] = ["keys", "projects", "audit", "members", 
 pub const MANAGEMENT_PREFIX: &str = "kwroot";
 
 /// The lifecycle state of a key, in order of precedence.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     /// Usable.

@@ -95,7 +95,9 @@ fn is_host(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -161,10 +163,23 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_origin() {
-        for bad in ["acme.com", "ftp://acme.com", "https://", "https://*.", "https://a.com/path", "https://a.com:0", "https://*acme.com"] {
+        for bad in [
+            "acme.com",
+            "ftp://acme.com",
+            "https://",
+            "https://*.",
+            "https://a.com/path",
+            "https://a.com:0",
+            "https://*acme.com",
+        ] {
             assert!(TrustedOrigin::parse(bad).is_err(), "{bad}");
         }
         assert!(RequestOrigin::parse("null").is_none());
-        assert_eq!(TrustedOrigin::parse("HTTPS://*.Acme.com:8443").unwrap().to_string(), "https://*.acme.com:8443");
+        assert_eq!(
+            TrustedOrigin::parse("HTTPS://*.Acme.com:8443")
+                .unwrap()
+                .to_string(),
+            "https://*.acme.com:8443"
+        );
     }
 }

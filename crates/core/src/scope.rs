@@ -99,7 +99,9 @@ fn is_name(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
         && s.len() <= MAX_PART_LEN
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'))
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+        })
 }
 
 /// A role preset, or `custom` for an explicit scope list.
@@ -176,7 +178,11 @@ pub fn check_catalog(scopes: &[Scope], catalog: &[String]) -> Result<(), (usize,
         if scope.api != "*" && !catalog.contains(&scope.api) {
             return Err((
                 index,
-                format!("unknown API `{}`: the project's catalog has {}", scope.api, list(catalog)),
+                format!(
+                    "unknown API `{}`: the project's catalog has {}",
+                    scope.api,
+                    list(catalog)
+                ),
             ));
         }
     }
@@ -220,7 +226,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_scopes() {
-        for bad in ["", "push", ":read", "push:", "Push:read", "push:read:x", "a b:c"] {
+        for bad in [
+            "",
+            "push",
+            ":read",
+            "push:",
+            "Push:read",
+            "push:read:x",
+            "a b:c",
+        ] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(s("*").to_string(), "*");
@@ -231,7 +245,10 @@ mod tests {
     fn access_is_full_only_when_every_api_is_reached() {
         let catalog = vec!["data".to_owned(), "push".to_owned()];
         assert_eq!(access(&[s("*:read")], &catalog), Access::Full);
-        assert_eq!(access(&[s("data:read"), s("push:write")], &catalog), Access::Full);
+        assert_eq!(
+            access(&[s("data:read"), s("push:write")], &catalog),
+            Access::Full
+        );
         assert_eq!(access(&[s("data:read")], &catalog), Access::Partial);
     }
 

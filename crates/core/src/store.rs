@@ -148,20 +148,35 @@ pub trait Store: Send + Sync + Debug {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Writes a new organization with everything it starts with.
-    async fn create_organization(&self, new: &NewOrganization, ctx: &AuditContext) -> Result<(), StoreError>;
+    async fn create_organization(
+        &self,
+        new: &NewOrganization,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
     /// Every organization.
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
     /// One organization.
     async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError>;
 
     /// Adds a project.
-    async fn create_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError>;
+    async fn create_project(
+        &self,
+        project: &Project,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
     /// The organization's projects, oldest first.
     async fn list_projects(&self, org: &OrgId) -> Result<Vec<Project>, StoreError>;
     /// One project.
-    async fn get_project(&self, org: &OrgId, id: &ProjectId) -> Result<Option<Project>, StoreError>;
+    async fn get_project(&self, org: &OrgId, id: &ProjectId)
+    -> Result<Option<Project>, StoreError>;
     /// Saves a changed project.
-    async fn update_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError>;
+    async fn update_project(
+        &self,
+        project: &Project,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
 
     /// Adds a key, with the response to replay when an `Idempotency-Key` was
     /// given. `Conflict` when that idempotency key is already taken.
@@ -175,7 +190,10 @@ pub trait Store: Send + Sync + Debug {
     /// One key.
     async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// The key whose current or previous secret hashes to `hash`.
-    async fn find_key_by_hash(&self, hash: &crate::key_format::KeyHash) -> Result<Option<KeyRecord>, StoreError>;
+    async fn find_key_by_hash(
+        &self,
+        hash: &crate::key_format::KeyHash,
+    ) -> Result<Option<KeyRecord>, StoreError>;
     /// One page of keys plus one more row, if any, so the caller knows there is a next page.
     async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError>;
     /// Saves a changed key if nobody changed it since `expected_version`;
@@ -201,10 +219,18 @@ pub trait Store: Send + Sync + Debug {
     async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError>;
 
     /// A stored response for `(org, key)`.
-    async fn get_idempotent(&self, org: &OrgId, key: &str) -> Result<Option<IdempotentResponse>, StoreError>;
+    async fn get_idempotent(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
 
     /// The sealed shared secret; the reveal is audited in the same transaction.
-    async fn reveal_shared_secret(&self, org: &OrgId, ctx: &AuditContext) -> Result<(Vec<u8>, DateTime<Utc>), StoreError>;
+    async fn reveal_shared_secret(
+        &self,
+        org: &OrgId,
+        ctx: &AuditContext,
+    ) -> Result<(Vec<u8>, DateTime<Utc>), StoreError>;
     /// Replaces the shared secret; audited.
     async fn rotate_shared_secret(
         &self,
@@ -215,5 +241,10 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<(), StoreError>;
 
     /// The organization's events with `seq` greater than `after_seq`, in order.
-    async fn audit_events(&self, org: &OrgId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn audit_events(
+        &self,
+        org: &OrgId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }

@@ -103,7 +103,11 @@ impl UsageRecorder {
             }
         }
         for c in batch.counts {
-            pending.counts.entry((c.key_id, c.hour, c.code)).or_insert((c.org_id, 0)).1 += c.count;
+            pending
+                .counts
+                .entry((c.key_id, c.hour, c.code))
+                .or_insert((c.org_id, 0))
+                .1 += c.count;
         }
     }
 
@@ -124,7 +128,12 @@ impl UsageRecorder {
     }
 
     /// Flushes every `interval` until `shutdown` turns true, then once more.
-    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -137,6 +146,8 @@ impl UsageRecorder {
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

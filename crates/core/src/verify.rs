@@ -73,12 +73,20 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, usage: Arc<UsageRecorder>, config: &CacheConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        usage: Arc<UsageRecorder>,
+        config: &CacheConfig,
+    ) -> Self {
         Self {
             store,
             clock,
             usage,
-            known: Cache::builder().max_capacity(config.capacity).time_to_live(config.ttl).build(),
+            known: Cache::builder()
+                .max_capacity(config.capacity)
+                .time_to_live(config.ttl)
+                .build(),
             unknown: Cache::builder()
                 .max_capacity(config.negative_capacity)
                 .time_to_live(config.negative_ttl)
@@ -98,7 +106,10 @@ impl Verifier {
         let now = self.clock.now();
         let deprecated = if record.hash.ct_eq(&hash) {
             false
-        } else if record.previous.is_some_and(|p| p.hash.ct_eq(&hash) && now < p.expires_at) {
+        } else if record
+            .previous
+            .is_some_and(|p| p.hash.ct_eq(&hash) && now < p.expires_at)
+        {
             true
         } else {
             // An old secret past its grace period is simply no longer a key.

@@ -42,7 +42,10 @@ pub fn open_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     }
-    Ok(MasterKey::load_or_create(&settings.master_key_path(), create)?)
+    Ok(MasterKey::load_or_create(
+        &settings.master_key_path(),
+        create,
+    )?)
 }
 
 /// Opens storage as the settings say.
@@ -100,7 +103,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, lets requests in flight finish,
     /// then writes what verification counted.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let flusher = tokio::spawn(Arc::clone(&self.usage).run(
             Arc::clone(&self.state.store),
@@ -110,7 +116,8 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), "keyward listening");
         let served = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;

@@ -4,8 +4,8 @@
 
 use crate::api::shared_secret;
 use crate::error::ApiError;
-use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
 use keyward_core::audit::AuditContext;
 use keyward_core::base62;
 use keyward_core::clock::Clock;
@@ -13,7 +13,9 @@ use keyward_core::crypto::MasterKey;
 use keyward_core::id::{MemberId, OrgId, ProjectId};
 use keyward_core::key_format::{FullKey, KeyPrefix};
 use keyward_core::keys::{self, CreateKey, validate_name};
-use keyward_core::model::{MANAGEMENT_APIS, MANAGEMENT_PREFIX, Member, MemberRole, Organization, Project};
+use keyward_core::model::{
+    MANAGEMENT_APIS, MANAGEMENT_PREFIX, Member, MemberRole, Organization, Project,
+};
 use keyward_core::scope::Role;
 use keyward_core::store::{NewOrganization, Store};
 use secrecy::{ExposeSecret, SecretString};
@@ -58,7 +60,11 @@ pub async fn create_organization(
     };
     let now = clock.now();
     let org_id = OrgId::generate()?;
-    let project = |name: &str, prefix: KeyPrefix, apis: Vec<String>, management: bool| -> Result<Project, ApiError> {
+    let project = |name: &str,
+                   prefix: KeyPrefix,
+                   apis: Vec<String>,
+                   management: bool|
+     -> Result<Project, ApiError> {
         Ok(Project {
             id: ProjectId::generate()?,
             org_id: org_id.clone(),
@@ -87,7 +93,8 @@ pub async fn create_organization(
         created_at: now,
     };
     let management_apis = MANAGEMENT_APIS.iter().map(|s| (*s).to_owned()).collect();
-    let management_prefix = KeyPrefix::parse(MANAGEMENT_PREFIX).map_err(|e| ApiError::Internal(e.into()))?;
+    let management_prefix =
+        KeyPrefix::parse(MANAGEMENT_PREFIX).map_err(|e| ApiError::Internal(e.into()))?;
     let management_project = project("Management", management_prefix, management_apis, true)?;
     let root = keys::create(
         CreateKey {
@@ -133,7 +140,8 @@ pub async fn create_organization(
 pub fn hash_password(password: &SecretString) -> Result<String, ApiError> {
     // Base62 characters are valid base64; 24 of them (a whole number of base64
     // quanta) decode to an 18-byte salt carrying ~142 bits of entropy.
-    let salt = SaltString::from_b64(&base62::random(24)?).map_err(|e| ApiError::Internal(e.to_string().into()))?;
+    let salt = SaltString::from_b64(&base62::random(24)?)
+        .map_err(|e| ApiError::Internal(e.to_string().into()))?;
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -145,8 +153,12 @@ pub fn validate_email(email: &str) -> Result<String, String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
-    if valid { Ok(email) } else { Err("not a valid email address".to_owned()) }
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err("not a valid email address".to_owned())
+    }
 }

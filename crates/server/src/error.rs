@@ -84,15 +84,31 @@ impl ApiError {
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Unsupported media type",
             ),
-            Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid values"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "Service unavailable"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+            Self::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Invalid values",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
         }
     }
 }
@@ -122,7 +138,8 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed");
-                "an unexpected error occurred; the server log has details under this request's id".to_owned()
+                "an unexpected error occurred; the server log has details under this request's id"
+                    .to_owned()
             }
             Self::Unavailable(cause) => {
                 tracing::error!(error = %cause, "storage unavailable");

@@ -48,17 +48,19 @@ pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
 
 /// Reads the whole body within the configured limit.
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection: BytesRejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest {
-                code: "unreadable_body",
-                detail: "the request body could not be read".to_owned(),
-                errors: Vec::new(),
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection: BytesRejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest {
+                    code: "unreadable_body",
+                    detail: "the request body could not be read".to_owned(),
+                    errors: Vec::new(),
+                }
             }
-        }
-    })
+        })
 }
 
 /// Parses JSON, naming the offending field on failure.
@@ -143,7 +145,11 @@ pub fn client_ip(peer: IpAddr, parts: &Parts, trusted: &[IpNet]) -> IpAddr {
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
         .collect::<Vec<_>>();
-    if let Some(ip) = forwarded.iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(*ip))) {
+    if let Some(ip) = forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted.iter().any(|net| net.contains(*ip)))
+    {
         return *ip;
     }
     parts
@@ -172,7 +178,9 @@ where
             .get(header::CONTENT_LENGTH)
             .is_none_or(|len| len.as_bytes() != b"0");
         if req.headers().contains_key(header::CONTENT_TYPE) && has_body {
-            return ApiJson::from_request(req, state).await.map(|ApiJson(v)| OptionalJson(v));
+            return ApiJson::from_request(req, state)
+                .await
+                .map(|ApiJson(v)| OptionalJson(v));
         }
         let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {

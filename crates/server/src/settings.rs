@@ -58,7 +58,10 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("addr", &self.addr)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(keyward_store::redact))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(keyward_store::redact),
+            )
             .field("master_key_file", &self.master_key_file)
             .field("archived_keep", &self.archived_keep)
             .field("trusted_proxies", &self.trusted_proxies)

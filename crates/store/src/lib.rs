@@ -17,7 +17,9 @@ pub const SQLITE_FILE: &str = "keyward.db";
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The URL names a backend this build does not have.
-    #[error("unsupported database URL scheme in `{0}`: use sqlite:// (PostgreSQL support is planned)")]
+    #[error(
+        "unsupported database URL scheme in `{0}`: use sqlite:// (PostgreSQL support is planned)"
+    )]
     UnsupportedScheme(String),
     /// Opening or migrating failed.
     #[error("{0}")]
@@ -37,16 +39,23 @@ pub enum ConnectError {
 
 /// Opens the database named by `database_url`, or the embedded SQLite file in
 /// `data_dir`, and applies pending migrations.
-pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, ConnectError> {
+pub async fn connect(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<Arc<dyn Store>, ConnectError> {
     match database_url {
         None => {
             std::fs::create_dir_all(data_dir).map_err(|source| ConnectError::DataDir {
                 path: data_dir.display().to_string(),
                 source,
             })?;
-            Ok(Arc::new(sqlite::SqliteStore::open(&data_dir.join(SQLITE_FILE)).await?))
+            Ok(Arc::new(
+                sqlite::SqliteStore::open(&data_dir.join(SQLITE_FILE)).await?,
+            ))
         }
-        Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?)),
+        Some(url) if url.starts_with("sqlite:") => {
+            Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?))
+        }
         Some(url) => Err(ConnectError::UnsupportedScheme(redact(url))),
     }
 }
@@ -77,7 +86,10 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 mod tests {
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(super::redact("postgres://kw:hunter2@db/kw"), "postgres://kw:***@db/kw");
+        assert_eq!(
+            super::redact("postgres://kw:hunter2@db/kw"),
+            "postgres://kw:***@db/kw"
+        );
         assert_eq!(super::redact("postgres://db/kw"), "postgres://db/kw");
     }
 }

@@ -18,8 +18,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     });
     match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args).await,
-        Command::Org(Org::Create { name, owner_email, json }) => org::create(&cli.global, &name, &owner_email, json).await,
-        Command::Audit(crate::args::Audit::Verify { org }) => audit::verify(&cli.global, org.as_deref()).await,
+        Command::Org(Org::Create {
+            name,
+            owner_email,
+            json,
+        }) => org::create(&cli.global, &name, &owner_email, json).await,
+        Command::Audit(crate::args::Audit::Verify { org }) => {
+            audit::verify(&cli.global, org.as_deref()).await
+        }
         Command::Migrate => {
             let settings = settings(&cli.global)?;
             keyward_server::app::open_store(&settings).await?;
@@ -34,7 +40,8 @@ fn settings(global: &Global) -> anyhow::Result<keyward_server::Settings> {
     let mut settings = keyward_server::Settings::new(global.data_dir.clone());
     settings.database_url = match &global.database_url {
         Some(url) => Some(url.clone()),
-        None => secret_file("KEYWARD_DATABASE_URL_FILE")?.map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned()),
+        None => secret_file("KEYWARD_DATABASE_URL_FILE")?
+            .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned()),
     };
     settings.master_key_file.clone_from(&global.master_key_file);
     Ok(settings)
@@ -53,7 +60,9 @@ fn secret_file(variable: &str) -> anyhow::Result<Option<SecretString>> {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {variable} ({})", path.to_string_lossy()))?;
-            Ok(Some(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned())))
+            Ok(Some(SecretString::from(
+                text.trim_end_matches(['\n', '\r']).to_owned(),
+            )))
         }
         None => Ok(None),
     }

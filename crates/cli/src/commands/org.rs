@@ -7,15 +7,30 @@ use keyward_server::bootstrap::create_organization;
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 
-pub async fn create(global: &Global, name: &str, owner_email: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn create(
+    global: &Global,
+    name: &str,
+    owner_email: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let settings = super::settings(global)?;
     let store = open_store(&settings).await?;
     let master_key = open_master_key(&settings)?;
     let password = super::secret_env("KEYWARD_OWNER_PASSWORD")?;
-    let created = create_organization(store.as_ref(), &master_key, &SystemClock, name, owner_email, password)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    let password = created.owner_password.as_ref().map(|p| p.expose_secret().to_owned());
+    let created = create_organization(
+        store.as_ref(),
+        &master_key,
+        &SystemClock,
+        name,
+        owner_email,
+        password,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let password = created
+        .owner_password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned());
     if json {
         let mut out = serde_json::json!({
             "org_id": created.org_id,
@@ -32,7 +47,10 @@ pub async fn create(global: &Global, name: &str, owner_email: &str, json: bool) 
         if let Some(password) = password {
             println!("Owner password: {password}   (shown once; change it after signing in)");
         }
-        println!("Root key:       {}   (scope *, shown once)", created.root_key.expose());
+        println!(
+            "Root key:       {}   (scope *, shown once)",
+            created.root_key.expose()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,7 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
-    app.run_until_stopped(keyward_server::app::shutdown_signal()).await?;
+    app.run_until_stopped(keyward_server::app::shutdown_signal())
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,22 +9,43 @@ fn org_create_makes_a_separate_organization_each_time() {
     let first = create_org(&data, "Acme", Some("a very long password"));
     assert!(first["org_id"].as_str().unwrap().starts_with("org_"));
     assert_eq!(first["owner_email"], "owner@example.com");
-    assert!(first.get("owner_password").is_none(), "a given password is never echoed");
-    assert!(first["root_key"].as_str().unwrap().starts_with("kwroot_sk_"));
-    assert!(data.join("keyward.db").exists(), "the database is created on first use");
+    assert!(
+        first.get("owner_password").is_none(),
+        "a given password is never echoed"
+    );
+    assert!(
+        first["root_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("kwroot_sk_")
+    );
+    assert!(
+        data.join("keyward.db").exists(),
+        "the database is created on first use"
+    );
     assert!(data.join("master.key").exists());
 
     let second = create_org(&data, "Globex", None);
     assert_ne!(second["org_id"], first["org_id"]);
     assert_ne!(second["root_key"], first["root_key"]);
-    assert!(second["owner_password"].as_str().unwrap().len() >= 12, "generated and printed once");
+    assert!(
+        second["owner_password"].as_str().unwrap().len() >= 12,
+        "generated and printed once"
+    );
 }
 
 #[test]
 fn org_create_rejects_bad_input_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let output = keyward(dir.path())
-        .args(["org", "create", "--name", "Acme", "--owner-email", "not-an-email"])
+        .args([
+            "org",
+            "create",
+            "--name",
+            "Acme",
+            "--owner-email",
+            "not-an-email",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -45,7 +66,15 @@ fn secrets_can_come_from_files() {
     let password = dir.path().join("password");
     std::fs::write(&password, "from a file, long enough\n").unwrap();
     let output = run(keyward(&dir.path().join("data"))
-        .args(["org", "create", "--name", "Acme", "--owner-email", "a@b.co", "--json"])
+        .args([
+            "org",
+            "create",
+            "--name",
+            "Acme",
+            "--owner-email",
+            "a@b.co",
+            "--json",
+        ])
         .env("KEYWARD_OWNER_PASSWORD_FILE", &password));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(json.get("owner_password").is_none());

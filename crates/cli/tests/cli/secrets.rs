@@ -8,7 +8,13 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 async fn post(http: &reqwest::Client, url: String, root: &str, body: Value) -> Value {
-    let response = http.post(url).bearer_auth(root).json(&body).send().await.unwrap();
+    let response = http
+        .post(url)
+        .bearer_auth(root)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     response.json().await.unwrap()
 }
@@ -25,7 +31,9 @@ fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,7 +46,13 @@ async fn no_full_key_or_body_reaches_the_disk_or_the_log() {
     let http = reqwest::Client::new();
 
     let mut secrets = vec![root.clone()];
-    let secret = post(&http, format!("{}/v1/keys", server.base), &root, json!({"name": "server"})).await;
+    let secret = post(
+        &http,
+        format!("{}/v1/keys", server.base),
+        &root,
+        json!({"name": "server"}),
+    )
+    .await;
     let publishable = post(
         &http,
         format!("{}/v1/keys", server.base),
@@ -48,7 +62,13 @@ async fn no_full_key_or_body_reaches_the_disk_or_the_log() {
     .await;
     for key in [&secret, &publishable] {
         secrets.push(key["key"].as_str().unwrap().to_owned());
-        let answer = post(&http, format!("{}/v1/verify", server.base), &root, json!({"key": key["key"]})).await;
+        let answer = post(
+            &http,
+            format!("{}/v1/verify", server.base),
+            &root,
+            json!({"key": key["key"]}),
+        )
+        .await;
         assert_eq!(answer["code"], "VALID");
     }
     let id = secret["id"].as_str().unwrap();
@@ -107,7 +127,11 @@ async fn no_full_key_or_body_reaches_the_disk_or_the_log() {
     // What was counted before SIGTERM was written on the way out.
     let server = Server::start(dir.path(), &[]);
     let key: Value = http
-        .get(format!("{}/v1/keys/{}", server.base, publishable["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/v1/keys/{}",
+            server.base,
+            publishable["id"].as_str().unwrap()
+        ))
         .bearer_auth(&root)
         .send()
         .await
@@ -126,16 +150,45 @@ async fn readme_walkthrough_create_verify_revoke() {
     let root = org["root_key"].as_str().unwrap();
     let server = Server::start(dir.path(), &[]);
     let http = reqwest::Client::new();
-    let key = post(&http, format!("{}/v1/keys", server.base), root, json!({"name": "billing", "role": "admin"})).await;
+    let key = post(
+        &http,
+        format!("{}/v1/keys", server.base),
+        root,
+        json!({"name": "billing", "role": "admin"}),
+    )
+    .await;
     let verify = |k: Value| {
         let http = http.clone();
         let url = format!("{}/v1/verify", server.base);
-        async move { http.post(url).json(&json!({"key": k})).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            http.post(url)
+                .json(&json!({"key": k}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(verify(key["key"].clone()).await["code"], "VALID");
-    post(&http, format!("{}/v1/keys/{}/revoke", server.base, key["id"].as_str().unwrap()), root, json!({})).await;
+    post(
+        &http,
+        format!(
+            "{}/v1/keys/{}/revoke",
+            server.base,
+            key["id"].as_str().unwrap()
+        ),
+        root,
+        json!({}),
+    )
+    .await;
     assert_eq!(verify(key["key"].clone()).await["code"], "REVOKED");
-    let health = http.get(format!("{}/readyz", server.base)).send().await.unwrap();
+    let health = http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     server.terminate();
 }

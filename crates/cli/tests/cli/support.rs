@@ -30,7 +30,15 @@ pub fn run(command: &mut Command) -> Output {
 /// `keyward org create --json`, parsed.
 pub fn create_org(data_dir: &Path, name: &str, password: Option<&str>) -> Value {
     let mut command = keyward(data_dir);
-    command.args(["org", "create", "--name", name, "--owner-email", "owner@example.com", "--json"]);
+    command.args([
+        "org",
+        "create",
+        "--name",
+        name,
+        "--owner-email",
+        "owner@example.com",
+        "--json",
+    ]);
     if let Some(password) = password {
         command.env("KEYWARD_OWNER_PASSWORD", password);
     }
@@ -74,12 +82,17 @@ impl Server {
         let addr = loop {
             let found = log.lock().unwrap().lines().find_map(|line| {
                 let value: Value = serde_json::from_str(line).ok()?;
-                (value["message"] == "keyward listening").then(|| value["addr"].as_str().unwrap().to_owned())
+                (value["message"] == "keyward listening")
+                    .then(|| value["addr"].as_str().unwrap().to_owned())
             });
             if let Some(addr) = found {
                 break addr;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "server did not start:\n{}", log.lock().unwrap());
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start:\n{}",
+                log.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         Self {
@@ -97,7 +110,11 @@ impl Server {
             .unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "exit {exit:?}:\n{}", self.log.lock().unwrap());
+        assert!(
+            exit.success(),
+            "exit {exit:?}:\n{}",
+            self.log.lock().unwrap()
+        );
         // Let the reader threads drain the pipes.
         std::thread::sleep(Duration::from_millis(100));
         self.log.lock().unwrap().clone()

@@ -26,7 +26,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         Ok(()) => (StatusCode::OK, Json(Health { status: "ok" })),
         Err(error) => {
             tracing::warn!(%error, "not ready: storage does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable" }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                }),
+            )
         }
     }
 }

@@ -53,7 +53,12 @@ pub(super) async fn save(
     };
     let result = state
         .store
-        .update_key(after, before.version, &principal.audit(after.updated_at), event)
+        .update_key(
+            after,
+            before.version,
+            &principal.audit(after.updated_at),
+            event,
+        )
         .await;
     state.verifier.forget(before).await;
     state.verifier.forget(after).await;
@@ -62,7 +67,11 @@ pub(super) async fn save(
     Ok(())
 }
 
-async fn load_for_change(state: &AppState, principal: &Principal, id: &str) -> Result<KeyRecord, ApiError> {
+async fn load_for_change(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<KeyRecord, ApiError> {
     let record = load_key(state, principal, id).await?;
     if record.root {
         principal.require("org:admin")?;
@@ -91,10 +100,26 @@ pub async fn regenerate(
     let mut after = before.clone();
     let key = keys::regenerate(&mut after, &project, grace, &state.master_key, now)?;
     let mut changes = audit::diff(&audit_view(&before), &audit_view(&after));
-    changes.insert("secret".to_owned(), json!({"before": "[redacted]", "after": "[redacted, regenerated]"}));
-    changes.insert("grace_period_seconds".to_owned(), json!({"before": null, "after": grace}));
-    save(&state, &principal, &before, &after, "key.regenerated", changes).await?;
-    Ok(ApiJson(KeyView::new(&after, &project.apis, now).with_key(key.expose())))
+    changes.insert(
+        "secret".to_owned(),
+        json!({"before": "[redacted]", "after": "[redacted, regenerated]"}),
+    );
+    changes.insert(
+        "grace_period_seconds".to_owned(),
+        json!({"before": null, "after": grace}),
+    );
+    save(
+        &state,
+        &principal,
+        &before,
+        &after,
+        "key.regenerated",
+        changes,
+    )
+    .await?;
+    Ok(ApiJson(
+        KeyView::new(&after, &project.apis, now).with_key(key.expose()),
+    ))
 }
 
 /// Disables the key: verification answers `DISABLED` until it is enabled.
@@ -104,7 +129,11 @@ pub async fn regenerate(
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn disable(state: State<AppState>, principal: Authorized<KeysWrite>, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+pub async fn disable(
+    state: State<AppState>,
+    principal: Authorized<KeysWrite>,
+    id: Path<String>,
+) -> Result<ApiJson<KeyView>, ApiError> {
     set_enabled(state, principal, id, false).await
 }
 
@@ -115,7 +144,11 @@ pub async fn disable(state: State<AppState>, principal: Authorized<KeysWrite>, i
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn enable(state: State<AppState>, principal: Authorized<KeysWrite>, id: Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+pub async fn enable(
+    state: State<AppState>,
+    principal: Authorized<KeysWrite>,
+    id: Path<String>,
+) -> Result<ApiJson<KeyView>, ApiError> {
     set_enabled(state, principal, id, true).await
 }
 
@@ -133,7 +166,11 @@ async fn set_enabled(
     if before.enabled == enabled {
         return Ok(ApiJson(KeyView::new(&before, &project.apis, now)));
     }
-    let action = if enabled { "key.enabled" } else { "key.disabled" };
+    let action = if enabled {
+        "key.enabled"
+    } else {
+        "key.disabled"
+    };
     let changes = audit::diff(&audit_view(&before), &audit_view(&after));
     save(&state, &principal, &before, &after, action, changes).await?;
     Ok(ApiJson(KeyView::new(&after, &project.apis, now)))
@@ -171,7 +208,11 @@ pub async fn revoke(
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn archive(State(state): State<AppState>, principal: Authorized<KeysWrite>, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+pub async fn archive(
+    State(state): State<AppState>,
+    principal: Authorized<KeysWrite>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<KeyView>, ApiError> {
     let before = load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();

@@ -16,7 +16,9 @@ use keyward_core::audit::{self, NewEvent};
 use keyward_core::id::ProjectId;
 use keyward_core::keys::{self, CreateKey, UpdateKey, audit_view};
 use keyward_core::model::{KeyStatus, Project};
-use keyward_core::store::{CursorValue, IdempotentResponse, KeyCursor, KeyQuery, KeySort, StoreError};
+use keyward_core::store::{
+    CursorValue, IdempotentResponse, KeyCursor, KeyQuery, KeySort, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -41,14 +43,18 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     ),
     security(("root_key" = [])),
 )]
-pub async fn create(State(state): State<AppState>, principal: Authorized<KeysWrite>, request: Request) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Authorized<KeysWrite>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let idempotency_key = idempotency_key(request.headers())?;
     let body = json_bytes(request, &state).await?;
     let request_hash = canonical_hash(&body);
-    if let Some(key) = &idempotency_key {
-        if let Some(stored) = state.store.get_idempotent(&principal.org_id, key).await? {
-            return replay(&state, &stored, &request_hash);
-        }
+    if let Some(key) = &idempotency_key
+        && let Some(stored) = state.store.get_idempotent(&principal.org_id, key).await?
+    {
+        return replay(&state, &stored, &request_hash);
     }
     let input: CreateKey = parse_json(&body)?;
     let project = resolve_project(&state, &principal, input.project_id.as_deref()).await?;
@@ -57,7 +63,14 @@ pub async fn create(State(state): State<AppState>, principal: Authorized<KeysWri
     }
     let now = state.clock.now();
     let created_by = principal.key_id.to_string();
-    let new = keys::create(input, &principal.org_id, &project, created_by, &state.master_key, now)?;
+    let new = keys::create(
+        input,
+        &principal.org_id,
+        &project,
+        created_by,
+        &state.master_key,
+        now,
+    )?;
     let view = KeyView::new(&new.record, &project.apis, now).with_key(new.key.expose());
     let response_body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(Box::new(e)))?;
     let stored = match &idempotency_key {
@@ -66,7 +79,9 @@ pub async fn create(State(state): State<AppState>, principal: Authorized<KeysWri
             key: key.clone(),
             request_hash,
             status: StatusCode::CREATED.as_u16(),
-            sealed_body: state.master_key.seal(&response_body, &replay_aad(&principal, key))?,
+            sealed_body: state
+                .master_key
+                .seal(&response_body, &replay_aad(&principal, key))?,
             created_at: now,
         }),
         None => None,
@@ -76,12 +91,20 @@ pub async fn create(State(state): State<AppState>, principal: Authorized<KeysWri
         target: key_target(&new.record),
         changes: audit::created(&audit_view(&new.record)),
     };
-    match state.store.insert_key(&new.record, stored.as_ref(), &principal.audit(now), event).await {
+    match state
+        .store
+        .insert_key(&new.record, stored.as_ref(), &principal.audit(now), event)
+        .await
+    {
         Ok(()) => {}
         // Another request with the same idempotency key won the race: answer as it did.
         Err(StoreError::Conflict(_)) if stored.is_some() => {
             let key = idempotency_key.unwrap_or_default();
-            let winner = state.store.get_idempotent(&principal.org_id, &key).await?.ok_or(ApiError::NotFound)?;
+            let winner = state
+                .store
+                .get_idempotent(&principal.org_id, &key)
+                .await?
+                .ok_or(ApiError::NotFound)?;
             let hash = stored.map(|s| s.request_hash).unwrap_or_default();
             return replay(&state, &winner, &hash);
         }
@@ -92,9 +115,13 @@ pub async fn create(State(state): State<AppState>, principal: Authorized<KeysWri
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
     match value.to_str() {
-        Ok(s) if !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(s.to_owned())),
+        Ok(s) if !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(s.to_owned()))
+        }
         _ => Err(ApiError::BadRequest {
             code: "invalid_idempotency_key",
             detail: "Idempotency-Key must be 1 to 255 printable ASCII characters".to_owned(),
@@ -109,14 +136,21 @@ fn canonical_hash(body: &[u8]) -> String {
     let canonical = serde_json::from_slice::<serde_json::Value>(body)
         .map(|v| v.to_string().into_bytes())
         .unwrap_or_else(|_| body.to_vec());
-    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn replay_aad(principal: &Principal, key: &str) -> Vec<u8> {
     format!("idempotency:{}:{key}", principal.org_id).into_bytes()
 }
 
-fn replay(state: &AppState, stored: &IdempotentResponse, request_hash: &str) -> Result<Response, ApiError> {
+fn replay(
+    state: &AppState,
+    stored: &IdempotentResponse,
+    request_hash: &str,
+) -> Result<Response, ApiError> {
     if stored.request_hash != request_hash {
         return Err(ApiError::Conflict {
             code: "idempotency_key_reused",
@@ -132,7 +166,10 @@ fn replay(state: &AppState, stored: &IdempotentResponse, request_hash: &str) -> 
 fn json_response(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
@@ -140,15 +177,27 @@ fn json_response(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response 
 }
 
 /// The named project, or the organization's default project.
-async fn resolve_project(state: &AppState, principal: &Principal, id: Option<&str>) -> Result<Project, ApiError> {
+async fn resolve_project(
+    state: &AppState,
+    principal: &Principal,
+    id: Option<&str>,
+) -> Result<Project, ApiError> {
     let no_such = || ApiError::field("project_id", "no such project");
     match id {
         Some(id) => {
             let id = ProjectId::parse(id).map_err(|_| no_such())?;
-            state.store.get_project(&principal.org_id, &id).await?.ok_or_else(no_such)
+            state
+                .store
+                .get_project(&principal.org_id, &id)
+                .await?
+                .ok_or_else(no_such)
         }
         None => {
-            let org = state.store.get_organization(&principal.org_id).await?.ok_or(ApiError::Unauthorized)?;
+            let org = state
+                .store
+                .get_organization(&principal.org_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             state
                 .store
                 .get_project(&principal.org_id, &org.default_project_id)
@@ -216,15 +265,28 @@ pub async fn list(
         });
     };
     let status = query.status.as_deref().map(|s| {
-        KeyStatus::from_name(s).ok_or(()).map_err(|()| invalid("status", "one of active, disabled, expired, revoked, archived"))
+        KeyStatus::from_name(s).ok_or(()).map_err(|()| {
+            invalid(
+                "status",
+                "one of active, disabled, expired, revoked, archived",
+            )
+        })
     });
-    let sort_name = query.sort.clone().unwrap_or_else(|| "-created_at".to_owned());
+    let sort_name = query
+        .sort
+        .clone()
+        .unwrap_or_else(|| "-created_at".to_owned());
     let sort = KeySort::parse(&sort_name);
     if sort.is_none() {
-        invalid("sort", "one of created_at, -created_at, scope, last_used_at, -last_used_at, name");
+        invalid(
+            "sort",
+            "one of created_at, -created_at, scope, last_used_at, -last_used_at, name",
+        );
     }
     let project_id = query.project_id.as_deref().map(|id| {
-        ProjectId::parse(id).ok().filter(|id| projects.contains_key(id))
+        ProjectId::parse(id)
+            .ok()
+            .filter(|id| projects.contains_key(id))
     });
     if matches!(project_id, Some(None)) {
         invalid("project_id", "no such project");
@@ -233,9 +295,15 @@ pub async fn list(
     if !(1..=MAX_LIMIT).contains(&limit) {
         invalid("limit", "between 1 and 100");
     }
-    let after = query.cursor.as_deref().map(|c| decode_cursor(c).filter(|t| t.sort == sort_name));
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c).filter(|t| t.sort == sort_name));
     if matches!(after, Some(None)) {
-        invalid("cursor", "not a cursor of this listing; start again without one");
+        invalid(
+            "cursor",
+            "not a cursor of this listing; start again without one",
+        );
     }
     let status = match status {
         Some(Ok(s)) => Some(s),
@@ -245,7 +313,10 @@ pub async fn list(
         return Err(ApiError::Invalid(errors));
     }
     let project_id = project_id.flatten();
-    let include_root = project_id.as_ref().and_then(|id| projects.get(id)).is_some_and(|p| p.management);
+    let include_root = project_id
+        .as_ref()
+        .and_then(|id| projects.get(id))
+        .is_some_and(|p| p.management);
     let key_query = KeyQuery {
         status,
         project_id,
@@ -259,21 +330,30 @@ pub async fn list(
     let mut rows = state.store.list_keys(&principal.org_id, &key_query).await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|last| encode_cursor(&sort_name, key_query.sort, last))
+        rows.last()
+            .map(|last| encode_cursor(&sort_name, key_query.sort, last))
     } else {
         None
     };
     let no_apis = Vec::new();
     let data = rows
         .iter()
-        .map(|r| KeyView::new(r, projects.get(&r.project_id).map_or(&no_apis, |p| &p.apis), now))
+        .map(|r| {
+            KeyView::new(
+                r,
+                projects.get(&r.project_id).map_or(&no_apis, |p| &p.apis),
+                now,
+            )
+        })
         .collect();
     Ok(ApiJson(Page { data, next_cursor }))
 }
 
 fn encode_cursor(sort_name: &str, sort: KeySort, last: &keyward_core::model::KeyRecord) -> String {
     let value = match sort {
-        KeySort::CreatedAsc | KeySort::CreatedDesc => CursorValue::Int(last.created_at.timestamp_micros()),
+        KeySort::CreatedAsc | KeySort::CreatedDesc => {
+            CursorValue::Int(last.created_at.timestamp_micros())
+        }
         KeySort::LastUsedAsc | KeySort::LastUsedDesc => {
             CursorValue::Int(last.last_used_at.map_or(-1, |t| t.timestamp_micros()))
         }
@@ -302,7 +382,11 @@ fn decode_cursor(cursor: &str) -> Option<CursorToken> {
     responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn get(State(state): State<AppState>, principal: Authorized<KeysRead>, Path(id): Path<String>) -> Result<ApiJson<KeyView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Authorized<KeysRead>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<KeyView>, ApiError> {
     let record = load_key(&state, &principal, &id).await?;
     let project = project_of(&state, &record).await?;
     let mut view = KeyView::new(&record, &project.apis, state.clock.now());
@@ -339,7 +423,12 @@ pub async fn update(
     if changes.is_empty() {
         return Ok(ApiJson(KeyView::new(&before, &project.apis, now)));
     }
-    let action = match changes.keys().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let action = match changes
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["enabled"] if after.enabled => "key.enabled",
         ["enabled"] => "key.disabled",
         _ => "key.updated",

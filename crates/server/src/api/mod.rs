@@ -94,16 +94,25 @@ static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
     let mut response = OPENAPI_JSON.as_str().into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 /// Loads a key of the caller's organization; anything else is 404.
-pub(crate) async fn load_key(state: &AppState, principal: &Principal, id: &str) -> Result<KeyRecord, ApiError> {
+pub(crate) async fn load_key(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<KeyRecord, ApiError> {
     let id = KeyId::parse(id).map_err(|_| ApiError::NotFound)?;
-    state.store.get_key(&principal.org_id, &id).await?.ok_or(ApiError::NotFound)
+    state
+        .store
+        .get_key(&principal.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// The project a key belongs to.

@@ -121,7 +121,10 @@ pub async fn create(
         target: target(&project),
         changes: audit::created(&audit_view(&project)),
     };
-    state.store.create_project(&project, &principal.audit(now), event).await?;
+    state
+        .store
+        .create_project(&project, &principal.audit(now), event)
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(ProjectView::from(&project))))
 }
 
@@ -131,7 +134,10 @@ pub async fn create(
     responses((status = 200, body = Page<ProjectView>), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn list(State(state): State<AppState>, principal: Authorized<ProjectsRead>) -> Result<ApiJson<Page<ProjectView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Authorized<ProjectsRead>,
+) -> Result<ApiJson<Page<ProjectView>>, ApiError> {
     let projects = state.store.list_projects(&principal.org_id).await?;
     Ok(ApiJson(Page {
         data: projects.iter().map(ProjectView::from).collect(),
@@ -141,7 +147,11 @@ pub async fn list(State(state): State<AppState>, principal: Authorized<ProjectsR
 
 async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Project, ApiError> {
     let id = ProjectId::parse(id).map_err(|_| ApiError::NotFound)?;
-    state.store.get_project(&principal.org_id, &id).await?.ok_or(ApiError::NotFound)
+    state
+        .store
+        .get_project(&principal.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// Reads one project.
@@ -151,8 +161,14 @@ async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Proje
     responses((status = 200, body = ProjectView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn get(State(state): State<AppState>, principal: Authorized<ProjectsRead>, Path(id): Path<String>) -> Result<ApiJson<ProjectView>, ApiError> {
-    Ok(ApiJson(ProjectView::from(&load(&state, &principal, &id).await?)))
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Authorized<ProjectsRead>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<ProjectView>, ApiError> {
+    Ok(ApiJson(ProjectView::from(
+        &load(&state, &principal, &id).await?,
+    )))
 }
 
 /// Renames a project, changes its key prefix or replaces its API catalog.
@@ -178,15 +194,15 @@ pub async fn update(
     }
     let mut after = before.clone();
     let mut v = Validation::default();
-    if let Some(name) = input.name {
-        if let Some(name) = v.check("name", validate_name(&name)) {
-            after.name = name;
-        }
+    if let Some(name) = input.name
+        && let Some(name) = v.check("name", validate_name(&name))
+    {
+        after.name = name;
     }
-    if let Some(prefix) = input.key_prefix {
-        if let Some(prefix) = v.check("key_prefix", KeyPrefix::parse(&prefix)) {
-            after.key_prefix = prefix;
-        }
+    if let Some(prefix) = input.key_prefix
+        && let Some(prefix) = v.check("key_prefix", KeyPrefix::parse(&prefix))
+    {
+        after.key_prefix = prefix;
     }
     if let Some(apis) = input.apis {
         after.apis = parse_apis(&mut v, apis);
@@ -203,6 +219,9 @@ pub async fn update(
         target: target(&after),
         changes,
     };
-    state.store.update_project(&after, &principal.audit(now), event).await?;
+    state
+        .store
+        .update_project(&after, &principal.audit(now), event)
+        .await?;
     Ok(ApiJson(ProjectView::from(&after)))
 }

@@ -46,10 +46,18 @@ fn aad(org: &OrgId) -> String {
     responses((status = 200, body = SharedSecret), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn reveal(State(state): State<AppState>, principal: Authorized<OrgAdmin>) -> Result<ApiJson<SharedSecret>, ApiError> {
+pub async fn reveal(
+    State(state): State<AppState>,
+    principal: Authorized<OrgAdmin>,
+) -> Result<ApiJson<SharedSecret>, ApiError> {
     let ctx = principal.audit(state.clock.now());
-    let (sealed, rotated_at) = state.store.reveal_shared_secret(&principal.org_id, &ctx).await?;
-    let plain = state.master_key.open(&sealed, aad(&principal.org_id).as_bytes())?;
+    let (sealed, rotated_at) = state
+        .store
+        .reveal_shared_secret(&principal.org_id, &ctx)
+        .await?;
+    let plain = state
+        .master_key
+        .open(&sealed, aad(&principal.org_id).as_bytes())?;
     let shared_secret = String::from_utf8(plain).map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(ApiJson(SharedSecret {
         shared_secret,
@@ -63,7 +71,10 @@ pub async fn reveal(State(state): State<AppState>, principal: Authorized<OrgAdmi
     responses((status = 200, body = SharedSecret), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("root_key" = [])),
 )]
-pub async fn rotate(State(state): State<AppState>, principal: Authorized<OrgAdmin>) -> Result<ApiJson<SharedSecret>, ApiError> {
+pub async fn rotate(
+    State(state): State<AppState>,
+    principal: Authorized<OrgAdmin>,
+) -> Result<ApiJson<SharedSecret>, ApiError> {
     let now = state.clock.now();
     let (shared_secret, sealed) = generate(&principal.org_id, &state.master_key)?;
     state

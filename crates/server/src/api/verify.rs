@@ -107,7 +107,10 @@ impl From<Outcome> for VerifyResponse {
     request_body = VerifyRequest,
     responses((status = 200, description = "Every verification outcome", body = VerifyResponse), (status = 400, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
 )]
-pub async fn verify(State(state): State<AppState>, ApiJson(input): ApiJson<VerifyRequest>) -> Result<ApiJson<VerifyResponse>, ApiError> {
+pub async fn verify(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<VerifyRequest>,
+) -> Result<ApiJson<VerifyResponse>, ApiError> {
     let scopes = parse_required_scopes(&input.scopes)?;
     let ip = match input.ip.as_deref() {
         Some(ip) => Some(

@@ -103,8 +103,15 @@ impl KeyView {
             revoked_at: record.revoked_at,
             revoked_reason: record.revoked_reason.clone(),
             archived_at: record.archived_at,
-            previous_secret_expires_at: record.previous.map(|p| p.expires_at).filter(|at| *at > now),
-            trusted_origins: record.trusted_origins.iter().map(ToString::to_string).collect(),
+            previous_secret_expires_at: record
+                .previous
+                .map(|p| p.expires_at)
+                .filter(|at| *at > now),
+            trusted_origins: record
+                .trusted_origins
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
             meta: record.meta.clone(),
             ratelimit: None,

@@ -5,7 +5,12 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn raw(app: &crate::helpers::TestApp, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+async fn raw(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
     let response = app
         .http
         .post(format!("{}{path}", app.base))
@@ -17,7 +22,8 @@ async fn raw(app: &crate::helpers::TestApp, path: &str, content_type: &str, body
         .unwrap();
     let status = response.status();
     assert_eq!(
-        response.headers()["content-type"], "application/problem+json",
+        response.headers()["content-type"],
+        "application/problem+json",
         "errors are problem+json"
     );
     (status, response.json().await.unwrap())
@@ -26,15 +32,25 @@ async fn raw(app: &crate::helpers::TestApp, path: &str, content_type: &str, body
 #[tokio::test]
 async fn malformed_json_and_unknown_fields_are_400() {
     let app = spawn_app().await;
-    let (status, body) = raw(&app, "/v1/keys", "application/json", b"{\"name\": ".to_vec()).await;
+    let (status, body) = raw(
+        &app,
+        "/v1/keys",
+        "application/json",
+        b"{\"name\": ".to_vec(),
+    )
+    .await;
     assert_problem(status, &body, 400, "malformed_json");
-    let (status, body) = app.post("/v1/keys", json!({"name": "k", "colour": "blue"})).await;
+    let (status, body) = app
+        .post("/v1/keys", json!({"name": "k", "colour": "blue"}))
+        .await;
     assert_problem(status, &body, 400, "invalid_body");
     assert_eq!(body["errors"][0]["field"], "colour");
     let (status, body) = app.post("/v1/keys", json!({"name": 5})).await;
     assert_problem(status, &body, 400, "invalid_body");
     assert_eq!(body["errors"][0]["field"], "name");
-    let (status, body) = app.post("/v1/keys", json!({"name": "k", "type": "weird"})).await;
+    let (status, body) = app
+        .post("/v1/keys", json!({"name": "k", "type": "weird"}))
+        .await;
     assert_problem(status, &body, 400, "invalid_body");
     let (status, body) = raw(&app, "/v1/keys", "text/plain", b"{}".to_vec()).await;
     assert_problem(status, &body, 415, "unsupported_media_type");
@@ -45,7 +61,9 @@ async fn malformed_json_and_unknown_fields_are_400() {
 #[tokio::test]
 async fn oversized_bodies_are_413() {
     let app = spawn_app_with(|s| s.body_limit = 1024).await;
-    let big = json!({"name": "k", "description": "x".repeat(4096)}).to_string().into_bytes();
+    let big = json!({"name": "k", "description": "x".repeat(4096)})
+        .to_string()
+        .into_bytes();
     let (status, body) = raw(&app, "/v1/keys", "application/json", big.clone()).await;
     assert_problem(status, &body, 413, "payload_too_large");
     let (status, body) = raw(&app, "/v1/verify", "application/json", big).await;
@@ -61,24 +79,47 @@ async fn unknown_routes_ids_and_methods() {
     assert_problem(status, &body, 404, "not_found");
     let (status, body) = app.get("/v1/keys/key_AAAAAAAAAAAAAAAAAAAA").await;
     assert_problem(status, &body, 404, "not_found");
-    let response = app.http.delete(format!("{}/v1/verify", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .delete(format!("{}/v1/verify", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
 }
 
 #[tokio::test]
 async fn missing_or_bad_credentials_are_401() {
     let app = spawn_app().await;
-    let response = app.http.get(format!("{}/v1/keys", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/v1/keys", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
-    let (status, body) = app.call(reqwest::Method::GET, "/v1/keys", "kw_sk_nonsense", None).await;
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/v1/keys", "kw_sk_nonsense", None)
+        .await;
     assert_problem(status, &body, 401, "unauthorized");
     // An ordinary (non-root) key is not a management credential.
     let key = app.create_key(json!({"name": "k", "role": "admin"})).await;
-    let (status, body) = app.call(reqwest::Method::GET, "/v1/keys", key["key"].as_str().unwrap(), None).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/keys",
+            key["key"].as_str().unwrap(),
+            None,
+        )
+        .await;
     assert_problem(status, &body, 401, "unauthorized");
 }
 
-async fn post_idempotent(app: &crate::helpers::TestApp, key: &str, body: &Value) -> reqwest::Response {
+async fn post_idempotent(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
     app.http
         .post(format!("{}/v1/keys", app.base))
         .bearer_auth(&app.org.root_key)
@@ -98,7 +139,12 @@ async fn idempotency_key_replays_the_same_response_and_creates_nothing_more() {
     let first: Value = first.json().await.unwrap();
 
     // Same request, keys reordered: the same response, including the key.
-    let again = post_idempotent(&app, "req-1", &json!({"meta": {"b": 2, "a": 1}, "name": "once"})).await;
+    let again = post_idempotent(
+        &app,
+        "req-1",
+        &json!({"meta": {"b": 2, "a": 1}, "name": "once"}),
+    )
+    .await;
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
@@ -148,7 +194,9 @@ async fn futures_join(app: &crate::helpers::TestApp, body: &Value) -> Vec<Value>
             .bearer_auth(&app.org.root_key)
             .header("idempotency-key", "same")
             .json(body);
-        tasks.push(tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().json::<Value>().await.unwrap()
+        }));
     }
     let mut out = Vec::new();
     for task in tasks {
@@ -160,10 +208,20 @@ async fn futures_join(app: &crate::helpers::TestApp, body: &Value) -> Vec<Value>
 #[tokio::test]
 async fn responses_carry_a_request_id_and_are_not_cached() {
     let app = spawn_app().await;
-    let response = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(!response.headers()["x-request-id"].is_empty());
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let response = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }

@@ -28,7 +28,9 @@ pub struct TestOrg {
 }
 
 pub fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -70,7 +72,9 @@ impl TestApp {
             self.clock.as_ref(),
             name,
             &format!("owner@{}.example", name.to_lowercase()),
-            Some(SecretString::from("correct horse battery staple".to_owned())),
+            Some(SecretString::from(
+                "correct horse battery staple".to_owned(),
+            )),
         )
         .await
         .unwrap();
@@ -85,8 +89,17 @@ impl TestApp {
     }
 
     /// A request with `root_key` as bearer, and a JSON body when given.
-    pub async fn call(&self, method: Method, path: &str, root_key: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(root_key);
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        root_key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(root_key);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -98,15 +111,18 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, &self.org.root_key.clone(), None).await
+        self.call(Method::GET, path, &self.org.root_key.clone(), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, &self.org.root_key.clone(), Some(body)).await
+        self.call(Method::POST, path, &self.org.root_key.clone(), Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, &self.org.root_key.clone(), Some(body)).await
+        self.call(Method::PATCH, path, &self.org.root_key.clone(), Some(body))
+            .await
     }
 
     /// Creates a key and returns the response body (with `key`).
@@ -119,7 +135,10 @@ impl TestApp {
     /// Creates a project and returns it.
     pub async fn create_project(&self, name: &str, prefix: &str, apis: &[&str]) -> Value {
         let (status, project) = self
-            .post("/v1/projects", json!({"name": name, "key_prefix": prefix, "apis": apis}))
+            .post(
+                "/v1/projects",
+                json!({"name": name, "key_prefix": prefix, "apis": apis}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{project}");
         project
@@ -149,14 +168,23 @@ impl TestApp {
 
     /// `POST /v1/verify`; returns the answer body.
     pub async fn verify(&self, body: Value) -> Value {
-        let response = self.http.post(format!("{}/v1/verify", self.base)).json(&body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}/v1/verify", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
     }
 
     /// The code `POST /v1/verify` answers for `key`.
     pub async fn verify_code(&self, key: &str) -> String {
-        self.verify(json!({"key": key})).await["code"].as_str().unwrap().to_owned()
+        self.verify(json!({"key": key})).await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }
 
@@ -165,5 +193,8 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, co
     assert_eq!(status.as_u16(), expected_status, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], expected_status, "{body}");
-    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
 }

@@ -8,7 +8,9 @@ use serde_json::json;
 async fn another_organizations_objects_answer_404_on_every_route() {
     let app = spawn_app().await;
     let project = app.create_project("Mine", "mine", &["data"]).await;
-    let key = app.create_key(json!({"name": "mine", "project_id": project["id"], "scopes": ["data:read"]})).await;
+    let key = app
+        .create_key(json!({"name": "mine", "project_id": project["id"], "scopes": ["data:read"]}))
+        .await;
     let (key_id, project_id) = (key["id"].as_str().unwrap(), project["id"].as_str().unwrap());
     let intruder = app.new_org("Intruder").await;
     let as_intruder = |method: Method, path: String, body: Option<serde_json::Value>| {
@@ -19,14 +21,42 @@ async fn another_organizations_objects_answer_404_on_every_route() {
 
     for (method, path, body) in [
         (Method::GET, format!("/v1/keys/{key_id}"), None),
-        (Method::PATCH, format!("/v1/keys/{key_id}"), Some(json!({"name": "pwned"}))),
-        (Method::POST, format!("/v1/keys/{key_id}/regenerate"), Some(json!({}))),
-        (Method::POST, format!("/v1/keys/{key_id}/disable"), Some(json!({}))),
-        (Method::POST, format!("/v1/keys/{key_id}/enable"), Some(json!({}))),
-        (Method::POST, format!("/v1/keys/{key_id}/revoke"), Some(json!({}))),
-        (Method::POST, format!("/v1/keys/{key_id}/archive"), Some(json!({}))),
+        (
+            Method::PATCH,
+            format!("/v1/keys/{key_id}"),
+            Some(json!({"name": "pwned"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{key_id}/regenerate"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{key_id}/disable"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{key_id}/enable"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{key_id}/revoke"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{key_id}/archive"),
+            Some(json!({})),
+        ),
         (Method::GET, format!("/v1/projects/{project_id}"), None),
-        (Method::PATCH, format!("/v1/projects/{project_id}"), Some(json!({"name": "pwned"}))),
+        (
+            Method::PATCH,
+            format!("/v1/projects/{project_id}"),
+            Some(json!({"name": "pwned"})),
+        ),
     ] {
         let (status, body) = as_intruder(method.clone(), path.clone(), body).await;
         assert_problem(status, &body, 404, "not_found");
@@ -36,11 +66,27 @@ async fn another_organizations_objects_answer_404_on_every_route() {
     let (_, keys) = as_intruder(Method::GET, "/v1/keys".into(), None).await;
     assert_eq!(keys["data"], json!([]));
     let (_, projects) = as_intruder(Method::GET, "/v1/projects".into(), None).await;
-    assert!(projects["data"].as_array().unwrap().iter().all(|p| p["id"] != project["id"]));
+    assert!(
+        projects["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["id"] != project["id"])
+    );
     // Naming the other organization's project in a body or a filter fails as unknown.
-    let (status, body) = as_intruder(Method::POST, "/v1/keys".into(), Some(json!({"name": "x", "project_id": project_id}))).await;
+    let (status, body) = as_intruder(
+        Method::POST,
+        "/v1/keys".into(),
+        Some(json!({"name": "x", "project_id": project_id})),
+    )
+    .await;
     assert_problem(status, &body, 422, "validation_failed");
-    let (status, body) = as_intruder(Method::GET, format!("/v1/keys?project_id={project_id}"), None).await;
+    let (status, body) = as_intruder(
+        Method::GET,
+        format!("/v1/keys?project_id={project_id}"),
+        None,
+    )
+    .await;
     assert_problem(status, &body, 422, "validation_failed");
     // Each organization has its own shared secret.
     let (_, mine) = app.get("/v1/shared-secret").await;
@@ -48,7 +94,11 @@ async fn another_organizations_objects_answer_404_on_every_route() {
     assert_ne!(mine["shared_secret"], theirs["shared_secret"]);
 
     // Nothing changed.
-    assert_eq!(app.verify(json!({"key": key["key"], "scopes": ["data:read"]})).await["code"], "VALID");
+    assert_eq!(
+        app.verify(json!({"key": key["key"], "scopes": ["data:read"]}))
+            .await["code"],
+        "VALID"
+    );
     let (_, after) = app.get(&format!("/v1/keys/{key_id}")).await;
     assert_eq!(after["name"], "mine");
 }
@@ -61,7 +111,9 @@ async fn a_keys_read_root_key_reads_but_cannot_change() {
     let reader = app.root_key_with(&["keys:read"]).await;
     let (status, _) = app.call(Method::GET, "/v1/keys", &reader, None).await;
     assert_eq!(status, 200);
-    let (status, _) = app.call(Method::GET, &format!("/v1/keys/{id}"), &reader, None).await;
+    let (status, _) = app
+        .call(Method::GET, &format!("/v1/keys/{id}"), &reader, None)
+        .await;
     assert_eq!(status, 200);
     let (status, _) = app.call(Method::GET, "/v1/projects", &reader, None).await;
     assert_eq!(status, 200);
@@ -76,7 +128,9 @@ async fn a_keys_read_root_key_reads_but_cannot_change() {
         (Method::POST, "/v1/shared-secret/rotate".to_owned()),
         (Method::GET, "/v1/shared-secret".to_owned()),
     ] {
-        let (status, body) = app.call(method, &path, &reader, Some(json!({"name": "x"}))).await;
+        let (status, body) = app
+            .call(method, &path, &reader, Some(json!({"name": "x"})))
+            .await;
         assert_problem(status, &body, 403, "insufficient_scope");
     }
     assert_eq!(app.verify_code(key["key"].as_str().unwrap()).await, "VALID");
@@ -87,30 +141,64 @@ async fn root_keys_need_org_admin_to_create_or_change_root_keys() {
     let app = spawn_app().await;
     let management = app.management_project().await;
     let writer = app.root_key_with(&["keys:write", "keys:read"]).await;
-    let (status, created) = app.call(Method::POST, "/v1/keys", &writer, Some(json!({"name": "ordinary"}))).await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &writer,
+            Some(json!({"name": "ordinary"})),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let (status, body) = app
-        .call(Method::POST, "/v1/keys", &writer, Some(json!({"name": "root", "project_id": management, "role": "admin"})))
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &writer,
+            Some(json!({"name": "root", "project_id": management, "role": "admin"})),
+        )
         .await;
     assert_problem(status, &body, 403, "insufficient_scope");
     let (_, roots) = app.get(&format!("/v1/keys?project_id={management}")).await;
     let root_id = roots["data"][0]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app.call(Method::POST, &format!("/v1/keys/{root_id}/revoke"), &writer, None).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{root_id}/revoke"),
+            &writer,
+            None,
+        )
+        .await;
     assert_problem(status, &body, 403, "insufficient_scope");
 
     let admin = app.root_key_with(&["org:admin", "keys:write"]).await;
     let (status, created) = app
-        .call(Method::POST, "/v1/keys", &admin, Some(json!({"name": "ci", "project_id": management, "scopes": ["keys:read"]})))
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &admin,
+            Some(json!({"name": "ci", "project_id": management, "scopes": ["keys:read"]})),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     assert!(created["key"].as_str().unwrap().starts_with("kwroot_sk_"));
     // Root key scopes come from the management scope list.
     let (status, body) = app
-        .call(Method::POST, "/v1/keys", &admin, Some(json!({"name": "bad", "project_id": management, "scopes": ["data:read"]})))
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &admin,
+            Some(json!({"name": "bad", "project_id": management, "scopes": ["data:read"]})),
+        )
         .await;
     assert_problem(status, &body, 422, "validation_failed");
     let (status, body) = app
-        .call(Method::POST, "/v1/keys", &admin, Some(json!({"name": "bad", "project_id": management, "type": "publishable"})))
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &admin,
+            Some(json!({"name": "bad", "project_id": management, "type": "publishable"})),
+        )
         .await;
     assert_problem(status, &body, 422, "validation_failed");
 
@@ -119,7 +207,10 @@ async fn root_keys_need_org_admin_to_create_or_change_root_keys() {
     let (status, _) = app.call(Method::GET, "/v1/keys", &new_root, None).await;
     assert_eq!(status, 200);
     let (status, _) = app
-        .post(&format!("/v1/keys/{}/revoke", created["id"].as_str().unwrap()), json!({}))
+        .post(
+            &format!("/v1/keys/{}/revoke", created["id"].as_str().unwrap()),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, body) = app.call(Method::GET, "/v1/keys", &new_root, None).await;

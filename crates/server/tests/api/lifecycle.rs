@@ -13,7 +13,9 @@ async fn regenerate_without_grace_stops_the_old_secret_at_once() {
     let old = key["key"].as_str().unwrap();
     assert_eq!(app.verify_code(old).await, "VALID"); // now cached
 
-    let (status, regenerated) = app.post(&format!("/v1/keys/{id}/regenerate"), json!({})).await;
+    let (status, regenerated) = app
+        .post(&format!("/v1/keys/{id}/regenerate"), json!({}))
+        .await;
     assert_eq!(status, 200, "{regenerated}");
     let new = regenerated["key"].as_str().unwrap();
     assert_ne!(new, old);
@@ -33,16 +35,28 @@ async fn regenerate_with_a_grace_period_keeps_the_old_secret_deprecated_until_it
     assert_eq!(app.verify_code(old).await, "VALID");
 
     let (status, regenerated) = app
-        .post(&format!("/v1/keys/{id}/regenerate"), json!({"grace_period_seconds": 3600}))
+        .post(
+            &format!("/v1/keys/{id}/regenerate"),
+            json!({"grace_period_seconds": 3600}),
+        )
         .await;
     assert_eq!(status, 200, "{regenerated}");
-    assert_eq!(regenerated["previous_secret_expires_at"], "2030-01-01T01:00:00Z");
+    assert_eq!(
+        regenerated["previous_secret_expires_at"],
+        "2030-01-01T01:00:00Z"
+    );
     let new = regenerated["key"].as_str().unwrap();
 
     let answer = app.verify(json!({"key": old})).await;
-    assert_eq!((answer["code"].as_str(), answer["deprecated"].as_bool()), (Some("VALID"), Some(true)));
+    assert_eq!(
+        (answer["code"].as_str(), answer["deprecated"].as_bool()),
+        (Some("VALID"), Some(true))
+    );
     let answer = app.verify(json!({"key": new})).await;
-    assert_eq!((answer["code"].as_str(), answer["deprecated"].as_bool()), (Some("VALID"), Some(false)));
+    assert_eq!(
+        (answer["code"].as_str(), answer["deprecated"].as_bool()),
+        (Some("VALID"), Some(false))
+    );
 
     app.advance(Duration::minutes(59));
     assert_eq!(app.verify(json!({"key": old})).await["deprecated"], true);
@@ -52,10 +66,16 @@ async fn regenerate_with_a_grace_period_keeps_the_old_secret_deprecated_until_it
 
     // Regenerating again drops the first secret for good.
     let (_, again) = app
-        .post(&format!("/v1/keys/{id}/regenerate"), json!({"grace_period_seconds": 60}))
+        .post(
+            &format!("/v1/keys/{id}/regenerate"),
+            json!({"grace_period_seconds": 60}),
+        )
         .await;
     assert_eq!(app.verify_code(new).await, "VALID");
-    assert_eq!(app.verify_code(again["key"].as_str().unwrap()).await, "VALID");
+    assert_eq!(
+        app.verify_code(again["key"].as_str().unwrap()).await,
+        "VALID"
+    );
     assert_eq!(app.verify_code(old).await, "NOT_FOUND");
 }
 
@@ -64,7 +84,10 @@ async fn regenerate_rejects_an_overlong_grace_period() {
     let app = spawn_app().await;
     let key = app.create_key(json!({"name": "k"})).await;
     let (status, body) = app
-        .post(&format!("/v1/keys/{}/regenerate", key["id"].as_str().unwrap()), json!({"grace_period_seconds": 99_999_999}))
+        .post(
+            &format!("/v1/keys/{}/regenerate", key["id"].as_str().unwrap()),
+            json!({"grace_period_seconds": 99_999_999}),
+        )
         .await;
     assert_problem(status, &body, 422, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "grace_period_seconds");
@@ -84,7 +107,9 @@ async fn disable_and_enable_take_effect_on_the_next_verification() {
     assert_eq!(enabled["status"], "active");
     assert_eq!(app.verify_code(secret).await, "VALID");
     // Through PATCH as well.
-    let (_, patched) = app.patch(&format!("/v1/keys/{id}"), json!({"enabled": false})).await;
+    let (_, patched) = app
+        .patch(&format!("/v1/keys/{id}"), json!({"enabled": false}))
+        .await;
     assert_eq!(patched["enabled"], false);
     assert_eq!(app.verify_code(secret).await, "DISABLED");
 }
@@ -118,15 +143,26 @@ async fn update_changes_what_verification_sees_immediately() {
     assert_eq!(answer["meta"], json!({"a": 1}));
 
     // `null` clears; absent leaves alone.
-    let (_, cleared) = app.patch(&format!("/v1/keys/{id}"), json!({"description": null})).await;
+    let (_, cleared) = app
+        .patch(&format!("/v1/keys/{id}"), json!({"description": null}))
+        .await;
     assert_eq!(cleared["description"], "");
     assert_eq!(cleared["name"], "renamed");
 
     // Origins added later restrict at once.
-    app.patch(&format!("/v1/keys/{id}"), json!({"trusted_origins": ["https://acme.com"]})).await;
+    app.patch(
+        &format!("/v1/keys/{id}"),
+        json!({"trusted_origins": ["https://acme.com"]}),
+    )
+    .await;
     assert_eq!(app.verify_code(secret).await, "ORIGIN_NOT_ALLOWED");
     // And an expiry set in the past is refused.
-    let (status, body) = app.patch(&format!("/v1/keys/{id}"), json!({"expires_at": "2029-01-01T00:00:00Z"})).await;
+    let (status, body) = app
+        .patch(
+            &format!("/v1/keys/{id}"),
+            json!({"expires_at": "2029-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_problem(status, &body, 422, "validation_failed");
 }
 
@@ -136,13 +172,20 @@ async fn revoke_is_immediate_and_final() {
     let key = app.create_key(json!({"name": "k"})).await;
     let (id, secret) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
     assert_eq!(app.verify_code(secret).await, "VALID");
-    let (status, revoked) = app.post(&format!("/v1/keys/{id}/revoke"), json!({"reason": "leaked"})).await;
+    let (status, revoked) = app
+        .post(
+            &format!("/v1/keys/{id}/revoke"),
+            json!({"reason": "leaked"}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["revoked_reason"], "leaked");
     assert_eq!(revoked["revoked_at"], "2030-01-01T00:00:00Z");
     // Revoked comes before the scope check.
-    let answer = app.verify(json!({"key": secret, "scopes": ["anything:write"]})).await;
+    let answer = app
+        .verify(json!({"key": secret, "scopes": ["anything:write"]}))
+        .await;
     assert_eq!(answer["code"], "REVOKED");
 
     for (path, body) in [
@@ -154,7 +197,9 @@ async fn revoke_is_immediate_and_final() {
         let (status, body) = app.post(&path, body).await;
         assert_problem(status, &body, 409, "invalid_state");
     }
-    let (status, body) = app.patch(&format!("/v1/keys/{id}"), json!({"name": "x"})).await;
+    let (status, body) = app
+        .patch(&format!("/v1/keys/{id}"), json!({"name": "x"}))
+        .await;
     assert_problem(status, &body, 409, "invalid_state");
     assert_eq!(app.verify_code(secret).await, "REVOKED");
 }
@@ -169,41 +214,86 @@ async fn archived_keys_answer_revoked_leave_the_list_and_are_purged_beyond_the_l
     }
     for key in &keys {
         app.advance(Duration::seconds(1));
-        let (status, archived) = app.post(&format!("/v1/keys/{}/archive", key["id"].as_str().unwrap()), json!({})).await;
+        let (status, archived) = app
+            .post(
+                &format!("/v1/keys/{}/archive", key["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
         assert_eq!(status, 200, "{archived}");
         assert_eq!(archived["status"], "archived");
-        assert_eq!(app.verify_code(key["key"].as_str().unwrap()).await, "REVOKED");
+        assert_eq!(
+            app.verify_code(key["key"].as_str().unwrap()).await,
+            "REVOKED"
+        );
     }
     let (_, list) = app.get("/v1/keys").await;
-    assert!(list["data"].as_array().unwrap().iter().all(|k| !k["name"].as_str().unwrap().starts_with('k')));
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| !k["name"].as_str().unwrap().starts_with('k'))
+    );
     let (_, archived) = app.get("/v1/keys?status=archived").await;
-    let names: Vec<&str> = archived["data"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = archived["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["k3", "k2"]);
     // Purged keys are gone for good; the two kept still answer REVOKED.
-    assert_eq!(app.verify_code(keys[0]["key"].as_str().unwrap()).await, "NOT_FOUND");
-    assert_eq!(app.verify_code(keys[3]["key"].as_str().unwrap()).await, "REVOKED");
-    let (status, _) = app.get(&format!("/v1/keys/{}", keys[0]["id"].as_str().unwrap())).await;
+    assert_eq!(
+        app.verify_code(keys[0]["key"].as_str().unwrap()).await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        app.verify_code(keys[3]["key"].as_str().unwrap()).await,
+        "REVOKED"
+    );
+    let (status, _) = app
+        .get(&format!("/v1/keys/{}", keys[0]["id"].as_str().unwrap()))
+        .await;
     assert_eq!(status, 404);
 
     // Their audit events stay, and the purge itself is recorded.
     let org = keyward_core::id::OrgId::parse(&app.org.id).unwrap();
     let events = app.state.store.audit_events(&org, 0, 1000).await.unwrap();
-    let purged: Vec<&str> = events.iter().filter(|e| e.action == "key.purged").map(|e| e.target.name.as_str()).collect();
+    let purged: Vec<&str> = events
+        .iter()
+        .filter(|e| e.action == "key.purged")
+        .map(|e| e.target.name.as_str())
+        .collect();
     assert_eq!(purged, ["k0", "k1"]);
-    assert!(events.iter().any(|e| e.action == "key.created" && e.target.name == "k0"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "key.created" && e.target.name == "k0")
+    );
     assert!(keyward_core::audit::verify_chain(&events).is_ok());
 
-    let (status, body) = app.post(&format!("/v1/keys/{}/archive", keys[3]["id"].as_str().unwrap()), json!({})).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/keys/{}/archive", keys[3]["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
     assert_problem(status, &body, 409, "invalid_state");
 }
 
 #[tokio::test]
 async fn every_change_is_audited_without_secrets() {
     let app = spawn_app().await;
-    let key = app.create_key(json!({"name": "k", "type": "publishable"})).await;
+    let key = app
+        .create_key(json!({"name": "k", "type": "publishable"}))
+        .await;
     let id = key["id"].as_str().unwrap();
-    app.patch(&format!("/v1/keys/{id}"), json!({"name": "k2"})).await;
-    let (_, regenerated) = app.post(&format!("/v1/keys/{id}/regenerate"), json!({})).await;
+    app.patch(&format!("/v1/keys/{id}"), json!({"name": "k2"}))
+        .await;
+    let (_, regenerated) = app
+        .post(&format!("/v1/keys/{id}/regenerate"), json!({}))
+        .await;
     app.post(&format!("/v1/keys/{id}/disable"), json!({})).await;
     app.post(&format!("/v1/keys/{id}/enable"), json!({})).await;
     app.post(&format!("/v1/keys/{id}/revoke"), json!({})).await;
@@ -211,18 +301,39 @@ async fn every_change_is_audited_without_secrets() {
 
     let org = keyward_core::id::OrgId::parse(&app.org.id).unwrap();
     let events = app.state.store.audit_events(&org, 0, 1000).await.unwrap();
-    let actions: Vec<&str> = events.iter().filter(|e| e.target.id == id).map(|e| e.action.as_str()).collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e.target.id == id)
+        .map(|e| e.action.as_str())
+        .collect();
     assert_eq!(
         actions,
-        ["key.created", "key.updated", "key.regenerated", "key.disabled", "key.enabled", "key.revoked", "key.archived"]
+        [
+            "key.created",
+            "key.updated",
+            "key.regenerated",
+            "key.disabled",
+            "key.enabled",
+            "key.revoked",
+            "key.archived"
+        ]
     );
     let updated = events.iter().find(|e| e.action == "key.updated").unwrap();
-    assert_eq!(updated.changes["name"], json!({"before": "k", "after": "k2"}));
+    assert_eq!(
+        updated.changes["name"],
+        json!({"before": "k", "after": "k2"})
+    );
     assert_eq!(updated.actor.kind, keyward_core::audit::ActorType::RootKey);
-    let regenerated_event = events.iter().find(|e| e.action == "key.regenerated").unwrap();
+    let regenerated_event = events
+        .iter()
+        .find(|e| e.action == "key.regenerated")
+        .unwrap();
     assert!(regenerated_event.changes.contains_key("secret"));
     let all = serde_json::to_string(&events).unwrap();
-    for secret in [key["key"].as_str().unwrap(), regenerated["key"].as_str().unwrap()] {
+    for secret in [
+        key["key"].as_str().unwrap(),
+        regenerated["key"].as_str().unwrap(),
+    ] {
         let body = &secret[secret.len() - 38..];
         assert!(!all.contains(body), "a key body reached the audit log");
     }

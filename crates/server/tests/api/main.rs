@@ -1,6 +1,9 @@
 //! The HTTP API, driven through a real server on port 0 with a fresh data
 //! directory and an injected clock.
 
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod errors;
 mod helpers;
 mod isolation;

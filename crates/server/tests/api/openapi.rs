@@ -6,10 +6,19 @@ use serde_json::Value;
 #[tokio::test]
 async fn the_openapi_document_covers_every_route() {
     let app = spawn_app().await;
-    let response = app.http.get(format!("{}/v1/openapi.json", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let expected = [
         ("/v1/keys", &["post", "get"][..]),
         ("/v1/keys/{id}", &["get", "patch"]),
@@ -28,19 +37,44 @@ async fn the_openapi_document_covers_every_route() {
         ("/readyz", &["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     for (path, methods) in expected {
         for method in methods {
             let operation = &paths[path][method];
-            assert!(operation["responses"].is_object(), "{method} {path} has no responses");
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
         }
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in ["CreateKey", "UpdateKey", "KeyView", "VerifyRequest", "VerifyResponse", "Problem", "CreateProject", "ProjectView", "SharedSecret", "Code"] {
+    for schema in [
+        "CreateKey",
+        "UpdateKey",
+        "KeyView",
+        "VerifyRequest",
+        "VerifyResponse",
+        "Problem",
+        "CreateProject",
+        "ProjectView",
+        "SharedSecret",
+        "Code",
+    ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
     let codes = serde_json::to_string(&schemas["Code"]).unwrap();
-    for code in ["VALID", "MALFORMED", "NOT_FOUND", "INSUFFICIENT_SCOPE", "USAGE_EXCEEDED"] {
+    for code in [
+        "VALID",
+        "MALFORMED",
+        "NOT_FOUND",
+        "INSUFFICIENT_SCOPE",
+        "USAGE_EXCEEDED",
+    ] {
         assert!(codes.contains(code));
     }
     assert!(doc["paths"]["/v1/keys"]["post"]["requestBody"].is_object());

@@ -60,19 +60,30 @@ async fn scopes_with_wildcards() {
     assert_eq!(check(json!(["push:send"])).await, "VALID");
     assert_eq!(check(json!(["push:send", "data:read"])).await, "VALID");
     assert_eq!(check(json!(["data:write"])).await, "INSUFFICIENT_SCOPE");
-    assert_eq!(check(json!(["push:send", "data:write"])).await, "INSUFFICIENT_SCOPE");
+    assert_eq!(
+        check(json!(["push:send", "data:write"])).await,
+        "INSUFFICIENT_SCOPE"
+    );
     assert_eq!(check(json!([])).await, "VALID");
 
-    let readonly = app.create_key(json!({"name": "ro", "project_id": project, "role": "readonly"})).await;
-    let answer = app.verify(json!({"key": readonly["key"], "scopes": ["segmentation:read"]})).await;
+    let readonly = app
+        .create_key(json!({"name": "ro", "project_id": project, "role": "readonly"}))
+        .await;
+    let answer = app
+        .verify(json!({"key": readonly["key"], "scopes": ["segmentation:read"]}))
+        .await;
     assert_eq!(answer["code"], "VALID");
-    let answer = app.verify(json!({"key": readonly["key"], "scopes": ["segmentation:write"]})).await;
+    let answer = app
+        .verify(json!({"key": readonly["key"], "scopes": ["segmentation:write"]}))
+        .await;
     assert_eq!(answer["code"], "INSUFFICIENT_SCOPE");
 }
 
 async fn app_with_catalog() -> (String, crate::helpers::TestApp) {
     let app = spawn_app().await;
-    let project = app.create_project("Mobile", "acme", &["data", "push", "segmentation"]).await;
+    let project = app
+        .create_project("Mobile", "acme", &["data", "push", "segmentation"])
+        .await;
     (project["id"].as_str().unwrap().to_owned(), app)
 }
 
@@ -121,7 +132,9 @@ async fn trusted_origins_with_subdomain_wildcards() {
         (json!("null"), "ORIGIN_NOT_ALLOWED"),
         (json!(null), "ORIGIN_NOT_ALLOWED"),
     ] {
-        let answer = app.verify(json!({"key": key["key"], "origin": origin})).await;
+        let answer = app
+            .verify(json!({"key": key["key"], "origin": origin}))
+            .await;
         assert_eq!(answer["code"], code, "{origin}");
     }
 }
@@ -130,9 +143,14 @@ async fn trusted_origins_with_subdomain_wildcards() {
 async fn allowed_ips_as_ipv4_and_ipv6_cidr() {
     let app = spawn_app().await;
     let key = app
-        .create_key(json!({"name": "srv", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]}))
+        .create_key(
+            json!({"name": "srv", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]}),
+        )
         .await;
-    assert_eq!(key["allowed_ips"], json!(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]));
+    assert_eq!(
+        key["allowed_ips"],
+        json!(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"])
+    );
     for (ip, code) in [
         (json!("10.1.2.3"), "VALID"),
         (json!("192.0.2.7"), "VALID"),
@@ -161,9 +179,15 @@ async fn checks_run_in_the_contract_order() {
         .await;
     let id = key["id"].as_str().unwrap();
     let all_wrong = json!({"key": key["key"], "scopes": ["data:write"], "origin": "https://evil.com", "ip": "8.8.8.8"});
-    assert_eq!(app.verify(all_wrong.clone()).await["code"], "INSUFFICIENT_SCOPE");
+    assert_eq!(
+        app.verify(all_wrong.clone()).await["code"],
+        "INSUFFICIENT_SCOPE"
+    );
     let origin_and_ip_wrong = json!({"key": key["key"], "scopes": ["data:read"], "origin": "https://evil.com", "ip": "8.8.8.8"});
-    assert_eq!(app.verify(origin_and_ip_wrong).await["code"], "ORIGIN_NOT_ALLOWED");
+    assert_eq!(
+        app.verify(origin_and_ip_wrong).await["code"],
+        "ORIGIN_NOT_ALLOWED"
+    );
     let ip_wrong = json!({"key": key["key"], "origin": "https://acme.com", "ip": "8.8.8.8"});
     assert_eq!(app.verify(ip_wrong).await["code"], "IP_NOT_ALLOWED");
 
@@ -178,18 +202,25 @@ async fn checks_run_in_the_contract_order() {
 #[tokio::test]
 async fn disabled_beats_expired() {
     let app = spawn_app().await;
-    let key = app.create_key(json!({"name": "k", "expires_at": "2030-01-01T01:00:00Z"})).await;
+    let key = app
+        .create_key(json!({"name": "k", "expires_at": "2030-01-01T01:00:00Z"}))
+        .await;
     let id = key["id"].as_str().unwrap();
     let (status, _) = app.post(&format!("/v1/keys/{id}/disable"), json!({})).await;
     assert_eq!(status, 200);
     app.advance(Duration::hours(2));
-    assert_eq!(app.verify_code(key["key"].as_str().unwrap()).await, "DISABLED");
+    assert_eq!(
+        app.verify_code(key["key"].as_str().unwrap()).await,
+        "DISABLED"
+    );
 }
 
 #[tokio::test]
 async fn expiry_follows_the_injected_clock() {
     let app = spawn_app().await;
-    let key = app.create_key(json!({"name": "k", "expires_at": "2030-01-01T00:10:00Z"})).await;
+    let key = app
+        .create_key(json!({"name": "k", "expires_at": "2030-01-01T00:10:00Z"}))
+        .await;
     let key = key["key"].as_str().unwrap();
     assert_eq!(app.verify_code(key).await, "VALID");
     app.advance(Duration::minutes(9));

@@ -18,13 +18,20 @@ pub(super) async fn append(
     ctx: &AuditContext,
     event: NewEvent,
 ) -> Result<AuditEvent, StoreError> {
-    let head: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1")
-            .bind(org.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-    let event = AuditEvent::chain(EventId::generate().map_err(backend)?, org.clone(), head, ctx, event);
+    let head: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(org.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let event = AuditEvent::chain(
+        EventId::generate().map_err(backend)?,
+        org.clone(),
+        head,
+        ctx,
+        event,
+    );
     sqlx::query(
         "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_name, team, action,
              target_type, target_id, target_name, ip, user_agent, changes, prev_hash, hash)
@@ -53,14 +60,20 @@ pub(super) async fn append(
     Ok(event)
 }
 
-pub(super) async fn page(pool: &SqlitePool, org: &OrgId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-    let rows = sqlx::query("SELECT * FROM audit_events WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?")
-        .bind(org.as_str())
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
+pub(super) async fn page(
+    pool: &SqlitePool,
+    org: &OrgId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let rows =
+        sqlx::query("SELECT * FROM audit_events WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+            .bind(org.as_str())
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?;
     rows.iter().map(event).collect()
 }
 
@@ -74,7 +87,9 @@ fn actor_type_name(kind: ActorType) -> &'static str {
 
 fn event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
     let get = |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(backend) };
-    let opt = |column: &str| -> Result<Option<String>, StoreError> { row.try_get(column).map_err(backend) };
+    let opt = |column: &str| -> Result<Option<String>, StoreError> {
+        row.try_get(column).map_err(backend)
+    };
     let kind = match get("actor_type")?.as_str() {
         "member" => ActorType::Member,
         "root_key" => ActorType::RootKey,
@@ -86,7 +101,9 @@ fn event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
     };
     Ok(AuditEvent {
         // A tampered id must still load so that verification can name it.
-        id: EventId::parse(&get("id")?).or_else(|_| EventId::generate()).map_err(backend)?,
+        id: EventId::parse(&get("id")?)
+            .or_else(|_| EventId::generate())
+            .map_err(backend)?,
         seq: row.try_get("seq").map_err(backend)?,
         occurred_at: time(row.try_get("occurred_at").map_err(backend)?)?,
         org_id: OrgId::parse(&get("org_id")?).map_err(|e| backend(std::io::Error::other(e)))?,

@@ -53,7 +53,11 @@ pub(super) async fn insert(tx: &mut SqliteConnection, key: &KeyRecord) -> Result
 /// Writes every changeable column if the stored version is still
 /// `expected_version`, and bumps the version. `last_used_at` is left to the
 /// usage writer.
-pub(super) async fn update(tx: &mut SqliteConnection, key: &KeyRecord, expected_version: i64) -> Result<(), StoreError> {
+pub(super) async fn update(
+    tx: &mut SqliteConnection,
+    key: &KeyRecord,
+    expected_version: i64,
+) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE api_keys SET name = ?, description = ?, role = ?, scopes = ?, scope_sort = ?, enabled = ?,
              hash = ?, hint = ?, previous_hash = ?, previous_expires_at = ?, sealed_key = ?, updated_at = ?,
@@ -97,7 +101,11 @@ pub(super) async fn update(tx: &mut SqliteConnection, key: &KeyRecord, expected_
 
 /// Deletes the organization's archived keys beyond the `keep` most recent,
 /// with their usage counters, and returns them.
-pub(super) async fn purge_archived(tx: &mut SqliteConnection, org: &OrgId, keep: u32) -> Result<Vec<KeyRecord>, StoreError> {
+pub(super) async fn purge_archived(
+    tx: &mut SqliteConnection,
+    org: &OrgId,
+    keep: u32,
+) -> Result<Vec<KeyRecord>, StoreError> {
     let rows = sqlx::query(
         "SELECT * FROM api_keys WHERE org_id = ? AND archived_at IS NOT NULL
          ORDER BY archived_at DESC, id DESC LIMIT -1 OFFSET ?",
@@ -136,7 +144,11 @@ fn sort_column(sort: KeySort) -> (&'static str, bool) {
     }
 }
 
-pub(super) async fn list(pool: &SqlitePool, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {
+pub(super) async fn list(
+    pool: &SqlitePool,
+    org: &OrgId,
+    query: &KeyQuery,
+) -> Result<Vec<KeyRecord>, StoreError> {
     let now = micros(query.now);
     let mut sql = QueryBuilder::<Sqlite>::new("SELECT * FROM api_keys WHERE org_id = ");
     sql.push_bind(org.as_str());
@@ -161,7 +173,9 @@ pub(super) async fn list(pool: &SqlitePool, org: &OrgId, query: &KeyQuery) -> Re
             sql.push(live).push(" AND enabled = 0");
         }
         Some(KeyStatus::Expired) => {
-            sql.push(live).push(" AND enabled = 1 AND expires_at <= ").push_bind(now);
+            sql.push(live)
+                .push(" AND enabled = 1 AND expires_at <= ")
+                .push_bind(now);
         }
         Some(KeyStatus::Active) => {
             sql.push(live)
@@ -179,13 +193,19 @@ pub(super) async fn list(pool: &SqlitePool, org: &OrgId, query: &KeyQuery) -> Re
             .push(" ESCAPE '\\')");
     }
     let (column, descending) = sort_column(query.sort);
-    let (cmp, dir) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    let (cmp, dir) = if descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     if let Some(cursor) = &query.after {
         sql.push(format!(" AND ({column} {cmp} "));
         push_value(&mut sql, &cursor.value);
         sql.push(format!(" OR ({column} = "));
         push_value(&mut sql, &cursor.value);
-        sql.push(format!(" AND id {cmp} ")).push_bind(cursor.id.clone()).push("))");
+        sql.push(format!(" AND id {cmp} "))
+            .push_bind(cursor.id.clone())
+            .push("))");
     }
     sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
         .push_bind(i64::from(query.limit) + 1);
@@ -201,5 +221,7 @@ fn push_value(sql: &mut QueryBuilder<'_, Sqlite>, value: &CursorValue) {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

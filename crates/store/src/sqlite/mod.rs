@@ -10,6 +10,7 @@ mod keys;
 mod rows;
 
 use crate::{backend, is_unique_violation};
+use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, AuditEvent, NewEvent, Target};
 use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::key_format::KeyHash;
@@ -17,9 +18,10 @@ use keyward_core::keys::audit_view;
 use keyward_core::model::{KeyRecord, Organization, Project};
 use keyward_core::store::{IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError};
 use keyward_core::usage::UsageBatch;
-use chrono::{DateTime, Utc};
 use rows::{micros, time};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
@@ -52,9 +54,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        MIGRATOR.run(&writer).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
         Ok(Self { reader, writer })
     }
 
@@ -66,12 +77,19 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(org = %new.org.id))]
-    async fn create_organization(&self, new: &NewOrganization, ctx: &AuditContext) -> Result<(), StoreError> {
+    async fn create_organization(
+        &self,
+        new: &NewOrganization,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO organizations (id, name, default_project_id, created_at, shared_secret, shared_secret_rotated_at)
@@ -110,7 +128,9 @@ impl Store for SqliteStore {
         let org_event = NewEvent {
             action: "organization.created".to_owned(),
             target: target("organization", org.as_str(), &new.org.name),
-            changes: keyward_core::audit::created(&object(serde_json::json!({"name": new.org.name}))),
+            changes: keyward_core::audit::created(&object(
+                serde_json::json!({"name": new.org.name}),
+            )),
         };
         audit::append(&mut tx, org, ctx, org_event).await?;
         let member_event = NewEvent {
@@ -144,16 +164,23 @@ impl Store for SqliteStore {
     }
 
     async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError> {
-        let row = sqlx::query("SELECT id, name, default_project_id, created_at FROM organizations WHERE id = ?")
-            .bind(org.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(
+            "SELECT id, name, default_project_id, created_at FROM organizations WHERE id = ?",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
         row.as_ref().map(rows::organization).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
-    async fn create_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError> {
+    async fn create_project(
+        &self,
+        project: &Project,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_project(&mut tx, project).await?;
         audit::append(&mut tx, &project.org_id, ctx, event).await?;
@@ -169,7 +196,11 @@ impl Store for SqliteStore {
         rows.iter().map(rows::project).collect()
     }
 
-    async fn get_project(&self, org: &OrgId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
+    async fn get_project(
+        &self,
+        org: &OrgId,
+        id: &ProjectId,
+    ) -> Result<Option<Project>, StoreError> {
         let row = sqlx::query("SELECT * FROM projects WHERE org_id = ? AND id = ?")
             .bind(org.as_str())
             .bind(id.as_str())
@@ -180,7 +211,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
-    async fn update_project(&self, project: &Project, ctx: &AuditContext, event: NewEvent) -> Result<(), StoreError> {
+    async fn update_project(
+        &self,
+        project: &Project,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE projects SET name = ?, key_prefix = ?, apis = ?, updated_at = ? WHERE org_id = ? AND id = ?",
@@ -332,7 +368,11 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn get_idempotent(&self, org: &OrgId, key: &str) -> Result<Option<IdempotentResponse>, StoreError> {
+    async fn get_idempotent(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
         let row = sqlx::query("SELECT * FROM idempotency WHERE org_id = ? AND key = ?")
             .bind(org.as_str())
             .bind(key)
@@ -342,17 +382,27 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::idempotent).transpose()
     }
 
-    async fn reveal_shared_secret(&self, org: &OrgId, ctx: &AuditContext) -> Result<(Vec<u8>, DateTime<Utc>), StoreError> {
+    async fn reveal_shared_secret(
+        &self,
+        org: &OrgId,
+        ctx: &AuditContext,
+    ) -> Result<(Vec<u8>, DateTime<Utc>), StoreError> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT name, shared_secret, shared_secret_rotated_at FROM organizations WHERE id = ?")
-            .bind(org.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(
+            "SELECT name, shared_secret, shared_secret_rotated_at FROM organizations WHERE id = ?",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound)?;
         let sealed: Vec<u8> = row.try_get("shared_secret").map_err(backend)?;
         let rotated_at = time(row.try_get("shared_secret_rotated_at").map_err(backend)?)?;
-        let event = shared_secret_event("shared_secret.revealed", org, row.try_get("name").map_err(backend)?);
+        let event = shared_secret_event(
+            "shared_secret.revealed",
+            org,
+            row.try_get("name").map_err(backend)?,
+        );
         audit::append(&mut tx, org, ctx, event).await?;
         tx.commit().await.map_err(backend)?;
         Ok((sealed, rotated_at))
@@ -376,11 +426,22 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?
         .ok_or(StoreError::NotFound)?;
-        audit::append(&mut tx, org, ctx, shared_secret_event("shared_secret.rotated", org, name)).await?;
+        audit::append(
+            &mut tx,
+            org,
+            ctx,
+            shared_secret_event("shared_secret.rotated", org, name),
+        )
+        .await?;
         tx.commit().await.map_err(backend)
     }
 
-    async fn audit_events(&self, org: &OrgId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(
+        &self,
+        org: &OrgId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         audit::page(&self.reader, org, after_seq, limit).await
     }
 }

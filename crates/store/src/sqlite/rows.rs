@@ -35,7 +35,10 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
     serde_json::to_string(value).map_err(backend)
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &'static str) -> Result<T, StoreError> {
+fn from_json<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<T, StoreError> {
     let text: String = row.try_get(column).map_err(backend)?;
     serde_json::from_str(&text).map_err(|_| corrupt(column))
 }
@@ -51,7 +54,11 @@ fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
     bytes.try_into().map(KeyHash).map_err(|_| corrupt(column))
 }
 
-fn parsed<T>(row: &SqliteRow, column: &'static str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+fn parsed<T>(
+    row: &SqliteRow,
+    column: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
     let text: String = get(row, column)?;
     parse(&text).ok_or_else(|| corrupt(column))
 }
