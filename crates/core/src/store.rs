@@ -140,6 +140,54 @@ pub struct KeyQuery {
     pub now: DateTime<Utc>,
 }
 
+/// How `GET /v1/audit` matches actions.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ActionFilter {
+    /// `key.created`.
+    Exact(String),
+    /// `key.*`: every action starting with `key.`.
+    Prefix(String),
+}
+
+impl ActionFilter {
+    /// `key.*` is a prefix filter, anything else exact.
+    pub fn parse(s: &str) -> Self {
+        match s.strip_suffix('*') {
+            Some(prefix) => Self::Prefix(prefix.to_owned()),
+            None => Self::Exact(s.to_owned()),
+        }
+    }
+}
+
+/// An audit log query. Filters combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// By action, exactly or by prefix.
+    pub action: Option<ActionFilter>,
+    /// By actor id or actor name (exact).
+    pub actor: Option<String>,
+    /// By the actor's team.
+    pub team: Option<String>,
+    /// By target id or target name (exact).
+    pub target: Option<String>,
+    /// At or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Every word must appear (case-insensitively) in the action, actor name or target name.
+    pub q: Option<String>,
+    /// Only events with a smaller `seq` (newest-first pages).
+    pub before_seq: Option<i64>,
+    /// Only events with a larger `seq` (oldest-first pages).
+    pub after_seq: Option<i64>,
+    /// Only events up to this `seq` (a fixed end for exports).
+    pub until_seq: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+    /// Newest first (the list) or oldest first (exports).
+    pub newest_first: bool,
+}
+
 /// What a backend must do. Every method is scoped to one organization
 /// except the lookups by hash (the key itself names its organization).
 #[async_trait::async_trait]
@@ -247,4 +295,17 @@ pub trait Store: Send + Sync + Debug {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// One page of the organization's events matching `query`.
+    async fn search_audit(
+        &self,
+        org: &OrgId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Appends an event that accompanies no other change (an export, a sign-in).
+    async fn append_audit(
+        &self,
+        org: &OrgId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<AuditEvent, StoreError>;
 }

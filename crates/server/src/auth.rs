@@ -136,6 +136,10 @@ needs!(
     ProjectsWrite => ["projects:write"]
 );
 needs!(
+    /// Reading and exporting the audit log.
+    AuditRead => ["audit:read"]
+);
+needs!(
     /// Organization administration: the shared secret, root keys.
     OrgAdmin => ["org:admin"]
 );

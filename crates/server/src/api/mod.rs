@@ -1,6 +1,7 @@
 //! The HTTP API: every route, its OpenAPI description, and the helpers the
 //! resource modules share.
 
+pub mod audit;
 pub mod health;
 pub mod key_actions;
 pub mod keys;
@@ -37,6 +38,7 @@ use utoipa_axum::routes;
         (name = "keys", description = "API keys and root keys"),
         (name = "projects", description = "Projects and their API catalogs"),
         (name = "verification", description = "Is this key allowed to do this?"),
+        (name = "audit", description = "The tamper-evident audit log"),
         (name = "organization", description = "The organization's shared secret"),
         (name = "operations", description = "Health, readiness and this description"),
     ),
@@ -74,6 +76,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(projects::get, projects::update))
         .routes(routes!(shared_secret::reveal))
         .routes(routes!(shared_secret::rotate))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
         .routes(routes!(verify::verify))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

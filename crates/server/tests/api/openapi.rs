@@ -31,6 +31,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/projects/{id}", &["get", "patch"]),
         ("/v1/shared-secret", &["get"]),
         ("/v1/shared-secret/rotate", &["post"]),
+        ("/v1/audit", &["get"]),
+        ("/v1/audit/export", &["get"]),
         ("/v1/verify", &["post"]),
         ("/v1/openapi.json", &["get"]),
         ("/healthz", &["get"]),

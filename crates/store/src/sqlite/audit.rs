@@ -4,13 +4,14 @@
 //! connection, so reading the chain's head and inserting the next event can
 //! never interleave with another writer.
 
+use super::keys::escape_like;
 use super::rows::{micros, time};
 use crate::backend;
 use keyward_core::audit::{Actor, ActorType, AuditContext, AuditEvent, NewEvent, Target};
 use keyward_core::id::{EventId, OrgId};
-use keyward_core::store::StoreError;
+use keyward_core::store::{ActionFilter, AuditQuery, StoreError};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 pub(super) async fn append(
     tx: &mut SqliteConnection,
@@ -74,6 +75,82 @@ pub(super) async fn page(
             .fetch_all(pool)
             .await
             .map_err(backend)?;
+    rows.iter().map(event).collect()
+}
+
+/// One page of events matching `query`.
+pub(super) async fn search(
+    pool: &SqlitePool,
+    org: &OrgId,
+    query: &AuditQuery,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE org_id = ");
+    sql.push_bind(org.as_str());
+    match &query.action {
+        Some(ActionFilter::Exact(action)) => {
+            sql.push(" AND action = ").push_bind(action.clone());
+        }
+        Some(ActionFilter::Prefix(prefix)) => {
+            sql.push(" AND substr(action, 1, ")
+                .push_bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+                .push(") = ")
+                .push_bind(prefix.clone());
+        }
+        None => {}
+    }
+    for (value, id_column, name_column) in [
+        (&query.actor, "actor_id", "actor_name"),
+        (&query.target, "target_id", "target_name"),
+    ] {
+        if let Some(value) = value {
+            sql.push(format!(" AND ({id_column} = "))
+                .push_bind(value.clone())
+                .push(format!(" OR {name_column} = "))
+                .push_bind(value.clone())
+                .push(")");
+        }
+    }
+    if let Some(team) = &query.team {
+        sql.push(" AND team = ").push_bind(team.clone());
+    }
+    if let Some(from) = query.from {
+        sql.push(" AND occurred_at >= ").push_bind(micros(from));
+    }
+    if let Some(to) = query.to {
+        sql.push(" AND occurred_at < ").push_bind(micros(to));
+    }
+    for word in query.q.as_deref().unwrap_or("").split_whitespace() {
+        let pattern = format!("%{}%", escape_like(&word.to_lowercase()));
+        sql.push(" AND (");
+        for (i, column) in ["action", "actor_name", "target_name"]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push(format!("lower({column}) LIKE "))
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\'");
+        }
+        sql.push(")");
+    }
+    for (bound, op) in [
+        (query.before_seq, "<"),
+        (query.after_seq, ">"),
+        (query.until_seq, "<="),
+    ] {
+        if let Some(seq) = bound {
+            sql.push(format!(" AND seq {op} ")).push_bind(seq);
+        }
+    }
+    sql.push(if query.newest_first {
+        " ORDER BY seq DESC"
+    } else {
+        " ORDER BY seq ASC"
+    });
+    sql.push(" LIMIT ").push_bind(i64::from(query.limit));
+    let rows = sql.build().fetch_all(pool).await.map_err(backend)?;
     rows.iter().map(event).collect()
 }
 

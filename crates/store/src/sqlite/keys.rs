@@ -220,7 +220,7 @@ fn push_value(sql: &mut QueryBuilder<'_, Sqlite>, value: &CursorValue) {
     };
 }
 
-fn escape_like(s: &str) -> String {
+pub(super) fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

@@ -16,7 +16,9 @@ use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::key_format::KeyHash;
 use keyward_core::keys::audit_view;
 use keyward_core::model::{KeyRecord, Organization, Project};
-use keyward_core::store::{IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError};
+use keyward_core::store::{
+    AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
+};
 use keyward_core::usage::UsageBatch;
 use rows::{micros, time};
 use sqlx::sqlite::{
@@ -443,6 +445,26 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         audit::page(&self.reader, org, after_seq, limit).await
+    }
+
+    async fn search_audit(
+        &self,
+        org: &OrgId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::search(&self.reader, org, query).await
+    }
+
+    async fn append_audit(
+        &self,
+        org: &OrgId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<AuditEvent, StoreError> {
+        let mut tx = self.begin().await?;
+        let event = audit::append(&mut tx, org, ctx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(event)
     }
 }
 
