@@ -267,6 +267,12 @@ impl ChainVerifier {
     pub fn count(&self) -> i64 {
         self.expected_seq - 1
     }
+
+    /// Hash of the last event checked: record it elsewhere to detect a later
+    /// truncation of the chain's end, which no hash chain can reveal by itself.
+    pub fn head(&self) -> &str {
+        &self.expected_prev
+    }
 }
 
 /// Walks one organization's events in `seq` order.

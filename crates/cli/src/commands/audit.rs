@@ -32,7 +32,7 @@ pub async fn verify(global: &Global, org: Option<&str>) -> anyhow::Result<ExitCo
     let mut intact = true;
     for org in &orgs {
         match verify_org(store.as_ref(), org).await? {
-            Ok(count) => println!("{org}: {count} events, chain intact"),
+            Ok((count, head)) => println!("{org}: {count} events, chain intact, head {head}"),
             Err(error) => {
                 println!("{org}: {error}");
                 intact = false;
@@ -47,7 +47,10 @@ pub async fn verify(global: &Global, org: Option<&str>) -> anyhow::Result<ExitCo
 }
 
 /// Walks one organization's chain page by page, in constant memory.
-async fn verify_org(store: &dyn Store, org: &OrgId) -> anyhow::Result<Result<i64, ChainError>> {
+async fn verify_org(
+    store: &dyn Store,
+    org: &OrgId,
+) -> anyhow::Result<Result<(i64, String), ChainError>> {
     let mut verifier = ChainVerifier::default();
     let mut after = 0;
     loop {
@@ -60,5 +63,5 @@ async fn verify_org(store: &dyn Store, org: &OrgId) -> anyhow::Result<Result<i64
             }
         }
     }
-    Ok(Ok(verifier.count()))
+    Ok(Ok((verifier.count(), verifier.head().to_owned())))
 }

@@ -177,10 +177,8 @@ fn event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
         _ => serde_json::Map::new(),
     };
     Ok(AuditEvent {
-        // A tampered id must still load so that verification can name it.
-        id: EventId::parse(&get("id")?)
-            .or_else(|_| EventId::generate())
-            .map_err(backend)?,
+        // Kept as found: a forged id must be named as it is.
+        id: EventId::from_stored(get("id")?),
         seq: row.try_get("seq").map_err(backend)?,
         occurred_at: time(row.try_get("occurred_at").map_err(backend)?)?,
         org_id: OrgId::parse(&get("org_id")?).map_err(|e| backend(std::io::Error::other(e)))?,
