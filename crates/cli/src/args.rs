@@ -86,14 +86,14 @@ pub enum Org {
     /// Create an organization, its owner and a root key with scope `*`.
     Create {
         /// The organization's name.
-        #[arg(long)]
+        #[arg(long, env = "KEYWARD_NAME")]
         name: String,
         /// The owner's email. The password comes from KEYWARD_OWNER_PASSWORD
         /// (or KEYWARD_OWNER_PASSWORD_FILE), else is generated and printed once.
-        #[arg(long)]
+        #[arg(long, env = "KEYWARD_OWNER_EMAIL")]
         owner_email: String,
         /// Print {org_id, owner_email, owner_password?, root_key} as JSON.
-        #[arg(long)]
+        #[arg(long, env = "KEYWARD_JSON")]
         json: bool,
     },
 }
@@ -103,7 +103,7 @@ pub enum Audit {
     /// Check the hash chains; exit 0 when intact, 1 naming the first bad event.
     Verify {
         /// Only this organization.
-        #[arg(long)]
+        #[arg(long, env = "KEYWARD_ORG")]
         org: Option<String>,
     },
 }

@@ -9,7 +9,8 @@ use crate::crypto::MasterKey;
 use crate::error::{DomainError, Validation};
 use crate::id::{KeyId, OrgId};
 use crate::key_format::{FullKey, KeyType};
-use crate::model::{KeyRecord, PreviousSecret, Project};
+use crate::limits::{Quota, RateLimit};
+use crate::model::{KeyRecord, MANAGEMENT_SCOPES, PreviousSecret, Project};
 use crate::origin::TrustedOrigin;
 use crate::scope::{self, Role, Scope};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -61,6 +62,12 @@ pub struct CreateKey {
     /// False creates the key disabled.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// At most `limit` valid verifications per `window_seconds`.
+    #[serde(default)]
+    pub ratelimit: Option<RateLimit>,
+    /// At most `limit` valid verifications per `period` (`day`, `month`, `none`).
+    #[serde(default)]
+    pub quota: Option<Quota>,
 }
 
 /// Body of `PATCH /v1/keys/{id}`: every field optional; `null` clears
@@ -98,6 +105,14 @@ pub struct UpdateKey {
     /// Disable or enable.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// New rate limit; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub ratelimit: Option<Option<RateLimit>>,
+    /// New quota; `null` removes it. Consumption so far is kept.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Quota>)]
+    pub quota: Option<Option<Quota>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -143,6 +158,7 @@ pub fn create(
         input.scopes,
         &project.apis,
         Role::Readonly,
+        project.management,
     );
     if let Some(at) = input.expires_at
         && at <= now
@@ -152,6 +168,10 @@ pub fn create(
     let trusted_origins = parse_origins(&mut v, input.trusted_origins.unwrap_or_default());
     let allowed_ips = parse_ips(&mut v, input.allowed_ips.unwrap_or_default());
     let meta = v.check("meta", validate_meta(input.meta.unwrap_or_default()));
+    let ratelimit = input
+        .ratelimit
+        .and_then(|rl| v.check("ratelimit", rl.validate()));
+    let quota = input.quota.and_then(|q| v.check("quota", q.validate()));
     v.finish()?;
     let (Some(name), Some(description), Some((role, scopes)), Some(meta)) =
         (name, description, grant, meta)
@@ -188,6 +208,10 @@ pub fn create(
         trusted_origins,
         allowed_ips,
         meta,
+        ratelimit,
+        quota,
+        quota_used: 0,
+        quota_period_start: None,
         version: 1,
     };
     Ok(NewKey { record, key })
@@ -213,8 +237,14 @@ pub fn update(
         record.description = d;
     }
     if (input.role.is_some() || input.scopes.is_some())
-        && let Some((role, scopes)) =
-            resolve_grant(&mut v, input.role, input.scopes, catalog, record.role)
+        && let Some((role, scopes)) = resolve_grant(
+            &mut v,
+            input.role,
+            input.scopes,
+            catalog,
+            record.role,
+            record.root,
+        )
     {
         record.role = role;
         record.scopes = scopes;
@@ -238,6 +268,18 @@ pub fn update(
     }
     if let Some(enabled) = input.enabled {
         record.enabled = enabled;
+    }
+    if let Some(ratelimit) = input.ratelimit {
+        record.ratelimit = match ratelimit {
+            Some(rl) => v.check("ratelimit", rl.validate()),
+            None => None,
+        };
+    }
+    if let Some(quota) = input.quota {
+        record.quota = match quota {
+            Some(q) => v.check("quota", q.validate()),
+            None => None,
+        };
     }
     v.finish()?;
     record.updated_at = now;
@@ -337,7 +379,9 @@ pub fn audit_view(record: &KeyRecord) -> Map<String, Value> {
         "expires_at": time(record.expires_at),
         "trusted_origins": record.trusted_origins,
         "allowed_ips": record.allowed_ips,
-        "meta": record.meta,
+                "meta": record.meta,
+        "ratelimit": record.ratelimit,
+        "quota": record.quota,
         "revoked_at": time(record.revoked_at),
         "revoked_reason": record.revoked_reason,
         "archived_at": time(record.archived_at),
@@ -393,6 +437,7 @@ fn resolve_grant(
     scopes: Option<Vec<String>>,
     catalog: &[String],
     default_role: Role,
+    management: bool,
 ) -> Option<(Role, Vec<Scope>)> {
     let role = role.unwrap_or(if scopes.is_some() {
         Role::Custom
@@ -417,6 +462,27 @@ fn resolve_grant(
         }
         (None, Some(raw)) => parse_scopes(v, raw)?,
     };
+    if management {
+        let not_management = scopes
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !MANAGEMENT_SCOPES.contains(&s.to_string().as_str()));
+        if let Some((index, scope)) = not_management {
+            let field = if role == Role::Custom {
+                format!("scopes[{index}]")
+            } else {
+                "role".to_owned()
+            };
+            v.push(
+                field,
+                format!(
+                    "`{scope}` is not a management scope; root keys take {} (or role `admin`)",
+                    MANAGEMENT_SCOPES.join(", ")
+                ),
+            );
+            return None;
+        }
+    }
     if let Err((index, message)) = scope::check_catalog(&scopes, catalog) {
         v.push(format!("scopes[{index}]"), message);
         return None;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod id;
 pub mod key_format;
 pub mod keys;
+pub mod limits;
 pub mod model;
 pub mod origin;
 pub mod policy;

@@ -118,6 +118,17 @@ pub struct Project {
 /// `<api>:<action>` over these (`keys:read`, `org:admin`, …).
 pub const MANAGEMENT_APIS: [&str; 5] = ["keys", "projects", "audit", "members", "org"];
 
+/// Every scope a root key may hold.
+pub const MANAGEMENT_SCOPES: [&str; 7] = [
+    "keys:read",
+    "keys:write",
+    "projects:write",
+    "audit:read",
+    "members:write",
+    "org:admin",
+    "*",
+];
+
 /// Key prefix of root keys.
 pub const MANAGEMENT_PREFIX: &str = "kwroot";
 
@@ -215,6 +226,14 @@ pub struct KeyRecord {
     pub allowed_ips: Vec<IpNet>,
     /// Caller-defined JSON object returned on verification.
     pub meta: serde_json::Map<String, serde_json::Value>,
+    /// Rate limit, if any.
+    pub ratelimit: Option<crate::limits::RateLimit>,
+    /// Quota, if any.
+    pub quota: Option<crate::limits::Quota>,
+    /// Quota consumed in `quota_period_start`'s period, as last written.
+    pub quota_used: u64,
+    /// The period `quota_used` counts in (`None` for lifetime quotas or none yet).
+    pub quota_period_start: Option<DateTime<Utc>>,
     /// Incremented by every change; guards against lost updates.
     pub version: i64,
 }
@@ -248,6 +267,22 @@ impl KeyRecord {
     /// Every hash under which this record can be found.
     pub fn hashes(&self) -> impl Iterator<Item = KeyHash> + '_ {
         std::iter::once(self.hash).chain(self.previous.map(|p| p.hash))
+    }
+
+    /// The quota's state as stored (at most one flush interval behind).
+    pub fn quota_status(&self, now: DateTime<Utc>) -> Option<crate::limits::QuotaStatus> {
+        let quota = self.quota?;
+        let period_start = quota.period.start(now);
+        let used = if self.quota_period_start == period_start {
+            self.quota_used
+        } else {
+            0
+        };
+        Some(crate::limits::QuotaStatus {
+            limit: quota.limit,
+            remaining: quota.limit.saturating_sub(used),
+            refills_at: quota.period.refills_at(period_start),
+        })
     }
 
     /// Canonical, space-separated scopes: the value the `scope` sort orders by.

@@ -1,7 +1,11 @@
 //! The verification policy: which code a key earns for a request.
 //!
 //! Checks run in the contract's order — disabled, expired, revoked, scope,
-//! origin, IP — and the first that fails decides the code.
+//! origin, IP, rate limit, quota — and the first that fails decides the code,
+//! with one exception: a revoked or archived key answers `REVOKED` whatever
+//! else is true of it, because revocation is final ("`REVOKED` from then
+//! on", "archived keys answer `REVOKED`") and an integration must be able to
+//! tell a dead key from one that may come back.
 
 use crate::model::KeyRecord;
 use crate::origin::RequestOrigin;
@@ -11,7 +15,17 @@ use std::net::IpAddr;
 
 /// Every answer verification can give.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Debug,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
@@ -91,12 +105,12 @@ pub struct Request<'a> {
 
 /// Decides the code for a found key.
 pub fn evaluate(record: &KeyRecord, request: &Request<'_>, now: DateTime<Utc>) -> Code {
-    if !record.enabled {
+    if record.is_final() {
+        Code::Revoked
+    } else if !record.enabled {
         Code::Disabled
     } else if record.is_expired(now) {
         Code::Expired
-    } else if record.is_final() {
-        Code::Revoked
     } else if !scope::satisfies(&record.scopes, request.scopes) {
         Code::InsufficientScope
     } else if !origin_allowed(record, request.origin) {

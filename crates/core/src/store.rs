@@ -57,6 +57,8 @@ pub struct IdempotentResponse {
     pub sealed_body: Vec<u8>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// When it is forgotten; the same idempotency key may then be used afresh.
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Debug for IdempotentResponse {
@@ -265,6 +267,15 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Vec<KeyRecord>, StoreError>;
     /// Writes `last_used_at` and usage counters gathered since the last batch.
     async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError>;
+
+    /// Hourly verification counts of one key between `from` and `to`.
+    async fn key_usage(
+        &self,
+        org: &OrgId,
+        key: &KeyId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::usage::UsageCount>, StoreError>;
 
     /// A stored response for `(org, key)`.
     async fn get_idempotent(

@@ -5,7 +5,9 @@
 //! aggregate per key, hour and outcome rather than queue per request, so
 //! memory stays bounded by the number of distinct keys in use.
 
+use crate::clock::Clock;
 use crate::id::{KeyId, OrgId};
+use crate::limits::{Limiter, QuotaUse};
 use crate::model::KeyRecord;
 use crate::policy::Code;
 use crate::store::Store;
@@ -37,12 +39,14 @@ pub struct UsageBatch {
     pub last_used: Vec<(KeyId, DateTime<Utc>)>,
     /// Counter increments.
     pub counts: Vec<UsageCount>,
+    /// Quota consumption.
+    pub quotas: Vec<QuotaUse>,
 }
 
 impl UsageBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.last_used.is_empty() && self.counts.is_empty()
+        self.last_used.is_empty() && self.counts.is_empty() && self.quotas.is_empty()
     }
 }
 
@@ -52,10 +56,13 @@ struct Pending {
     counts: HashMap<(KeyId, DateTime<Utc>, Code), (OrgId, u64)>,
 }
 
-/// In-memory aggregates waiting to be written.
+/// In-memory aggregates waiting to be written, and the rate limit and quota
+/// counters they feed.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
     pending: Mutex<Pending>,
+    /// Rate limit windows and quota consumption.
+    pub limits: Limiter,
 }
 
 impl UsageRecorder {
@@ -75,7 +82,8 @@ impl UsageRecorder {
     }
 
     /// Takes everything gathered so far.
-    pub fn take(&self) -> UsageBatch {
+    pub fn take(&self, now: DateTime<Utc>) -> UsageBatch {
+        let quotas = self.limits.take(now);
         let pending = std::mem::take(&mut *self.lock());
         UsageBatch {
             last_used: pending.last_used.into_iter().collect(),
@@ -90,11 +98,13 @@ impl UsageRecorder {
                     count,
                 })
                 .collect(),
+            quotas,
         }
     }
 
     /// Puts back a batch that could not be written, so nothing counted is lost.
     pub fn restore(&self, batch: UsageBatch) {
+        self.limits.restore(batch.quotas);
         let mut pending = self.lock();
         for (key_id, at) in batch.last_used {
             let last = pending.last_used.entry(key_id).or_insert(at);
@@ -112,8 +122,8 @@ impl UsageRecorder {
     }
 
     /// Writes what is pending; on failure keeps it for the next attempt.
-    pub async fn flush(&self, store: &dyn Store) -> bool {
-        let batch = self.take();
+    pub async fn flush(&self, store: &dyn Store, now: DateTime<Utc>) -> bool {
+        let batch = self.take(now);
         if batch.is_empty() {
             return true;
         }
@@ -131,6 +141,7 @@ impl UsageRecorder {
     pub async fn run(
         self: Arc<Self>,
         store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -138,11 +149,11 @@ impl UsageRecorder {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => { self.flush(store.as_ref()).await; }
+                _ = ticker.tick() => { self.flush(store.as_ref(), clock.now()).await; }
                 _ = shutdown.changed() => break,
             }
         }
-        self.flush(store.as_ref()).await;
+        self.flush(store.as_ref(), clock.now()).await;
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {

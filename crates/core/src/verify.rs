@@ -8,12 +8,14 @@
 
 use crate::clock::Clock;
 use crate::key_format::{self, KeyHash};
+use crate::limits::{Admission, QuotaStatus, RateStatus};
 use crate::model::KeyRecord;
 use crate::policy::{self, Code, Request};
 use crate::store::{Store, StoreError};
 use crate::usage::UsageRecorder;
 use moka::future::Cache;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Sizes and lifetimes of the verification caches.
@@ -49,6 +51,10 @@ pub struct Outcome {
     pub key: Option<Arc<KeyRecord>>,
     /// True when the key's previous secret was used during its grace period.
     pub deprecated: bool,
+    /// The key's rate limit after this verification, when it has one and got that far.
+    pub ratelimit: Option<RateStatus>,
+    /// The key's quota after this verification, when it has one and got that far.
+    pub quota: Option<QuotaStatus>,
 }
 
 impl Outcome {
@@ -57,6 +63,8 @@ impl Outcome {
             code,
             key: None,
             deprecated: false,
+            ratelimit: None,
+            quota: None,
         }
     }
 }
@@ -69,6 +77,9 @@ pub struct Verifier {
     usage: Arc<UsageRecorder>,
     known: Cache<KeyHash, Arc<KeyRecord>>,
     unknown: Cache<KeyHash, ()>,
+    /// Bumped by every [`Verifier::forget`]; a load that overlapped a change
+    /// is not trusted (see `lookup`).
+    changes: AtomicU64,
 }
 
 impl Verifier {
@@ -91,6 +102,7 @@ impl Verifier {
                 .max_capacity(config.negative_capacity)
                 .time_to_live(config.negative_ttl)
                 .build(),
+            changes: AtomicU64::new(0),
         }
     }
 
@@ -115,18 +127,38 @@ impl Verifier {
             // An old secret past its grace period is simply no longer a key.
             return Ok(Outcome::bare(Code::NotFound));
         };
-        let code = policy::evaluate(&record, request, now);
-        self.usage.record(&record, code, now);
-        Ok(Outcome {
-            code,
-            key: Some(record),
+        let mut outcome = Outcome {
+            code: policy::evaluate(&record, request, now),
+            key: None,
             deprecated,
-        })
+            ratelimit: None,
+            quota: None,
+        };
+        if outcome.code == Code::Valid && (record.ratelimit.is_some() || record.quota.is_some()) {
+            match self.usage.limits.admit(&record, now) {
+                Admission::Allowed { ratelimit, quota } => {
+                    outcome.ratelimit = ratelimit;
+                    outcome.quota = quota;
+                }
+                Admission::RateLimited(status) => {
+                    outcome.code = Code::RateLimited;
+                    outcome.ratelimit = Some(status);
+                }
+                Admission::QuotaExceeded(status) => {
+                    outcome.code = Code::UsageExceeded;
+                    outcome.quota = Some(status);
+                }
+            }
+        }
+        self.usage.record(&record, outcome.code, now);
+        outcome.key = Some(record);
+        Ok(outcome)
     }
 
     /// Forgets every cached entry of `record`, so the next verification reads
     /// storage. Call with the record before and after each change.
     pub async fn forget(&self, record: &KeyRecord) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         for hash in record.hashes() {
             self.known.invalidate(&hash).await;
         }
@@ -139,6 +171,7 @@ impl Verifier {
         if self.unknown.contains_key(&hash) {
             return Ok(None);
         }
+        let changes_before = self.changes.load(Ordering::SeqCst);
         let store = Arc::clone(&self.store);
         let found = self
             .known
@@ -151,7 +184,13 @@ impl Verifier {
             })
             .await;
         match found {
-            Ok(record) => Ok(Some(record)),
+            Ok(record) if self.changes.load(Ordering::SeqCst) == changes_before => Ok(Some(record)),
+            // A key changed while this load was in flight: the loaded record
+            // may predate the change, so it must not stay cached. Read again.
+            Ok(_) => {
+                self.known.invalidate(&hash).await;
+                Ok(self.store.find_key_by_hash(&hash).await?.map(Arc::new))
+            }
             Err(error) => match error.as_ref() {
                 Lookup::Unknown => {
                     self.unknown.insert(hash, ()).await;

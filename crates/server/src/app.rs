@@ -110,6 +110,7 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let flusher = tokio::spawn(Arc::clone(&self.usage).run(
             Arc::clone(&self.state.store),
+            Arc::clone(&self.state.clock),
             self.state.settings.usage_flush_interval,
             stopped,
         ));

@@ -87,7 +87,17 @@ where
         let client = Client::from_request_parts(parts, state).await?;
         let state = AppState::from_ref(state);
         let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let outcome = state.verifier.verify(key, &Request::default()).await?;
+        // A root key restricted to origins or networks is held to them too.
+        let origin = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let request = Request {
+            scopes: &[],
+            origin,
+            ip: client.ip,
+        };
+        let outcome = state.verifier.verify(key, &request).await?;
         match outcome.key {
             Some(record) if outcome.code == Code::Valid && record.root => Ok(Self {
                 org_id: record.org_id.clone(),

@@ -109,6 +109,8 @@ pub async fn create_organization(
             allowed_ips: None,
             meta: None,
             enabled: None,
+            ratelimit: None,
+            quota: None,
         },
         &org.id,
         &management_project,

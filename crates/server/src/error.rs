@@ -43,6 +43,9 @@ pub enum ApiError {
         /// For people.
         detail: String,
     },
+    /// 405.
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
     /// 413.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -84,6 +87,11 @@ impl ApiError {
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -206,13 +214,6 @@ pub async fn not_found() -> ApiError {
 }
 
 /// Answers a known route called with the wrong method.
-pub async fn method_not_allowed() -> Response {
-    let mut response = ApiError::BadRequest {
-        code: "method_not_allowed",
-        detail: "this route does not accept that method".to_owned(),
-        errors: Vec::new(),
-    }
-    .into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

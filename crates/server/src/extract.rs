@@ -76,15 +76,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 errors: Vec::new(),
             };
         }
-        let message = inner.to_string();
-        let field = path;
-        ApiError::BadRequest {
-            code: "invalid_body",
-            detail: "the body does not have the expected shape".to_owned(),
-            errors: vec![FieldError {
-                field: if field == "." { String::new() } else { field },
-                message: strip_position(&message),
-            }],
+        let message = strip_position(&inner.to_string());
+        let error = FieldError {
+            field: if path == "." { String::new() } else { path },
+            message,
+        };
+        // A field the API does not have is a malformed request; a field of
+        // the wrong type, an unknown enum value or a missing field is an
+        // invalid value.
+        if error.message.starts_with("unknown field") {
+            ApiError::BadRequest {
+                code: "invalid_body",
+                detail: "the body has a field this API does not accept".to_owned(),
+                errors: vec![error],
+            }
+        } else {
+            ApiError::Invalid(vec![error])
         }
     })
 }

@@ -5,6 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod org;
-mod tamper;
 mod secrets;
 mod support;
+mod tamper;

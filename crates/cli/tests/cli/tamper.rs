@@ -24,13 +24,23 @@ async fn tamper(sql: &[&str]) -> Tampered {
         .unwrap();
     assert_eq!(ids.len(), 5);
     // What an attacker with the database file would do first.
-    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&mut db).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(&mut db).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_update")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_delete")
+        .execute(&mut db)
+        .await
+        .unwrap();
     for statement in sql {
         sqlx::query(statement).execute(&mut db).await.unwrap();
     }
     db.close().await.unwrap();
-    Tampered { _dir: dir, data, ids }
+    Tampered {
+        _dir: dir,
+        data,
+        ids,
+    }
 }
 
 async fn open(data: &Path) -> SqliteConnection {
@@ -42,7 +52,10 @@ async fn open(data: &Path) -> SqliteConnection {
 /// Runs `keyward audit verify`; returns its exit code and output.
 fn verify(data: &Path) -> (i32, String) {
     let output = keyward(data).args(["audit", "verify"]).output().unwrap();
-    (output.status.code().unwrap(), String::from_utf8_lossy(&output.stdout).into_owned())
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -58,9 +71,13 @@ async fn the_product_itself_cannot_edit_or_delete_events() {
     let dir = tempfile::tempdir().unwrap();
     create_org(dir.path(), "Acme", None);
     let mut db = open(dir.path()).await;
-    let update = sqlx::query("UPDATE audit_events SET action = 'x' WHERE seq = 1").execute(&mut db).await;
+    let update = sqlx::query("UPDATE audit_events SET action = 'x' WHERE seq = 1")
+        .execute(&mut db)
+        .await;
     assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = sqlx::query("DELETE FROM audit_events").execute(&mut db).await;
+    let delete = sqlx::query("DELETE FROM audit_events")
+        .execute(&mut db)
+        .await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
 }
 
@@ -69,19 +86,22 @@ async fn an_altered_field_is_named() {
     let t = tamper(&["UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 3"]).await;
     let (code, out) = verify(&t.data);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("event {} (seq 3) was altered", t.ids[2])), "{out}");
+    assert!(
+        out.contains(&format!("event {} (seq 3) was altered", t.ids[2])),
+        "{out}"
+    );
 }
 
 #[tokio::test]
 async fn an_altered_hash_is_named() {
     // Rewriting the hash too does not help: the next event no longer follows.
-    let t = tamper(&[
-        "UPDATE audit_events SET target_name = 'x', hash = 'ab' WHERE seq = 4",
-    ])
-    .await;
+    let t = tamper(&["UPDATE audit_events SET target_name = 'x', hash = 'ab' WHERE seq = 4"]).await;
     let (code, out) = verify(&t.data);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("event {} (seq 4)", t.ids[3])), "{out}");
+    assert!(
+        out.contains(&format!("event {} (seq 4)", t.ids[3])),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -89,7 +109,10 @@ async fn a_deleted_event_is_named_by_its_successor() {
     let t = tamper(&["DELETE FROM audit_events WHERE seq = 3"]).await;
     let (code, out) = verify(&t.data);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("event {} (seq 4) does not follow", t.ids[3])), "{out}");
+    assert!(
+        out.contains(&format!("event {} (seq 4) does not follow", t.ids[3])),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +120,10 @@ async fn a_deleted_first_event_is_named_by_its_successor() {
     let t = tamper(&["DELETE FROM audit_events WHERE seq = 1"]).await;
     let (code, out) = verify(&t.data);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("event {} (seq 2) does not follow", t.ids[1])), "{out}");
+    assert!(
+        out.contains(&format!("event {} (seq 2) does not follow", t.ids[1])),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -128,5 +154,8 @@ async fn swapped_events_are_named() {
     let (code, out) = verify(&t.data);
     assert_eq!(code, 1, "{out}");
     // The event now at seq 2 is the old third one.
-    assert!(out.contains(&format!("event {} (seq 2)", t.ids[2])), "{out}");
+    assert!(
+        out.contains(&format!("event {} (seq 2)", t.ids[2])),
+        "{out}"
+    );
 }

@@ -26,6 +26,8 @@ use std::collections::HashMap;
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// How long a response is kept for replay (it holds the sealed full key).
+const IDEMPOTENCY_HOURS: i64 = 24;
 
 /// Creates a key and returns it with the full `key`, shown this once.
 ///
@@ -48,11 +50,16 @@ pub async fn create(
     principal: Authorized<KeysWrite>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = idempotency_key(request.headers())?;
+    let now = state.clock.now();
+    // Idempotency keys belong to the root key that sent them: another caller
+    // reusing one never sees the response (and the key) it produced.
+    let idempotency_key =
+        idempotency_key(request.headers())?.map(|key| format!("{}:{key}", principal.key_id));
     let body = json_bytes(request, &state).await?;
     let request_hash = canonical_hash(&body);
     if let Some(key) = &idempotency_key
         && let Some(stored) = state.store.get_idempotent(&principal.org_id, key).await?
+        && stored.expires_at > now
     {
         return replay(&state, &stored, &request_hash);
     }
@@ -61,7 +68,6 @@ pub async fn create(
     if project.management {
         principal.require("org:admin")?;
     }
-    let now = state.clock.now();
     let created_by = principal.key_id.to_string();
     let new = keys::create(
         input,
@@ -83,6 +89,7 @@ pub async fn create(
                 .master_key
                 .seal(&response_body, &replay_aad(&principal, key))?,
             created_at: now,
+            expires_at: now + chrono::Duration::hours(IDEMPOTENCY_HOURS),
         }),
         None => None,
     };

@@ -2,11 +2,13 @@
 //! resource modules share.
 
 pub mod audit;
+pub mod forward_auth;
 pub mod health;
 pub mod key_actions;
 pub mod keys;
 pub mod projects;
 pub mod shared_secret;
+pub mod usage;
 pub mod verify;
 pub mod views;
 
@@ -79,6 +81,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(verify::verify))
+        .routes(routes!(forward_auth::auth))
+        .routes(routes!(usage::usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))

@@ -7,6 +7,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use keyward_core::keys::parse_required_scopes;
+use keyward_core::limits::{QuotaStatus, RateStatus};
 use keyward_core::policy::{Code, Request};
 use keyward_core::scope::Role;
 use keyward_core::verify::Outcome;
@@ -79,6 +80,12 @@ pub struct VerifyResponse {
     /// True when the previous secret of a regenerated key was used during its grace period.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
+    /// The key's rate limit, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratelimit: Option<RateStatus>,
+    /// The key's quota, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaStatus>,
 }
 
 impl From<Outcome> for VerifyResponse {
@@ -97,6 +104,8 @@ impl From<Outcome> for VerifyResponse {
             meta: key.map(|k| k.meta.clone()),
             expires_at: key.and_then(|k| k.expires_at),
             deprecated: key.map(|_| outcome.deprecated),
+            ratelimit: outcome.ratelimit,
+            quota: outcome.quota,
         }
     }
 }

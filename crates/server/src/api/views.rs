@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::key_format::KeyType;
+use keyward_core::limits::{QuotaPeriod, RateLimit};
 use keyward_core::model::{KeyRecord, KeyStatus, Project};
 use keyward_core::scope::{self, Access, Role};
 use serde::Serialize;
@@ -60,12 +61,10 @@ pub struct KeyView {
     /// Caller-defined data.
     #[schema(value_type = Object)]
     pub meta: Map<String, Value>,
-    /// Rate limit (not yet enforced: always `null`).
-    #[schema(value_type = Option<Object>)]
-    pub ratelimit: Option<Value>,
-    /// Quota (not yet enforced: always `null`).
-    #[schema(value_type = Option<Object>)]
-    pub quota: Option<Value>,
+    /// At most `limit` valid verifications per `window_seconds`; `null` for none.
+    pub ratelimit: Option<RateLimit>,
+    /// At most `limit` valid verifications per `period`; `null` for none.
+    pub quota: Option<QuotaView>,
     /// The full key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -114,8 +113,16 @@ impl KeyView {
                 .collect(),
             allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
             meta: record.meta.clone(),
-            ratelimit: None,
-            quota: None,
+            ratelimit: record.ratelimit,
+            quota: record
+                .quota
+                .zip(record.quota_status(now))
+                .map(|(quota, status)| QuotaView {
+                    limit: quota.limit,
+                    period: quota.period,
+                    remaining: status.remaining,
+                    refills_at: status.refills_at,
+                }),
             key: None,
         }
     }
@@ -125,6 +132,19 @@ impl KeyView {
         self.key = Some(key.to_owned());
         self
     }
+}
+
+/// A key's quota and how much of it is left.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QuotaView {
+    /// Verifications allowed per period.
+    pub limit: u64,
+    /// `day`, `month` or `none`.
+    pub period: QuotaPeriod,
+    /// Left in the current period (as last written; at most a second behind).
+    pub remaining: u64,
+    /// When it refills; `null` for `none`.
+    pub refills_at: Option<DateTime<Utc>>,
 }
 
 /// The project object.

@@ -30,7 +30,7 @@ async fn raw(
 }
 
 #[tokio::test]
-async fn malformed_json_and_unknown_fields_are_400() {
+async fn malformed_json_and_unknown_fields_are_400_wrong_values_422() {
     let app = spawn_app().await;
     let (status, body) = raw(
         &app,
@@ -46,12 +46,17 @@ async fn malformed_json_and_unknown_fields_are_400() {
     assert_problem(status, &body, 400, "invalid_body");
     assert_eq!(body["errors"][0]["field"], "colour");
     let (status, body) = app.post("/v1/keys", json!({"name": 5})).await;
-    assert_problem(status, &body, 400, "invalid_body");
+    assert_problem(status, &body, 422, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "name");
     let (status, body) = app
         .post("/v1/keys", json!({"name": "k", "type": "weird"}))
         .await;
-    assert_problem(status, &body, 400, "invalid_body");
+    assert_problem(status, &body, 422, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "type");
+    let (status, body) = app
+        .post("/v1/keys", json!({"description": "no name"}))
+        .await;
+    assert_problem(status, &body, 422, "validation_failed");
     let (status, body) = raw(&app, "/v1/keys", "text/plain", b"{}".to_vec()).await;
     assert_problem(status, &body, 415, "unsupported_media_type");
     let (_, list) = app.get("/v1/keys").await;
@@ -85,7 +90,9 @@ async fn unknown_routes_ids_and_methods() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 405);
+    let status = response.status();
+    let body = response.json().await.unwrap();
+    assert_problem(status, &body, 405, "method_not_allowed");
 }
 
 #[tokio::test]

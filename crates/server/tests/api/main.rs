@@ -10,6 +10,7 @@ mod helpers;
 mod isolation;
 mod keys;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod projects;
 mod verify;

@@ -34,6 +34,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/audit", &["get"]),
         ("/v1/audit/export", &["get"]),
         ("/v1/verify", &["post"]),
+        ("/v1/auth", &["get"]),
+        ("/v1/keys/{id}/usage", &["get"]),
         ("/v1/openapi.json", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),

@@ -191,16 +191,17 @@ async fn checks_run_in_the_contract_order() {
     let ip_wrong = json!({"key": key["key"], "origin": "https://acme.com", "ip": "8.8.8.8"});
     assert_eq!(app.verify(ip_wrong).await["code"], "IP_NOT_ALLOWED");
 
-    // Disabled before expired before revoked.
+    // Expiry comes before scope, origin and IP; revocation is final and
+    // answers REVOKED even for an expired key.
     app.advance(Duration::days(2));
     assert_eq!(app.verify(all_wrong.clone()).await["code"], "EXPIRED");
     let (status, _) = app.post(&format!("/v1/keys/{id}/revoke"), json!({})).await;
     assert_eq!(status, 200);
-    assert_eq!(app.verify(all_wrong.clone()).await["code"], "EXPIRED");
+    assert_eq!(app.verify(all_wrong.clone()).await["code"], "REVOKED");
 }
 
 #[tokio::test]
-async fn disabled_beats_expired() {
+async fn disabled_beats_expired_and_revoked_or_archived_beat_both() {
     let app = spawn_app().await;
     let key = app
         .create_key(json!({"name": "k", "expires_at": "2030-01-01T01:00:00Z"}))
@@ -212,6 +213,12 @@ async fn disabled_beats_expired() {
     assert_eq!(
         app.verify_code(key["key"].as_str().unwrap()).await,
         "DISABLED"
+    );
+    let (status, _) = app.post(&format!("/v1/keys/{id}/archive"), json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.verify_code(key["key"].as_str().unwrap()).await,
+        "REVOKED"
     );
 }
 

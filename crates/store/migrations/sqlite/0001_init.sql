@@ -62,7 +62,11 @@ CREATE TABLE api_keys (
     archived_at         INTEGER,
     trusted_origins     TEXT NOT NULL,
     allowed_ips         TEXT NOT NULL,
-    meta                TEXT NOT NULL,
+        meta                TEXT NOT NULL,
+    ratelimit           TEXT,
+    quota               TEXT,
+    quota_used          INTEGER NOT NULL DEFAULT 0,
+    quota_period_start  INTEGER,
     version             INTEGER NOT NULL
 );
 
@@ -86,6 +90,7 @@ CREATE TABLE idempotency (
     status       INTEGER NOT NULL,
     sealed_body  BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
     PRIMARY KEY (org_id, key)
 );
 

@@ -13,8 +13,9 @@ pub(super) async fn insert(tx: &mut SqliteConnection, key: &KeyRecord) -> Result
         "INSERT INTO api_keys (id, org_id, project_id, root, name, description, key_type, role, scopes,
              scope_sort, enabled, hash, hint, previous_hash, previous_expires_at, sealed_key, created_by,
              created_at, updated_at, expires_at, last_used_at, revoked_at, revoked_reason, archived_at,
-             trusted_origins, allowed_ips, meta, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          trusted_origins, allowed_ips, meta, ratelimit, quota, quota_used, quota_period_start, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                 ?, ?, ?, ?, ?)",
     )
     .bind(key.id.as_str())
     .bind(key.org_id.as_str())
@@ -42,7 +43,11 @@ pub(super) async fn insert(tx: &mut SqliteConnection, key: &KeyRecord) -> Result
     .bind(key.archived_at.map(micros))
     .bind(json(&key.trusted_origins)?)
     .bind(json(&key.allowed_ips)?)
-    .bind(json(&key.meta)?)
+        .bind(json(&key.meta)?)
+    .bind(key.ratelimit.map(|rl| json(&rl)).transpose()?)
+    .bind(key.quota.map(|q| json(&q)).transpose()?)
+    .bind(i64::try_from(key.quota_used).unwrap_or(i64::MAX))
+    .bind(key.quota_period_start.map(micros))
     .bind(key.version)
     .execute(&mut *tx)
     .await
@@ -62,7 +67,7 @@ pub(super) async fn update(
         "UPDATE api_keys SET name = ?, description = ?, role = ?, scopes = ?, scope_sort = ?, enabled = ?,
              hash = ?, hint = ?, previous_hash = ?, previous_expires_at = ?, sealed_key = ?, updated_at = ?,
              expires_at = ?, revoked_at = ?, revoked_reason = ?, archived_at = ?, trusted_origins = ?,
-             allowed_ips = ?, meta = ?, version = version + 1
+                          allowed_ips = ?, meta = ?, ratelimit = ?, quota = ?, version = version + 1
          WHERE org_id = ? AND id = ? AND version = ?",
     )
     .bind(&key.name)
@@ -83,7 +88,9 @@ pub(super) async fn update(
     .bind(key.archived_at.map(micros))
     .bind(json(&key.trusted_origins)?)
     .bind(json(&key.allowed_ips)?)
-    .bind(json(&key.meta)?)
+        .bind(json(&key.meta)?)
+    .bind(key.ratelimit.map(|rl| json(&rl)).transpose()?)
+    .bind(key.quota.map(|q| json(&q)).transpose()?)
     .bind(key.org_id.as_str())
     .bind(key.id.as_str())
     .bind(expected_version)

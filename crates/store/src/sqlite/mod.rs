@@ -19,7 +19,7 @@ use keyward_core::model::{KeyRecord, Organization, Project};
 use keyward_core::store::{
     AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
 };
-use keyward_core::usage::UsageBatch;
+use keyward_core::usage::{UsageBatch, UsageCount};
 use rows::{micros, time};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -150,7 +150,7 @@ impl Store for SqliteStore {
         keys::insert(&mut tx, &new.root_key).await?;
         let key_event = NewEvent {
             action: "key.created".to_owned(),
-            target: target("key", new.root_key.id.as_str(), &new.root_key.name),
+            target: target("root_key", new.root_key.id.as_str(), &new.root_key.name),
             changes: keyward_core::audit::created(&audit_view(&new.root_key)),
         };
         audit::append(&mut tx, org, ctx, key_event).await?;
@@ -249,9 +249,16 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         if let Some(response) = idempotent {
+            // Expired responses hold a sealed full key: drop them as soon as possible.
+            sqlx::query("DELETE FROM idempotency WHERE org_id = ? AND expires_at <= ?")
+                .bind(response.org_id.as_str())
+                .bind(micros(response.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             sqlx::query(
-                "INSERT INTO idempotency (org_id, key, request_hash, status, sealed_body, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO idempotency (org_id, key, request_hash, status, sealed_body, created_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(response.org_id.as_str())
             .bind(&response.key)
@@ -259,6 +266,7 @@ impl Store for SqliteStore {
             .bind(i64::from(response.status))
             .bind(&response.sealed_body)
             .bind(micros(response.created_at))
+            .bind(micros(response.expires_at))
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_as_conflict(e, "idempotency key already used"))?;
@@ -353,6 +361,22 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         }
+        for quota in &batch.quotas {
+            // Add to the stored count when it counts the same period; start
+            // the period's count afresh otherwise.
+            sqlx::query(
+                "UPDATE api_keys SET
+                     quota_used = CASE WHEN quota_period_start IS ?1 THEN quota_used + ?2 ELSE ?2 END,
+                     quota_period_start = ?1
+                 WHERE id = ?3",
+            )
+            .bind(quota.period_start.map(micros))
+            .bind(i64::try_from(quota.count).unwrap_or(i64::MAX))
+            .bind(quota.key_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
         for count in &batch.counts {
             sqlx::query(
                 "INSERT INTO key_usage (org_id, key_id, hour, code, count) VALUES (?, ?, ?, ?, ?)
@@ -368,6 +392,27 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn key_usage(
+        &self,
+        org: &OrgId,
+        key: &KeyId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT org_id, key_id, hour, code, count FROM key_usage
+             WHERE org_id = ? AND key_id = ? AND hour >= ? AND hour < ? ORDER BY hour, code",
+        )
+        .bind(org.as_str())
+        .bind(key.as_str())
+        .bind(micros(from))
+        .bind(micros(to))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::usage_count).collect()
     }
 
     async fn get_idempotent(

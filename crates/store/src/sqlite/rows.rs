@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
 use keyward_core::model::{KeyRecord, Organization, PreviousSecret, Project};
+use keyward_core::policy::Code;
 use keyward_core::scope::Role;
 use keyward_core::store::{IdempotentResponse, StoreError};
+use keyward_core::usage::UsageCount;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -41,6 +43,15 @@ fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StoreError> {
     let text: String = row.try_get(column).map_err(backend)?;
     serde_json::from_str(&text).map_err(|_| corrupt(column))
+}
+
+fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = row.try_get(column).map_err(backend)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column)))
+        .transpose()
 }
 
 fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
@@ -121,7 +132,21 @@ pub(crate) fn key(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
         trusted_origins: from_json(row, "trusted_origins")?,
         allowed_ips: from_json(row, "allowed_ips")?,
         meta: from_json(row, "meta")?,
+        ratelimit: opt_json(row, "ratelimit")?,
+        quota: opt_json(row, "quota")?,
+        quota_used: u64::try_from(get::<i64>(row, "quota_used")?).unwrap_or(0),
+        quota_period_start: opt_time(get(row, "quota_period_start")?)?,
         version: get(row, "version")?,
+    })
+}
+
+pub(crate) fn usage_count(row: &SqliteRow) -> Result<UsageCount, StoreError> {
+    Ok(UsageCount {
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        key_id: parsed(row, "key_id", |s| KeyId::parse(s).ok())?,
+        hour: time(get(row, "hour")?)?,
+        code: parsed(row, "code", Code::from_name)?,
+        count: u64::try_from(get::<i64>(row, "count")?).unwrap_or(0),
     })
 }
 
@@ -134,5 +159,6 @@ pub(crate) fn idempotent(row: &SqliteRow) -> Result<IdempotentResponse, StoreErr
         status: u16::try_from(status).map_err(|_| corrupt("status"))?,
         sealed_body: get(row, "sealed_body")?,
         created_at: time(get(row, "created_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
     })
 }

@@ -1,0 +1,137 @@
+//! `GET /v1/auth`: forward authentication for nginx `auth_request`, Traefik
+//! ForwardAuth and Envoy `ext_authz`.
+//!
+//! The key comes from `Authorization: Bearer …` or `X-API-Key`, required
+//! scopes from `X-Keyward-Scopes` or `?scopes=`, the origin from `Origin`, the
+//! client address from the peer or, behind a trusted proxy, from
+//! `X-Forwarded-For`/`X-Real-IP`. The answer is a status the proxy acts on
+//! and `X-Keyward-*` headers it can pass upstream.
+
+use crate::auth::bearer;
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyward_core::keys::parse_required_scopes;
+use keyward_core::policy::{Code, Request};
+use serde::Deserialize;
+
+/// Query of `GET /v1/auth`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuthParams {
+    /// Required scopes, comma-separated (instead of `X-Keyward-Scopes`).
+    scopes: Option<String>,
+}
+
+const KEY_ID: HeaderName = HeaderName::from_static("x-keyward-key-id");
+const ORG_ID: HeaderName = HeaderName::from_static("x-keyward-org-id");
+const PROJECT_ID: HeaderName = HeaderName::from_static("x-keyward-project-id");
+const SCOPES: HeaderName = HeaderName::from_static("x-keyward-scopes");
+const CODE: HeaderName = HeaderName::from_static("x-keyward-code");
+
+/// Verifies the request's key; 200 lets it through.
+#[utoipa::path(
+    get, path = "/v1/auth", tag = "verification",
+    params(
+        AuthParams,
+        ("X-API-Key" = Option<String>, Header, description = "The key, if not in `Authorization: Bearer`"),
+        ("X-Keyward-Scopes" = Option<String>, Header, description = "Required scopes, comma-separated"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; `X-Keyward-Key-Id`, `X-Keyward-Org-Id`, `X-Keyward-Project-Id` and `X-Keyward-Scopes` describe the key"),
+        (status = 401, description = "Missing, malformed, unknown, disabled, expired or revoked key"),
+        (status = 403, description = "Scope, origin or IP not allowed"),
+        (status = 429, description = "Rate limit or quota spent; `Retry-After` says when to retry"),
+    ),
+)]
+pub async fn auth(
+    State(state): State<AppState>,
+    client: Client,
+    Query(params): Query<AuthParams>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    let key = bearer(&parts).or_else(|| parts.headers.get("x-api-key")?.to_str().ok());
+    let Some(key) = key else {
+        return Ok(answer(StatusCode::UNAUTHORIZED, "MISSING", &[]));
+    };
+    let required: Vec<String> = parts
+        .headers
+        .get(&SCOPES)
+        .and_then(|v| v.to_str().ok())
+        .or(params.scopes.as_deref())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let scopes = parse_required_scopes(&required)?;
+    let request = Request {
+        scopes: &scopes,
+        origin: parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok()),
+        ip: client.ip,
+    };
+    let outcome = state.verifier.verify(key, &request).await?;
+    let status = match outcome.code {
+        Code::Valid => StatusCode::OK,
+        Code::Malformed | Code::NotFound | Code::Disabled | Code::Expired | Code::Revoked => {
+            StatusCode::UNAUTHORIZED
+        }
+        Code::InsufficientScope | Code::OriginNotAllowed | Code::IpNotAllowed => {
+            StatusCode::FORBIDDEN
+        }
+        Code::RateLimited | Code::UsageExceeded => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let mut headers: Vec<(HeaderName, String)> = Vec::new();
+    if let (Code::Valid, Some(key)) = (outcome.code, outcome.key.as_deref()) {
+        let scopes: Vec<String> = key.scopes.iter().map(ToString::to_string).collect();
+        headers.push((KEY_ID, key.id.to_string()));
+        headers.push((ORG_ID, key.org_id.to_string()));
+        headers.push((PROJECT_ID, key.project_id.to_string()));
+        headers.push((SCOPES, scopes.join(",")));
+    }
+    let retry_at = match outcome.code {
+        Code::RateLimited => outcome.ratelimit.map(|r| r.reset_at),
+        Code::UsageExceeded => outcome.quota.and_then(|q| q.refills_at),
+        _ => None,
+    };
+    if let Some(at) = retry_at {
+        let seconds = (at - state.clock.now()).num_seconds().max(1);
+        headers.push((header::RETRY_AFTER, seconds.to_string()));
+    }
+    Ok(answer(status, outcome.code.as_str(), &headers))
+}
+
+fn answer(status: StatusCode, code: &str, headers: &[(HeaderName, String)]) -> Response {
+    let body = format!(
+        r#"{{"valid":{},"code":"{code}"}}"#,
+        status == StatusCode::OK
+    );
+    let mut response = (status, body).into_response();
+    let map = response.headers_mut();
+    map.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = HeaderValue::from_str(code) {
+        map.insert(CODE, value);
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        map.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            map.insert(name.clone(), value);
+        }
+    }
+    response
+}
