@@ -6,8 +6,8 @@ use std::fmt;
 const MAX_PART_LEN: usize = 64;
 
 /// A scope held by a key or required by a request.
-#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct Scope {
     api: String,
     action: String,
@@ -59,6 +59,14 @@ impl TryFrom<String> for Scope {
 impl From<Scope> for String {
     fn from(s: Scope) -> String {
         s.to_string()
+    }
+}
+
+/// Written as its string form, without an intermediate allocation (scopes
+/// are serialized on every verification answer).
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

@@ -50,74 +50,101 @@ impl UsageBatch {
     }
 }
 
-#[derive(Debug, Default)]
-struct Pending {
-    last_used: HashMap<KeyId, DateTime<Utc>>,
-    counts: HashMap<(KeyId, DateTime<Utc>, Code), (OrgId, u64)>,
+/// One key's pending usage: its latest verification and its counters.
+#[derive(Debug)]
+struct KeyUsage {
+    org_id: OrgId,
+    last_used: DateTime<Utc>,
+    /// Per (hour, code); a handful of entries, so a short list beats a map.
+    counts: Vec<(DateTime<Utc>, Code, u64)>,
+}
+
+impl KeyUsage {
+    fn add(&mut self, hour: DateTime<Utc>, code: Code, count: u64) {
+        match self
+            .counts
+            .iter_mut()
+            .find(|(h, c, _)| *h == hour && *c == code)
+        {
+            Some(slot) => slot.2 += count,
+            None => self.counts.push((hour, code, count)),
+        }
+    }
 }
 
 /// In-memory aggregates waiting to be written, and the rate limit and quota
 /// counters they feed.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
-    pending: Mutex<Pending>,
+    pending: Mutex<HashMap<KeyId, KeyUsage>>,
     /// Rate limit windows and quota consumption.
     pub limits: Limiter,
 }
 
 impl UsageRecorder {
-    /// Counts one verification of `record` that ended with `code`.
+    /// Counts one verification of `record` that ended with `code`. A key
+    /// already counted since the last flush costs no allocation.
     pub fn record(&self, record: &KeyRecord, code: Code, now: DateTime<Utc>) {
         let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
         let mut pending = self.lock();
-        let last = pending.last_used.entry(record.id.clone()).or_insert(now);
-        if *last < now {
-            *last = now;
+        match pending.get_mut(&record.id) {
+            Some(usage) => {
+                usage.last_used = usage.last_used.max(now);
+                usage.add(hour, code, 1);
+            }
+            None => {
+                pending.insert(
+                    record.id.clone(),
+                    KeyUsage {
+                        org_id: record.org_id.clone(),
+                        last_used: now,
+                        counts: vec![(hour, code, 1)],
+                    },
+                );
+            }
         }
-        pending
-            .counts
-            .entry((record.id.clone(), hour, code))
-            .or_insert_with(|| (record.org_id.clone(), 0))
-            .1 += 1;
     }
 
     /// Takes everything gathered so far.
     pub fn take(&self, now: DateTime<Utc>) -> UsageBatch {
         let quotas = self.limits.take(now);
         let pending = std::mem::take(&mut *self.lock());
-        UsageBatch {
-            last_used: pending.last_used.into_iter().collect(),
-            counts: pending
-                .counts
-                .into_iter()
-                .map(|((key_id, hour, code), (org_id, count))| UsageCount {
-                    org_id,
-                    key_id,
-                    hour,
-                    code,
-                    count,
-                })
-                .collect(),
+        let mut batch = UsageBatch {
             quotas,
+            ..UsageBatch::default()
+        };
+        for (key_id, usage) in pending {
+            batch.last_used.push((key_id.clone(), usage.last_used));
+            batch.counts.extend(
+                usage
+                    .counts
+                    .into_iter()
+                    .map(|(hour, code, count)| UsageCount {
+                        org_id: usage.org_id.clone(),
+                        key_id: key_id.clone(),
+                        hour,
+                        code,
+                        count,
+                    }),
+            );
         }
+        batch
     }
 
     /// Puts back a batch that could not be written, so nothing counted is lost.
     pub fn restore(&self, batch: UsageBatch) {
         self.limits.restore(batch.quotas);
         let mut pending = self.lock();
-        for (key_id, at) in batch.last_used {
-            let last = pending.last_used.entry(key_id).or_insert(at);
-            if *last < at {
-                *last = at;
-            }
-        }
+        let last_used: HashMap<KeyId, DateTime<Utc>> = batch.last_used.into_iter().collect();
         for c in batch.counts {
-            pending
-                .counts
-                .entry((c.key_id, c.hour, c.code))
-                .or_insert((c.org_id, 0))
-                .1 += c.count;
+            let at = last_used.get(&c.key_id).copied().unwrap_or(c.hour);
+            let usage = pending.entry(c.key_id).or_insert_with(|| KeyUsage {
+                org_id: c.org_id,
+                last_used: at,
+                counts: Vec::new(),
+            });
+            usage.last_used = usage.last_used.max(at);
+            usage.add(c.hour, c.code, c.count);
         }
     }
 
@@ -156,7 +183,7 @@ impl UsageRecorder {
         self.flush(store.as_ref(), clock.now()).await;
     }
 
-    fn lock(&self) -> MutexGuard<'_, Pending> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<KeyId, KeyUsage>> {
         self.pending
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -5,11 +5,13 @@ use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::keys::parse_required_scopes;
 use keyward_core::limits::{QuotaStatus, RateStatus};
 use keyward_core::policy::{Code, Request};
-use keyward_core::scope::Role;
+use keyward_core::scope::{Role, Scope};
 use keyward_core::verify::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -42,38 +44,43 @@ impl std::fmt::Debug for VerifyRequest {
     }
 }
 
-/// The answer.
+/// The answer. Borrows from the cached key record: answering allocates
+/// nothing per field.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VerifyResponse {
+pub struct VerifyResponse<'a> {
     /// True only for `VALID`.
     pub valid: bool,
     /// The outcome.
     pub code: Code,
     /// The key, when one was found.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub key_id: Option<&'a KeyId>,
     /// Its name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// Its project.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub project_id: Option<&'a ProjectId>,
     /// Its organization.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<&'a OrgId>,
     /// The member or root key that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
+    pub owner: Option<&'a str>,
     /// Its role.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
     /// Its scopes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<&'a [Scope]>,
     /// Its meta.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub meta: Option<Map<String, Value>>,
+    pub meta: Option<&'a Map<String, Value>>,
     /// When it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -88,20 +95,20 @@ pub struct VerifyResponse {
     pub quota: Option<QuotaStatus>,
 }
 
-impl From<Outcome> for VerifyResponse {
-    fn from(outcome: Outcome) -> Self {
+impl<'a> From<&'a Outcome> for VerifyResponse<'a> {
+    fn from(outcome: &'a Outcome) -> Self {
         let key = outcome.key.as_deref();
         Self {
             valid: outcome.code == Code::Valid,
             code: outcome.code,
-            key_id: key.map(|k| k.id.to_string()),
-            name: key.map(|k| k.name.clone()),
-            project_id: key.map(|k| k.project_id.to_string()),
-            org_id: key.map(|k| k.org_id.to_string()),
-            owner: key.map(|k| k.created_by.clone()),
+            key_id: key.map(|k| &k.id),
+            name: key.map(|k| k.name.as_str()),
+            project_id: key.map(|k| &k.project_id),
+            org_id: key.map(|k| &k.org_id),
+            owner: key.map(|k| k.created_by.as_str()),
             role: key.map(|k| k.role),
-            scopes: key.map(|k| k.scopes.iter().map(ToString::to_string).collect()),
-            meta: key.map(|k| k.meta.clone()),
+            scopes: key.map(|k| k.scopes.as_slice()),
+            meta: key.map(|k| &k.meta),
             expires_at: key.and_then(|k| k.expires_at),
             deprecated: key.map(|_| outcome.deprecated),
             ratelimit: outcome.ratelimit,
@@ -119,7 +126,7 @@ impl From<Outcome> for VerifyResponse {
 pub async fn verify(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<VerifyRequest>,
-) -> Result<ApiJson<VerifyResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let scopes = parse_required_scopes(&input.scopes)?;
     let ip = match input.ip.as_deref() {
         Some(ip) => Some(
@@ -135,5 +142,5 @@ pub async fn verify(
         ip,
     };
     let outcome = state.verifier.verify(&input.key, &request).await?;
-    Ok(ApiJson(outcome.into()))
+    Ok(ApiJson(VerifyResponse::from(&outcome)).into_response())
 }

@@ -1,0 +1,10 @@
+-- POST /v1/verify cycling through the keys in $KEYS_FILE, one per line.
+local keys = {}
+for line in io.lines(os.getenv("KEYS_FILE")) do keys[#keys + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #keys + 1
+  return wrk.format(nil, "/v1/verify", nil, '{"key":"' .. keys[i] .. '"}')
+end
