@@ -90,7 +90,12 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The API's routes, unstated.
 pub fn router() -> Router<AppState> {
-    routes().split_for_parts().0
+    // Envoy's HTTP ext_authz appends the original path to the one it calls:
+    // `/v1/auth/<anything>` is answered like `/v1/auth`.
+    routes().split_for_parts().0.route(
+        "/v1/auth/{*original_path}",
+        axum::routing::get(forward_auth::auth),
+    )
 }
 
 static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {

@@ -229,11 +229,20 @@ async fn forward_auth_answers_with_statuses_and_headers() {
     assert_eq!(origin.status(), 403);
     let malformed = forward(&app, |r| r.bearer_auth("kw_sk_nope")).await;
     assert_eq!(malformed.status(), 401);
-    let third = forward(&app, |r| {
-        r.bearer_auth(&secret).header("origin", "https://acme.com")
-    })
-    .await;
+    // The third valid call goes to a suffixed path, as Envoy's ext_authz sends.
+    let third = app
+        .http
+        .get(format!("{}/v1/auth/orders/42", app.base))
+        .bearer_auth(&secret)
+        .header("origin", "https://acme.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(third.status(), 200);
+    assert_eq!(
+        third.headers()["x-keyward-key-id"],
+        key["id"].as_str().unwrap()
+    );
     let limited = forward(&app, |r| {
         r.bearer_auth(&secret).header("origin", "https://acme.com")
     })
