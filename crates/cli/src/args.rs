@@ -43,6 +43,12 @@ pub struct Global {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutagePolicy {
+    Refuse,
+    ServeCached,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -76,6 +82,14 @@ pub struct Serve {
     /// Largest request body, in bytes.
     #[arg(long, env = "KEYWARD_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
+    /// Longest time, in seconds, a key is trusted from the cache without
+    /// reading storage (bounds staleness when a change notification is lost).
+    #[arg(long, env = "KEYWARD_CACHE_TTL", default_value_t = 60)]
+    pub cache_ttl: u64,
+    /// While storage is unreachable: `refuse` every verification, or
+    /// `serve-cached` keys already in the cache.
+    #[arg(long, env = "KEYWARD_OUTAGE_POLICY", value_enum, default_value_t = OutagePolicy::Refuse)]
+    pub outage_policy: OutagePolicy,
     /// How often `last_used_at` and usage counters are written, in milliseconds.
     #[arg(long, env = "KEYWARD_USAGE_FLUSH_MS", default_value_t = 1000)]
     pub usage_flush_ms: u64,

@@ -190,12 +190,30 @@ pub struct AuditQuery {
     pub newest_first: bool,
 }
 
+/// A change to keys announced by another node sharing the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// This key changed: forget what is cached of it.
+    Changed(KeyId),
+    /// Announcements may have been missed (the connection was lost and made
+    /// again): forget everything cached.
+    Resync,
+}
+
 /// What a backend must do. Every method is scoped to one organization
 /// except the lookups by hash (the key itself names its organization).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + Debug {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Changes to keys made by other nodes, for as long as the receiver is
+    /// kept. `None` when the backend serves a single node (embedded SQLite).
+    async fn watch_key_changes(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        Ok(None)
+    }
 
     /// Writes a new organization with everything it starts with.
     async fn create_organization(

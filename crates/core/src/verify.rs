@@ -7,6 +7,7 @@
 //! storage at full rate nor evicts the entries of real keys.
 
 use crate::clock::Clock;
+use crate::id::KeyId;
 use crate::key_format::{self, KeyHash};
 use crate::limits::{Admission, QuotaStatus, RateStatus};
 use crate::model::KeyRecord;
@@ -15,7 +16,7 @@ use crate::store::{Store, StoreError};
 use crate::usage::UsageRecorder;
 use moka::future::Cache;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Sizes and lifetimes of the verification caches.
@@ -29,6 +30,20 @@ pub struct CacheConfig {
     pub negative_capacity: u64,
     /// How long an unknown hash is remembered.
     pub negative_ttl: Duration,
+    /// What verification does while storage is unreachable.
+    pub outage_policy: OutagePolicy,
+}
+
+/// What verification does while storage is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutagePolicy {
+    /// Refuse every verification (`503 storage_unavailable`) until storage
+    /// answers again: no answer rests on data that may be stale.
+    #[default]
+    Refuse,
+    /// Keep answering from the cache (each entry still expires after the
+    /// cache TTL); only keys not cached are refused.
+    ServeCached,
 }
 
 impl Default for CacheConfig {
@@ -38,6 +53,7 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(60),
             negative_capacity: 100_000,
             negative_ttl: Duration::from_secs(10),
+            outage_policy: OutagePolicy::Refuse,
         }
     }
 }
@@ -80,6 +96,8 @@ pub struct Verifier {
     /// Bumped by every [`Verifier::forget`]; a load that overlapped a change
     /// is not trusted (see `lookup`).
     changes: AtomicU64,
+    storage_available: AtomicBool,
+    outage_policy: OutagePolicy,
 }
 
 impl Verifier {
@@ -97,12 +115,15 @@ impl Verifier {
             known: Cache::builder()
                 .max_capacity(config.capacity)
                 .time_to_live(config.ttl)
+                .support_invalidation_closures()
                 .build(),
             unknown: Cache::builder()
                 .max_capacity(config.negative_capacity)
                 .time_to_live(config.negative_ttl)
                 .build(),
             changes: AtomicU64::new(0),
+            storage_available: AtomicBool::new(true),
+            outage_policy: config.outage_policy,
         }
     }
 
@@ -110,6 +131,11 @@ impl Verifier {
     pub async fn verify(&self, key: &str, request: &Request<'_>) -> Result<Outcome, StoreError> {
         if key_format::parse(key).is_err() {
             return Ok(Outcome::bare(Code::Malformed));
+        }
+        if self.outage_policy == OutagePolicy::Refuse
+            && !self.storage_available.load(Ordering::Relaxed)
+        {
+            return Err(StoreError::Backend("storage is unavailable".into()));
         }
         let hash = KeyHash::of(key);
         let Some(record) = self.lookup(hash).await? else {
@@ -162,6 +188,39 @@ impl Verifier {
         for hash in record.hashes() {
             self.known.invalidate(&hash).await;
         }
+    }
+
+    /// Forgets every cached entry of the key `id` (a change made elsewhere,
+    /// known only by id).
+    pub fn forget_id(&self, id: &KeyId) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        let id = id.clone();
+        // Only fails when invalidation closures are not enabled, which they are.
+        let _ = self
+            .known
+            .invalidate_entries_if(move |_, record| record.id == id);
+    }
+
+    /// Forgets everything cached: changes may have been missed.
+    pub fn forget_all(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.known.invalidate_all();
+        self.unknown.invalidate_all();
+    }
+
+    /// Records whether storage answers (see [`OutagePolicy`]). When it comes
+    /// back, everything cached is dropped: changes made meanwhile by other
+    /// nodes may not have been announced.
+    pub fn set_storage_available(&self, available: bool) {
+        let was = self.storage_available.swap(available, Ordering::SeqCst);
+        if available && !was {
+            self.forget_all();
+        }
+    }
+
+    /// Whether storage answered at the last check.
+    pub fn storage_available(&self) -> bool {
+        self.storage_available.load(Ordering::Relaxed)
     }
 
     async fn lookup(&self, hash: KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {

@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use keyward_core::clock::Clock;
 use keyward_core::crypto::MasterKey;
-use keyward_core::store::Store;
+use keyward_core::store::{KeyChange, Store};
 use keyward_core::usage::UsageRecorder;
 use keyward_core::verify::Verifier;
 use std::future::Future;
@@ -116,6 +116,18 @@ impl Application {
             self.state.settings.usage_flush_interval,
             stopped,
         ));
+        if let Some(changes) = self.state.store.watch_key_changes().await? {
+            tokio::spawn(follow_key_changes(
+                changes,
+                Arc::clone(&self.state.verifier),
+            ));
+        }
+        let watchdog = tokio::spawn(watch_storage(
+            Arc::clone(&self.state.store),
+            Arc::clone(&self.state.verifier),
+            self.state.settings.storage_check_interval,
+            stop.subscribe(),
+        ));
         tracing::info!(addr = %self.local_addr(), "keyward listening");
         let served = axum::serve(
             self.listener,
@@ -126,8 +138,59 @@ impl Application {
         .await;
         let _ = stop.send(true);
         flusher.await.context("usage writer")?;
+        watchdog.await.context("storage watchdog")?;
         tracing::info!("keyward stopped; usage flushed");
         Ok(served?)
+    }
+}
+
+/// Checks storage every `interval` and tells the verifier, which applies the
+/// outage policy and drops its caches when storage comes back.
+async fn watch_storage(
+    store: Arc<dyn Store>,
+    verifier: Arc<Verifier>,
+    interval: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let available = tokio::time::timeout(
+            interval.max(std::time::Duration::from_secs(1)),
+            store.ping(),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if available != verifier.storage_available() {
+            if available {
+                tracing::info!("storage is reachable again; verification caches dropped");
+            } else {
+                tracing::error!("storage is unreachable; applying the outage policy");
+            }
+        }
+        verifier.set_storage_available(available);
+    }
+}
+
+/// Applies changes announced by other nodes to this node's caches.
+async fn follow_key_changes(
+    mut changes: tokio::sync::mpsc::Receiver<KeyChange>,
+    verifier: Arc<Verifier>,
+) {
+    while let Some(change) = changes.recv().await {
+        match change {
+            KeyChange::Changed(id) => verifier.forget_id(&id),
+            KeyChange::Resync => {
+                tracing::warn!(
+                    "key change announcements may have been missed; verification caches dropped"
+                );
+                verifier.forget_all();
+            }
+        }
     }
 }
 

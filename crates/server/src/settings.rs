@@ -25,8 +25,10 @@ pub struct Settings {
     pub body_limit: usize,
     /// How often usage is written behind.
     pub usage_flush_interval: Duration,
-    /// Verification caches.
+    /// Verification caches and the outage policy.
     pub cache: keyward_core::verify::CacheConfig,
+    /// How often storage is checked for the outage policy and readiness.
+    pub storage_check_interval: Duration,
 }
 
 impl Settings {
@@ -42,6 +44,7 @@ impl Settings {
             body_limit: 64 * 1024,
             usage_flush_interval: Duration::from_secs(1),
             cache: keyward_core::verify::CacheConfig::default(),
+            storage_check_interval: Duration::from_secs(1),
         }
     }
 

@@ -12,6 +12,11 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     settings.archived_keep = args.archived_keep;
     settings.trusted_proxies = args.trusted_proxies;
     settings.body_limit = args.body_limit;
+    settings.cache.ttl = std::time::Duration::from_secs(args.cache_ttl.max(1));
+    settings.cache.outage_policy = match args.outage_policy {
+        crate::args::OutagePolicy::Refuse => keyward_core::verify::OutagePolicy::Refuse,
+        crate::args::OutagePolicy::ServeCached => keyward_core::verify::OutagePolicy::ServeCached,
+    };
     settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
