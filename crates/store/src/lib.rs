@@ -2,9 +2,16 @@
 //!
 //! The backend is chosen from the database URL at start-up; without one,
 //! Keyward keeps an embedded SQLite database in its data directory. All SQL of
-//! the project lives in this crate.
+//! the project lives in this crate, one module per backend with one
+//! migrations folder each (`migrations/sqlite`, `migrations/postgres`, files
+//! named alike), and one conformance suite (`tests/conformance`) holds both
+//! to the same behaviour.
 
+pub mod postgres;
 pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 use keyward_core::store::{Store, StoreError};
 use std::path::Path;
@@ -17,9 +24,7 @@ pub const SQLITE_FILE: &str = "keyward.db";
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The URL names a backend this build does not have.
-    #[error(
-        "unsupported database URL scheme in `{0}`: use sqlite:// (PostgreSQL support is planned)"
-    )]
+    #[error("unsupported database URL scheme in `{0}`: use sqlite:, postgres:// or postgresql://")]
     UnsupportedScheme(String),
     /// Opening or migrating failed.
     #[error("{0}")]
@@ -39,6 +44,9 @@ pub enum ConnectError {
 
 /// Opens the database named by `database_url`, or the embedded SQLite file in
 /// `data_dir`, and applies pending migrations.
+///
+/// `sqlite:` URLs open SQLite, `postgres://` and `postgresql://` URLs
+/// PostgreSQL; any other scheme is [`ConnectError::UnsupportedScheme`].
 pub async fn connect(
     database_url: Option<&str>,
     data_dir: &Path,
@@ -55,6 +63,9 @@ pub async fn connect(
         }
         Some(url) if url.starts_with("sqlite:") => {
             Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?))
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(postgres::PgStore::open(url).await?))
         }
         Some(url) => Err(ConnectError::UnsupportedScheme(redact(url))),
     }
@@ -91,5 +102,17 @@ mod tests {
             "postgres://kw:***@db/kw"
         );
         assert_eq!(super::redact("postgres://db/kw"), "postgres://db/kw");
+    }
+
+    #[tokio::test]
+    async fn rejects_unknown_schemes_without_leaking_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = super::connect(Some("mysql://kw:hunter2@db/kw"), dir.path())
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, super::ConnectError::UnsupportedScheme(_)));
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }

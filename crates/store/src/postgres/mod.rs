@@ -1,0 +1,523 @@
+//! The PostgreSQL backend, for deployments that outgrow one file or run
+//! several Keyward nodes against one database.
+//!
+//! It mirrors the SQLite backend statement for statement. What SQLite gets
+//! from its single writer, ordered audit appends, comes here from a
+//! per-organization advisory lock taken at the start of every write
+//! transaction (see [`audit`]); everything else is plain `READ COMMITTED`
+//! with the same optimistic version checks and unique constraints.
+
+mod audit;
+mod keys;
+mod rows;
+mod usage;
+
+use crate::{backend, is_unique_violation};
+use audit::OrgTx;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::{AuditContext, AuditEvent, NewEvent, Target};
+use keyward_core::id::{KeyId, OrgId, ProjectId};
+use keyward_core::key_format::KeyHash;
+use keyward_core::keys::audit_view;
+use keyward_core::model::{KeyRecord, Organization, Project};
+use keyward_core::store::{
+    AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
+};
+use keyward_core::usage::{UsageBatch, UsageCount};
+use rows::{micros, time};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per node; PostgreSQL's default `max_connections` of 100
+/// leaves room for several nodes and the operator's own sessions.
+const MAX_CONNECTIONS: u32 = 10;
+/// How long a request waits for a free connection (or a new one) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `ping` (behind `/readyz`) waits for an answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Keyward's data in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` or `postgresql://` URL and migrates the database.
+    pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        Self::open_with(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Connects with `options` and migrates the database. Migrations take
+    /// PostgreSQL's migration lock, so nodes starting together apply them once.
+    pub async fn open_with(options: PgConnectOptions) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Duration::from_secs(600))
+            .connect_with(options.application_name("keyward"))
+            .await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self, org: &OrgId) -> Result<OrgTx, StoreError> {
+        OrgTx::begin(&self.pool, org).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let answer =
+            tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool));
+        match answer.await {
+            Ok(result) => result.map(drop).map_err(backend),
+            Err(_) => Err(backend(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the database did not answer in time",
+            ))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %new.org.id))]
+    async fn create_organization(
+        &self,
+        new: &NewOrganization,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(&new.org.id).await?;
+        sqlx::query(
+            "INSERT INTO organizations (id, name, default_project_id, created_at, shared_secret, shared_secret_rotated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new.org.id.as_str())
+        .bind(&new.org.name)
+        .bind(new.org.default_project_id.as_str())
+        .bind(micros(new.org.created_at))
+        .bind(&new.sealed_shared_secret)
+        .bind(micros(new.org.created_at))
+        .execute(tx.conn())
+        .await
+        .map_err(backend)?;
+        let owner = &new.owner;
+        sqlx::query(
+            "INSERT INTO members (id, org_id, email, name, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(owner.id.as_str())
+        .bind(owner.org_id.as_str())
+        .bind(&owner.email)
+        .bind(&owner.name)
+        .bind(owner.role.as_str())
+        .bind(&owner.password_hash)
+        .bind(micros(owner.created_at))
+        .execute(tx.conn())
+        .await
+        .map_err(backend)?;
+        let target = |kind: &str, id: &str, name: &str| Target {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        let org_event = NewEvent {
+            action: "organization.created".to_owned(),
+            target: target("organization", new.org.id.as_str(), &new.org.name),
+            changes: keyward_core::audit::created(&object(
+                serde_json::json!({"name": new.org.name}),
+            )),
+        };
+        audit::append(&mut tx, ctx, org_event).await?;
+        let member_event = NewEvent {
+            action: "member.added".to_owned(),
+            target: target("member", owner.id.as_str(), &owner.email),
+            changes: keyward_core::audit::created(&object(
+                serde_json::json!({"email": owner.email, "role": owner.role}),
+            )),
+        };
+        audit::append(&mut tx, ctx, member_event).await?;
+        for project in [&new.default_project, &new.management_project] {
+            insert_project(tx.conn(), project).await?;
+            audit::append(&mut tx, ctx, project_created(project)).await?;
+        }
+        keys::insert(tx.conn(), &new.root_key).await?;
+        let key_event = NewEvent {
+            action: "key.created".to_owned(),
+            target: target("root_key", new.root_key.id.as_str(), &new.root_key.name),
+            changes: keyward_core::audit::created(&audit_view(&new.root_key)),
+        };
+        audit::append(&mut tx, ctx, key_event).await?;
+        tx.commit().await
+    }
+
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, default_project_id, created_at FROM organizations ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::organization).collect()
+    }
+
+    async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, default_project_id, created_at FROM organizations WHERE id = $1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::organization).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
+    async fn create_project(
+        &self,
+        project: &Project,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(&project.org_id).await?;
+        insert_project(tx.conn(), project).await?;
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await
+    }
+
+    async fn list_projects(&self, org: &OrgId) -> Result<Vec<Project>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM projects WHERE org_id = $1 ORDER BY created_at, id")
+            .bind(org.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::project).collect()
+    }
+
+    async fn get_project(
+        &self,
+        org: &OrgId,
+        id: &ProjectId,
+    ) -> Result<Option<Project>, StoreError> {
+        let row = sqlx::query("SELECT * FROM projects WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::project).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
+    async fn update_project(
+        &self,
+        project: &Project,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(&project.org_id).await?;
+        let done = sqlx::query(
+            "UPDATE projects SET name = $1, key_prefix = $2, apis = $3, updated_at = $4
+             WHERE org_id = $5 AND id = $6",
+        )
+        .bind(&project.name)
+        .bind(project.key_prefix.as_str())
+        .bind(rows::json(&project.apis)?)
+        .bind(micros(project.updated_at))
+        .bind(project.org_id.as_str())
+        .bind(project.id.as_str())
+        .execute(tx.conn())
+        .await
+        .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        idempotent: Option<&IdempotentResponse>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(&key.org_id).await?;
+        if let Some(response) = idempotent {
+            keys::store_idempotent(tx.conn(), response).await?;
+        }
+        keys::insert(tx.conn(), key).await?;
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await
+    }
+
+    async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::key).transpose()
+    }
+
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM api_keys WHERE hash = $1
+             UNION ALL
+             SELECT * FROM api_keys WHERE previous_hash = $1
+             LIMIT 1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::key).transpose()
+    }
+
+    async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::list(&self.pool, org, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn update_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(&key.org_id).await?;
+        keys::update(tx.conn(), key, expected_version).await?;
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn archive_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        keep: u32,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut tx = self.begin(&key.org_id).await?;
+        keys::update(tx.conn(), key, expected_version).await?;
+        audit::append(&mut tx, ctx, event).await?;
+        let purged = keys::purge_archived(tx.conn(), &key.org_id, keep).await?;
+        for old in &purged {
+            let event = NewEvent {
+                action: "key.purged".to_owned(),
+                target: Target {
+                    kind: "key".to_owned(),
+                    id: old.id.to_string(),
+                    name: old.name.clone(),
+                },
+                changes: object(serde_json::json!({
+                    "reason": {"before": null, "after": format!("more than {keep} archived keys")}
+                })),
+            };
+            audit::append(&mut tx, ctx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(purged)
+    }
+
+    async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
+        usage::record(&self.pool, batch).await
+    }
+
+    async fn key_usage(
+        &self,
+        org: &OrgId,
+        key: &KeyId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageCount>, StoreError> {
+        usage::counts(&self.pool, org, key, from, to).await
+    }
+
+    async fn get_idempotent(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        let row = sqlx::query("SELECT * FROM idempotency WHERE org_id = $1 AND key = $2")
+            .bind(org.as_str())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::idempotent).transpose()
+    }
+
+    async fn reveal_shared_secret(
+        &self,
+        org: &OrgId,
+        ctx: &AuditContext,
+    ) -> Result<(Vec<u8>, DateTime<Utc>), StoreError> {
+        let mut tx = self.begin(org).await?;
+        let row = sqlx::query(
+            "SELECT name, shared_secret, shared_secret_rotated_at FROM organizations WHERE id = $1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound)?;
+        let sealed: Vec<u8> = row.try_get("shared_secret").map_err(backend)?;
+        let rotated_at = time(row.try_get("shared_secret_rotated_at").map_err(backend)?)?;
+        let event = shared_secret_event(
+            "shared_secret.revealed",
+            org,
+            row.try_get("name").map_err(backend)?,
+        );
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await?;
+        Ok((sealed, rotated_at))
+    }
+
+    async fn rotate_shared_secret(
+        &self,
+        org: &OrgId,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(org).await?;
+        let name: String = sqlx::query_scalar(
+            "UPDATE organizations SET shared_secret = $1, shared_secret_rotated_at = $2
+             WHERE id = $3 RETURNING name",
+        )
+        .bind(sealed)
+        .bind(micros(now))
+        .bind(org.as_str())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound)?;
+        let event = shared_secret_event("shared_secret.rotated", org, name);
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await
+    }
+
+    async fn audit_events(
+        &self,
+        org: &OrgId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::page(&self.pool, org, after_seq, limit).await
+    }
+
+    async fn search_audit(
+        &self,
+        org: &OrgId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::search(&self.pool, org, query).await
+    }
+
+    async fn append_audit(
+        &self,
+        org: &OrgId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<AuditEvent, StoreError> {
+        let mut tx = self.begin(org).await?;
+        let event = audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await?;
+        Ok(event)
+    }
+}
+
+async fn insert_project(tx: &mut PgConnection, project: &Project) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO projects (id, org_id, name, key_prefix, apis, management, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(project.id.as_str())
+    .bind(project.org_id.as_str())
+    .bind(&project.name)
+    .bind(project.key_prefix.as_str())
+    .bind(rows::json(&project.apis)?)
+    .bind(project.management)
+    .bind(micros(project.created_at))
+    .bind(micros(project.updated_at))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
+    Ok(())
+}
+
+fn project_created(project: &Project) -> NewEvent {
+    NewEvent {
+        action: "project.created".to_owned(),
+        target: Target {
+            kind: "project".to_owned(),
+            id: project.id.to_string(),
+            name: project.name.clone(),
+        },
+        changes: keyward_core::audit::created(&object(serde_json::json!({
+            "name": project.name,
+            "key_prefix": project.key_prefix,
+            "apis": project.apis,
+        }))),
+    }
+}
+
+fn shared_secret_event(action: &str, org: &OrgId, org_name: String) -> NewEvent {
+    NewEvent {
+        action: action.to_owned(),
+        target: Target {
+            kind: "shared_secret".to_owned(),
+            id: org.to_string(),
+            name: org_name,
+        },
+        changes: serde_json::Map::new(),
+    }
+}
+
+fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn unique_as_conflict(error: sqlx::Error, message: &str) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::Conflict(message.to_owned())
+    } else {
+        backend(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ping_fails_quickly_when_the_server_is_down() {
+        // Nothing listens on port 1: connections are refused, and the pool
+        // would retry them until its acquire timeout without the ping's own.
+        let options = PgConnectOptions::new().host("127.0.0.1").port(1);
+        let store = PgStore {
+            pool: PgPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with(options),
+        };
+        let started = std::time::Instant::now();
+        assert!(matches!(store.ping().await, Err(StoreError::Backend(_))));
+        assert!(started.elapsed() < PING_TIMEOUT + Duration::from_secs(1));
+    }
+}

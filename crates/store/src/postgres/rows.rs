@@ -1,0 +1,173 @@
+//! Conversions between PostgreSQL rows and domain records.
+//!
+//! The columns are those of the SQLite schema, with native booleans and
+//! `BYTEA`; times are BIGINT microseconds in both, so the two backends store
+//! and return the same instants.
+
+use crate::backend;
+use chrono::{DateTime, Utc};
+use keyward_core::id::{KeyId, OrgId, ProjectId};
+use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
+use keyward_core::model::{KeyRecord, Organization, PreviousSecret, Project};
+use keyward_core::policy::Code;
+use keyward_core::scope::Role;
+use keyward_core::store::{IdempotentResponse, StoreError};
+use keyward_core::usage::UsageCount;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+/// A stored value that does not parse as what it should be.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt value in column {0}")]
+struct Corrupt(&'static str);
+
+fn corrupt(column: &'static str) -> StoreError {
+    backend(Corrupt(column))
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn time(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt("time"))
+}
+
+fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    v.map(time).transpose()
+}
+
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+/// A count as the BIGINT it is stored in, saturating.
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    row: &PgRow,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(column).map_err(backend)?;
+    serde_json::from_str(&text).map_err(|_| corrupt(column))
+}
+
+fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &PgRow,
+    column: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = row.try_get(column).map_err(backend)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column)))
+        .transpose()
+}
+
+fn get<'r, T>(row: &'r PgRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(column).map_err(backend)
+}
+
+fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
+    bytes.try_into().map(KeyHash).map_err(|_| corrupt(column))
+}
+
+fn parsed<T>(
+    row: &PgRow,
+    column: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    let text: String = get(row, column)?;
+    parse(&text).ok_or_else(|| corrupt(column))
+}
+
+pub(crate) fn organization(row: &PgRow) -> Result<Organization, StoreError> {
+    Ok(Organization {
+        id: parsed(row, "id", |s| OrgId::parse(s).ok())?,
+        name: get(row, "name")?,
+        default_project_id: parsed(row, "default_project_id", |s| ProjectId::parse(s).ok())?,
+        created_at: time(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn project(row: &PgRow) -> Result<Project, StoreError> {
+    Ok(Project {
+        id: parsed(row, "id", |s| ProjectId::parse(s).ok())?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        name: get(row, "name")?,
+        key_prefix: parsed(row, "key_prefix", |s| KeyPrefix::parse(s).ok())?,
+        apis: from_json(row, "apis")?,
+        management: get(row, "management")?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+    })
+}
+
+pub(crate) fn key(row: &PgRow) -> Result<KeyRecord, StoreError> {
+    let previous_hash: Option<Vec<u8>> = get(row, "previous_hash")?;
+    let previous_expires_at = opt_time(get(row, "previous_expires_at")?)?;
+    let previous = match (previous_hash, previous_expires_at) {
+        (Some(bytes), Some(expires_at)) => Some(PreviousSecret {
+            hash: hash(bytes, "previous_hash")?,
+            expires_at,
+        }),
+        _ => None,
+    };
+    Ok(KeyRecord {
+        id: parsed(row, "id", |s| KeyId::parse(s).ok())?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        project_id: parsed(row, "project_id", |s| ProjectId::parse(s).ok())?,
+        root: get(row, "root")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        key_type: parsed(row, "key_type", KeyType::from_name)?,
+        role: parsed(row, "role", Role::from_name)?,
+        scopes: from_json(row, "scopes")?,
+        enabled: get(row, "enabled")?,
+        hash: hash(get(row, "hash")?, "hash")?,
+        hint: get(row, "hint")?,
+        previous,
+        sealed_key: get(row, "sealed_key")?,
+        created_by: get(row, "created_by")?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+        expires_at: opt_time(get(row, "expires_at")?)?,
+        last_used_at: opt_time(get(row, "last_used_at")?)?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
+        revoked_reason: get(row, "revoked_reason")?,
+        archived_at: opt_time(get(row, "archived_at")?)?,
+        trusted_origins: from_json(row, "trusted_origins")?,
+        allowed_ips: from_json(row, "allowed_ips")?,
+        meta: from_json(row, "meta")?,
+        ratelimit: opt_json(row, "ratelimit")?,
+        quota: opt_json(row, "quota")?,
+        quota_used: u64::try_from(get::<i64>(row, "quota_used")?).unwrap_or(0),
+        quota_period_start: opt_time(get(row, "quota_period_start")?)?,
+        version: get(row, "version")?,
+    })
+}
+
+pub(crate) fn usage_count(row: &PgRow) -> Result<UsageCount, StoreError> {
+    Ok(UsageCount {
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        key_id: parsed(row, "key_id", |s| KeyId::parse(s).ok())?,
+        hour: time(get(row, "hour")?)?,
+        code: parsed(row, "code", Code::from_name)?,
+        count: u64::try_from(get::<i64>(row, "count")?).unwrap_or(0),
+    })
+}
+
+pub(crate) fn idempotent(row: &PgRow) -> Result<IdempotentResponse, StoreError> {
+    let status: i32 = get(row, "status")?;
+    Ok(IdempotentResponse {
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        key: get(row, "key")?,
+        request_hash: get(row, "request_hash")?,
+        status: u16::try_from(status).map_err(|_| corrupt("status"))?,
+        sealed_body: get(row, "sealed_body")?,
+        created_at: time(get(row, "created_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
+    })
+}

@@ -1,0 +1,94 @@
+//! Writing behind `last_used_at`, quota consumption and the hourly usage
+//! counters, and reading the counters back.
+//!
+//! Several nodes may flush batches touching the same keys at once. Each batch
+//! updates rows in key order, so two flushes wait for each other instead of
+//! deadlocking.
+
+use super::rows::{self, count, micros};
+use crate::backend;
+use chrono::{DateTime, Utc};
+use keyward_core::id::{KeyId, OrgId};
+use keyward_core::store::StoreError;
+use keyward_core::usage::{UsageBatch, UsageCount};
+use sqlx::PgPool;
+
+pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), StoreError> {
+    let mut last_used: Vec<_> = batch.last_used.iter().collect();
+    last_used.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let mut quotas: Vec<_> = batch.quotas.iter().collect();
+    quotas.sort_by(|a, b| a.key_id.as_str().cmp(b.key_id.as_str()));
+    let mut counts: Vec<_> = batch.counts.iter().collect();
+    counts.sort_by(|a, b| {
+        (a.key_id.as_str(), a.hour, a.code.as_str()).cmp(&(
+            b.key_id.as_str(),
+            b.hour,
+            b.code.as_str(),
+        ))
+    });
+
+    let mut tx = pool.begin().await.map_err(backend)?;
+    for (key_id, at) in last_used {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) WHERE id = $2",
+        )
+        .bind(micros(*at))
+        .bind(key_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    for quota in quotas {
+        // Add to the stored count when it counts the same period; start
+        // the period's count afresh otherwise.
+        sqlx::query(
+            "UPDATE api_keys SET
+                 quota_used = CASE WHEN quota_period_start IS NOT DISTINCT FROM $1
+                                   THEN quota_used + $2 ELSE $2 END,
+                 quota_period_start = $1
+             WHERE id = $3",
+        )
+        .bind(quota.period_start.map(micros))
+        .bind(count(quota.count))
+        .bind(quota.key_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    for usage in counts {
+        sqlx::query(
+            "INSERT INTO key_usage (org_id, key_id, hour, code, count) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count",
+        )
+        .bind(usage.org_id.as_str())
+        .bind(usage.key_id.as_str())
+        .bind(micros(usage.hour))
+        .bind(usage.code.as_str())
+        .bind(count(usage.count))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)
+}
+
+pub(super) async fn counts(
+    pool: &PgPool,
+    org: &OrgId,
+    key: &KeyId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<UsageCount>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT org_id, key_id, hour, code, count FROM key_usage
+         WHERE org_id = $1 AND key_id = $2 AND hour >= $3 AND hour < $4 ORDER BY hour, code",
+    )
+    .bind(org.as_str())
+    .bind(key.as_str())
+    .bind(micros(from))
+    .bind(micros(to))
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(rows::usage_count).collect()
+}

@@ -1,0 +1,73 @@
+//! One storage conformance suite, run against every backend: each test below
+//! runs once on a fresh SQLite database and once on a fresh PostgreSQL
+//! database (see `harness` for where that comes from and when it is skipped).
+//!
+//! A test takes `Arc<dyn Store>`, or the whole `Backend` when it must reach
+//! the database around the store (raw SQL, a second node).
+
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod audit;
+mod concurrency;
+mod fixtures;
+mod harness;
+mod idempotency;
+mod keys;
+mod listing;
+mod organizations;
+mod postgres_only;
+mod usage;
+
+/// Declares every conformance test once per backend, as
+/// `sqlite::<test>` and `postgres::<test>`.
+macro_rules! conformance {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::harness::on_sqlite(|backend| async move {
+                        crate::$module::$test(crate::harness::FromBackend::from_backend(&backend)).await;
+                    })
+                    .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::harness::on_postgres(|backend| async move {
+                        crate::$module::$test(crate::harness::FromBackend::from_backend(&backend)).await;
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    organizations::ping_answers,
+    organizations::organization_is_created_with_everything,
+    organizations::projects_are_created_listed_and_updated,
+    organizations::shared_secret_is_revealed_and_rotated_with_audit,
+    keys::key_with_every_field_round_trips,
+    keys::key_is_found_by_current_and_previous_hash,
+    keys::update_key_checks_the_version,
+    keys::archive_purges_beyond_the_limit_with_audit,
+    listing::list_filters_by_status_and_project,
+    listing::list_search_is_case_insensitive_and_escapes_like,
+    listing::list_sorts_and_paginates_with_cursors,
+    listing::list_reads_forged_cursors_without_failing,
+    usage::last_used_only_moves_forward,
+    usage::usage_counts_add_up_per_hour_and_code,
+    usage::quota_counts_per_period,
+    idempotency::idempotent_responses_are_kept_once_and_expire,
+    audit::audit_search_applies_every_filter,
+    audit::audit_events_page_in_order_and_chain,
+    audit::audit_events_are_append_only,
+    concurrency::concurrent_writers_keep_one_chain,
+    concurrency::concurrent_updates_of_one_key_let_one_win,
+}
