@@ -92,7 +92,7 @@ pub(super) async fn search(
         }
         Some(ActionFilter::Prefix(prefix)) => {
             sql.push(" AND substr(action, 1, ")
-                .push_bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+                .push_bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
                 .push(") = ")
                 .push_bind(prefix.clone());
         }

@@ -31,7 +31,7 @@ pub struct Backend {
 #[derive(Debug, Clone)]
 enum Database {
     Sqlite(PathBuf),
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
 }
 
 impl Backend {
@@ -41,9 +41,11 @@ impl Backend {
     pub async fn another_node(&self) -> Arc<dyn Store> {
         match &self.database {
             Database::Sqlite(_) => self.store.clone(),
-            Database::Postgres(options) => {
-                Arc::new(PgStore::open_with(options.clone()).await.unwrap())
-            }
+            Database::Postgres(options) => Arc::new(
+                PgStore::open_with(PgConnectOptions::clone(options))
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 
@@ -114,7 +116,7 @@ where
     let store = PgStore::open_with(database.options.clone()).await.unwrap();
     test(Backend {
         store: Arc::new(store),
-        database: Database::Postgres(database.options.clone()),
+        database: Database::Postgres(Box::new(database.options.clone())),
     })
     .await;
     drop(database);

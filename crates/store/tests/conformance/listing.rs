@@ -347,6 +347,6 @@ pub async fn list_reads_forged_cursors_without_failing(store: Arc<dyn Store>) {
     let digits = CursorValue::Text(at(1).timestamp_micros().to_string());
     assert_eq!(
         listed(s, &acme, &forged(KeySort::CreatedAsc, digits)).await,
-        [beta.id.clone()]
+        std::slice::from_ref(&beta.id)
     );
 }

@@ -61,7 +61,7 @@ pub async fn organization_is_created_with_everything(store: Arc<dyn Store>) {
     query.include_root = true;
     assert_eq!(
         fixtures::ids(&store.list_keys(acme.id(), &query).await.unwrap()),
-        [acme.root_key.id.clone()]
+        std::slice::from_ref(&acme.root_key.id)
     );
     // Nothing of one organization is visible through another.
     assert!(
