@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::{get, post};
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().unwrap_or_else(|| "18600".to_owned()).parse()?;

@@ -4,7 +4,7 @@
 use crate::api;
 use crate::error::{method_not_allowed, not_found};
 use crate::settings::Settings;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -70,13 +70,13 @@ impl Application {
             Arc::clone(&usage),
             &settings.cache,
         ));
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             verifier,
             clock,
             master_key,
             settings: Arc::new(settings),
-        };
+        });
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -222,14 +222,18 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The whole router with its middleware.
+/// The whole router. Verification (`/v1/verify`, `/v1/auth`) is served
+/// without the tracing, request-id and header layers of the management API:
+/// it is the path that must run at the speed of the HTTP stack, and its
+/// answers carry no secret to keep out of caches. Its failures are still
+/// logged, by the error type.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    api::router()
+    let (verification, management) = api::routers();
+    let management = management
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state.clone())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -247,7 +251,12 @@ pub fn router(state: AppState) -> Router {
                 .unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, NodeRequestIds::new()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, NodeRequestIds::new()));
+    verification
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .merge(management)
+        .layer(DefaultBodyLimit::max(body_limit))
 }
 
 /// Request ids `<node>-<counter>`: a random prefix per process and a counter,

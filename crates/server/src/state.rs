@@ -7,9 +7,14 @@ use keyward_core::store::Store;
 use keyward_core::verify::Verifier;
 use std::sync::Arc;
 
-/// Shared, cheaply cloned application state.
+/// Shared application state. Cloning it (axum does, per request) is one
+/// reference count, not one per field.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// Storage.
     pub store: Arc<dyn Store>,
     /// Verification with its caches.
@@ -20,4 +25,18 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// Settings the handlers consult.
     pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Wraps the shared fields.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }

@@ -65,7 +65,15 @@ impl Modify for RootKeyAuth {
     }
 }
 
+/// Every route, for the OpenAPI description.
 fn routes() -> OpenApiRouter<AppState> {
+    management_routes()
+        .routes(routes!(verify::verify))
+        .routes(routes!(forward_auth::auth))
+}
+
+/// Every route but verification's.
+fn management_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::get, keys::update))
@@ -80,22 +88,24 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(shared_secret::rotate))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
-        .routes(routes!(verify::verify))
-        .routes(routes!(forward_auth::auth))
         .routes(routes!(usage::usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
 }
 
-/// The API's routes, unstated.
-pub fn router() -> Router<AppState> {
-    // Envoy's HTTP ext_authz appends the original path to the one it calls:
-    // `/v1/auth/<anything>` is answered like `/v1/auth`.
-    routes().split_for_parts().0.route(
-        "/v1/auth/{*original_path}",
-        axum::routing::get(forward_auth::auth),
-    )
+/// The API's routes, unstated: verification apart, the rest together.
+pub fn routers() -> (Router<AppState>, Router<AppState>) {
+    let verification = Router::new()
+        .route("/v1/verify", axum::routing::post(verify::verify))
+        .route("/v1/auth", axum::routing::get(forward_auth::auth))
+        // Envoy's HTTP ext_authz appends the original path to the one it
+        // calls: `/v1/auth/<anything>` is answered like `/v1/auth`.
+        .route(
+            "/v1/auth/{*original_path}",
+            axum::routing::get(forward_auth::auth),
+        );
+    (verification, management_routes().split_for_parts().0)
 }
 
 static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {

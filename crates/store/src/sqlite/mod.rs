@@ -351,12 +351,20 @@ impl Store for SqliteStore {
 
     async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        for (key_id, at) in &batch.last_used {
+        // One statement per batch, however many keys: the batch travels as
+        // a JSON array and SQLite walks it with json_each.
+        if !batch.last_used.is_empty() {
+            let rows: Vec<(&str, i64)> = batch
+                .last_used
+                .iter()
+                .map(|(key_id, at)| (key_id.as_str(), micros(*at)))
+                .collect();
             sqlx::query(
-                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+                "UPDATE api_keys SET last_used_at = MAX(COALESCE(api_keys.last_used_at, 0), u.at)
+                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(?)) AS u
+                 WHERE api_keys.id = u.id",
             )
-            .bind(micros(*at))
-            .bind(key_id.as_str())
+            .bind(rows::json(&rows)?)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -377,16 +385,27 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         }
-        for count in &batch.counts {
+        if !batch.counts.is_empty() {
+            let rows: Vec<(&str, &str, i64, &str, i64)> = batch
+                .counts
+                .iter()
+                .map(|c| {
+                    let count = i64::try_from(c.count).unwrap_or(i64::MAX);
+                    (
+                        c.org_id.as_str(),
+                        c.key_id.as_str(),
+                        micros(c.hour),
+                        c.code.as_str(),
+                        count,
+                    )
+                })
+                .collect();
             sqlx::query(
-                "INSERT INTO key_usage (org_id, key_id, hour, code, count) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO key_usage (org_id, key_id, hour, code, count)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) WHERE true
                  ON CONFLICT (key_id, hour, code) DO UPDATE SET count = count + excluded.count",
             )
-            .bind(count.org_id.as_str())
-            .bind(count.key_id.as_str())
-            .bind(micros(count.hour))
-            .bind(count.code.as_str())
-            .bind(i64::try_from(count.count).unwrap_or(i64::MAX))
+            .bind(rows::json(&rows)?)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
