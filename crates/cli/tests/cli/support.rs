@@ -55,9 +55,15 @@ pub struct Server {
 impl Server {
     /// Starts `keyward serve` on a free port with JSON logs at debug level.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// Like [`Server::start`], with more environment variables.
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = keyward(data_dir)
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra_args)
+            .envs(env.iter().copied())
             .env("KEYWARD_LOG_FORMAT", "json")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())

@@ -9,6 +9,7 @@
 
 mod audit;
 mod keys;
+mod notify;
 mod orgs;
 mod rows;
 mod usage;
@@ -21,7 +22,7 @@ use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::key_format::KeyHash;
 use keyward_core::model::{KeyRecord, Organization, Project};
 use keyward_core::store::{
-    AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
+    AuditQuery, IdempotentResponse, KeyChange, KeyQuery, NewOrganization, Store, StoreError,
 };
 use keyward_core::usage::{UsageBatch, UsageCount};
 use rows::micros;
@@ -235,6 +236,7 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(&key.org_id).await?;
         keys::update(tx.conn(), key, expected_version).await?;
+        notify::announce(tx.conn(), &key.id).await?;
         audit::append(&mut tx, ctx, event).await?;
         tx.commit().await
     }
@@ -251,8 +253,10 @@ impl Store for PgStore {
         let mut tx = self.begin(&key.org_id).await?;
         keys::update(tx.conn(), key, expected_version).await?;
         audit::append(&mut tx, ctx, event).await?;
+        notify::announce(tx.conn(), &key.id).await?;
         let purged = keys::purge_archived(tx.conn(), &key.org_id, keep).await?;
         for old in &purged {
+            notify::announce(tx.conn(), &old.id).await?;
             let event = NewEvent {
                 action: "key.purged".to_owned(),
                 target: Target {
@@ -268,6 +272,12 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(purged)
+    }
+
+    async fn watch_key_changes(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        notify::watch(&self.pool).await.map(Some)
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
