@@ -206,6 +206,12 @@ impl Limiter {
                     used: record.quota_used,
                     unwritten: 0,
                 });
+            if state.period_start == period_start && record.quota_period_start == period_start {
+                // Other nodes' consumption arrives with each fresh copy of
+                // the record: what is stored, plus what this node has not
+                // written yet.
+                state.used = state.used.max(record.quota_used + state.unwritten);
+            }
             if state.period_start != period_start {
                 // A new period (or the stored count belongs to an old one).
                 *state = QuotaState {

@@ -18,6 +18,50 @@ pub struct TestApp {
     pub org: TestOrg,
     pub state: keyward_server::state::AppState,
     pub _data_dir: tempfile::TempDir,
+    pub _database: Option<TestDatabase>,
+}
+
+/// A PostgreSQL database of the test's own, dropped with it.
+pub struct TestDatabase {
+    name: String,
+}
+
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn psql(sql: &str) -> Result<(), String> {
+    let output = std::process::Command::new("psql")
+        .args([POSTGRES_ADMIN_URL, "-q", "-c", sql])
+        .output()
+        .map_err(|e| format!("running psql: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl TestDatabase {
+    /// Creates a fresh database; this suite needs PostgreSQL and says so.
+    fn create() -> (Self, String) {
+        let suffix = keyward_core::base62::random(12).unwrap().to_lowercase();
+        let name = format!("keyward_api_{suffix}");
+        if let Err(error) = psql(&format!("CREATE DATABASE {name}")) {
+            panic!(
+                "the PostgreSQL run of the API suite needs PostgreSQL at 127.0.0.1:5432: {error}"
+            );
+        }
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        (Self { name }, url)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
 }
 
 /// An organization and its `*` root key.
@@ -42,6 +86,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::new(data_dir.path().to_path_buf());
     settings.addr = "127.0.0.1:0".parse().unwrap();
     settings.usage_flush_interval = StdDuration::from_millis(50);
+    let database = crate::backend::POSTGRES.then(|| {
+        let (database, url) = TestDatabase::create();
+        settings.database_url = Some(url);
+        database
+    });
     configure(&mut settings);
     let clock = Arc::new(ManualClock::new(start_time()));
     let app = Application::build(settings, clock.clone()).await.unwrap();
@@ -58,6 +107,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         },
         state,
         _data_dir: data_dir,
+        _database: database,
     };
     test.org = test.new_org("Acme").await;
     test

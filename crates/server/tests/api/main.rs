@@ -4,6 +4,11 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// This binary runs the suite on the embedded SQLite database.
+mod backend {
+    pub const POSTGRES: bool = false;
+}
+
 mod audit;
 mod errors;
 mod helpers;

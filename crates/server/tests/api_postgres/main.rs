@@ -1,0 +1,31 @@
+//! The same HTTP API suite as `tests/api`, on PostgreSQL: every test app gets
+//! a database of its own on 127.0.0.1:5432, dropped when the test ends.
+
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// This binary runs the suite on PostgreSQL.
+mod backend {
+    pub const POSTGRES: bool = true;
+}
+
+#[path = "../api/audit.rs"]
+mod audit;
+#[path = "../api/errors.rs"]
+mod errors;
+#[path = "../api/helpers.rs"]
+mod helpers;
+#[path = "../api/isolation.rs"]
+mod isolation;
+#[path = "../api/keys.rs"]
+mod keys;
+#[path = "../api/lifecycle.rs"]
+mod lifecycle;
+#[path = "../api/limits.rs"]
+mod limits;
+#[path = "../api/openapi.rs"]
+mod openapi;
+#[path = "../api/projects.rs"]
+mod projects;
+#[path = "../api/verify.rs"]
+mod verify;
