@@ -7,6 +7,7 @@
 
 mod audit;
 mod keys;
+mod lookup;
 mod rows;
 
 use crate::{backend, is_unique_violation};
@@ -36,6 +37,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// Inline lookups by hash; `None` for in-memory databases.
+    lookups: Option<std::sync::Arc<lookup::Lookups>>,
 }
 
 impl SqliteStore {
@@ -64,11 +67,24 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        let file = options.get_filename().to_path_buf();
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { reader, writer })
+        let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+        let lookups = if in_memory {
+            None
+        } else {
+            let lookups = lookup::Lookups::open(&file, 4)
+                .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+            Some(std::sync::Arc::new(lookups))
+        };
+        Ok(Self {
+            reader,
+            writer,
+            lookups,
+        })
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
@@ -287,6 +303,9 @@ impl Store for SqliteStore {
     }
 
     async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        if let Some(lookups) = &self.lookups {
+            return lookups.find_by_hash(hash);
+        }
         let row = sqlx::query(
             "SELECT * FROM api_keys WHERE hash = ?1
              UNION ALL

@@ -1,4 +1,5 @@
-//! Conversions between SQLite rows and domain records.
+//! Conversions between SQLite rows and domain records, for rows of either
+//! driver: sqlx for the pool, rusqlite for the inline key lookup.
 
 use crate::backend;
 use chrono::{DateTime, Utc};
@@ -38,27 +39,53 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(
-    row: &SqliteRow,
+    row: &impl Columns,
     column: &'static str,
 ) -> Result<T, StoreError> {
-    let text: String = row.try_get(column).map_err(backend)?;
+    let text: String = get(row, column)?;
     serde_json::from_str(&text).map_err(|_| corrupt(column))
 }
 
 fn opt_json<T: serde::de::DeserializeOwned>(
-    row: &SqliteRow,
+    row: &impl Columns,
     column: &'static str,
 ) -> Result<Option<T>, StoreError> {
-    let text: Option<String> = row.try_get(column).map_err(backend)?;
+    let text: Option<String> = get(row, column)?;
     text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column)))
         .transpose()
 }
 
-fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+fn get<T: Column>(row: &impl Columns, column: &'static str) -> Result<T, StoreError> {
+    row.column(column)
+}
+
+/// A value both SQLite drivers can decode.
+pub(crate) trait Column:
+    for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + rusqlite::types::FromSql
 {
-    row.try_get(column).map_err(backend)
+}
+
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + rusqlite::types::FromSql
+{
+}
+
+/// A row of either driver, read by column name.
+pub(crate) trait Columns {
+    /// The value of `column`.
+    fn column<T: Column>(&self, column: &'static str) -> Result<T, StoreError>;
+}
+
+impl Columns for SqliteRow {
+    fn column<T: Column>(&self, column: &'static str) -> Result<T, StoreError> {
+        self.try_get(column).map_err(backend)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn column<T: Column>(&self, column: &'static str) -> Result<T, StoreError> {
+        self.get(column).map_err(backend)
+    }
 }
 
 fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
@@ -66,7 +93,7 @@ fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
 }
 
 fn parsed<T>(
-    row: &SqliteRow,
+    row: &impl Columns,
     column: &'static str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
@@ -74,7 +101,7 @@ fn parsed<T>(
     parse(&text).ok_or_else(|| corrupt(column))
 }
 
-pub(crate) fn organization(row: &SqliteRow) -> Result<Organization, StoreError> {
+pub(crate) fn organization(row: &impl Columns) -> Result<Organization, StoreError> {
     Ok(Organization {
         id: parsed(row, "id", |s| OrgId::parse(s).ok())?,
         name: get(row, "name")?,
@@ -83,7 +110,7 @@ pub(crate) fn organization(row: &SqliteRow) -> Result<Organization, StoreError> 
     })
 }
 
-pub(crate) fn project(row: &SqliteRow) -> Result<Project, StoreError> {
+pub(crate) fn project(row: &impl Columns) -> Result<Project, StoreError> {
     Ok(Project {
         id: parsed(row, "id", |s| ProjectId::parse(s).ok())?,
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
@@ -96,7 +123,7 @@ pub(crate) fn project(row: &SqliteRow) -> Result<Project, StoreError> {
     })
 }
 
-pub(crate) fn key(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
+pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
     let previous_hash: Option<Vec<u8>> = get(row, "previous_hash")?;
     let previous_expires_at = opt_time(get(row, "previous_expires_at")?)?;
     let previous = match (previous_hash, previous_expires_at) {
@@ -140,7 +167,7 @@ pub(crate) fn key(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
     })
 }
 
-pub(crate) fn usage_count(row: &SqliteRow) -> Result<UsageCount, StoreError> {
+pub(crate) fn usage_count(row: &impl Columns) -> Result<UsageCount, StoreError> {
     Ok(UsageCount {
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
         key_id: parsed(row, "key_id", |s| KeyId::parse(s).ok())?,
@@ -150,7 +177,7 @@ pub(crate) fn usage_count(row: &SqliteRow) -> Result<UsageCount, StoreError> {
     })
 }
 
-pub(crate) fn idempotent(row: &SqliteRow) -> Result<IdempotentResponse, StoreError> {
+pub(crate) fn idempotent(row: &impl Columns) -> Result<IdempotentResponse, StoreError> {
     let status: i64 = get(row, "status")?;
     Ok(IdempotentResponse {
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,

@@ -1,0 +1,83 @@
+//! Key lookups by hash, run inline on the calling thread with rusqlite.
+//!
+//! Verifying a key that is not cached yet needs one indexed read. Through
+//! sqlx that read hops to a connection's worker thread and back; on a busy
+//! core each hop waits for the scheduler, and first-time verifications crawl
+//! (measured: docs/benchmarks.md). An indexed point read costs SQLite a few
+//! microseconds, less than the hops, so it runs where it is asked, on a small
+//! pool of read-only connections. rusqlite links the same libsqlite3-sys as
+//! sqlx, so both drivers share one SQLite.
+
+use super::rows;
+use crate::backend;
+use keyward_core::key_format::KeyHash;
+use keyward_core::model::KeyRecord;
+use keyward_core::store::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+const FIND_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = ?1
+     UNION ALL
+     SELECT * FROM api_keys WHERE previous_hash = ?1
+     LIMIT 1";
+
+/// Read-only connections for inline lookups.
+pub(super) struct Lookups {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for Lookups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lookups")
+            .field("connections", &self.connections.len())
+            .finish()
+    }
+}
+
+impl Lookups {
+    /// Opens `count` read-only connections to the database file at `path`.
+    pub(super) fn open(path: &Path, count: usize) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connections = (0..count.max(1))
+            .map(|_| {
+                let connection = Connection::open_with_flags(path, flags).map_err(backend)?;
+                connection
+                    .busy_timeout(Duration::from_secs(5))
+                    .map_err(backend)?;
+                Ok(Mutex::new(connection))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self {
+            connections,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The key whose current or previous secret hashes to `hash`.
+    pub(super) fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(FIND_BY_HASH).map_err(backend)?;
+        let mut found = statement.query([&hash.0[..]]).map_err(backend)?;
+        match found.next().map_err(backend)? {
+            Some(row) => rows::key(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The first idle connection, else the next one in turn.
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        for connection in &self.connections {
+            if let Ok(guard) = connection.try_lock() {
+                return guard;
+            }
+        }
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
