@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
-HOT=${HOT:-10000}
+HOT=${HOT:-1000}
 WORK=${WORK:-/tmp/keyward-bench}
 T=target/release
 mkdir -p "$WORK"

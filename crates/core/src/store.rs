@@ -1,4 +1,4 @@
-//! The storage boundary. Backends (SQLite today, PostgreSQL later) implement
+//! The storage boundary. Backends (embedded SQLite, PostgreSQL) implement
 //! [`Store`]; nothing above it knows which one is in use.
 //!
 //! Every method that changes something also appends its audit events, in the

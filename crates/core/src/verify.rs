@@ -201,6 +201,12 @@ impl Verifier {
             .invalidate_entries_if(move |_, record| record.id == id);
     }
 
+    /// Drops the rate limit and quota counters of a key that can never
+    /// verify again (archived or purged).
+    pub fn forget_counters(&self, id: &KeyId) {
+        self.usage.limits.forget(id);
+    }
+
     /// Forgets everything cached: changes may have been missed.
     pub fn forget_all(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);

@@ -106,6 +106,13 @@ where
                 scopes: record.scopes.clone().into(),
                 client,
             }),
+            // A root key over its own rate limit or quota is throttled, not refused.
+            Some(record)
+                if record.root
+                    && matches!(outcome.code, Code::RateLimited | Code::UsageExceeded) =>
+            {
+                Err(ApiError::Throttled)
+            }
             _ => Err(ApiError::Unauthorized),
         }
     }

@@ -52,6 +52,9 @@ pub enum ApiError {
     /// 415.
     #[error("expected a JSON body")]
     UnsupportedMediaType,
+    /// 429: the root key's own rate limit or quota is spent.
+    #[error("this root key's rate limit or quota is spent; try again later")]
+    Throttled,
     /// 422: well-formed, but invalid values.
     #[error("invalid values")]
     Invalid(Vec<FieldError>),
@@ -102,6 +105,11 @@ impl ApiError {
                 "unsupported_media_type",
                 "Unsupported media type",
             ),
+            Self::Throttled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
             Self::Invalid(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -146,8 +154,7 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed");
-                "an unexpected error occurred; the server log has details under this request's id"
-                    .to_owned()
+                "an unexpected error occurred; the server log has the details".to_owned()
             }
             Self::Unavailable(cause) => {
                 tracing::error!(error = %cause, "storage unavailable");

@@ -27,7 +27,7 @@ pub struct Settings {
     pub usage_flush_interval: Duration,
     /// Verification caches and the outage policy.
     pub cache: keyward_core::verify::CacheConfig,
-    /// How often storage is checked for the outage policy and readiness.
+    /// How often storage is checked for the outage policy (`/readyz` checks on each call).
     pub storage_check_interval: Duration,
 }
 

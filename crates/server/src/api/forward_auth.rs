@@ -56,7 +56,12 @@ pub async fn auth(
 ) -> Result<Response, ApiError> {
     let key = bearer(&parts).or_else(|| parts.headers.get("x-api-key")?.to_str().ok());
     let Some(key) = key else {
-        return Ok(answer(StatusCode::UNAUTHORIZED, "MISSING", &[]));
+        // No key at all is as good as a malformed one.
+        return Ok(answer(
+            StatusCode::UNAUTHORIZED,
+            Code::Malformed.as_str(),
+            &[],
+        ));
     };
     let required: Vec<String> = parts
         .headers

@@ -230,8 +230,10 @@ pub async fn archive(
         .await;
     state.verifier.forget(&before).await;
     let purged = result?;
+    state.verifier.forget_counters(&after.id);
     for old in &purged {
         state.verifier.forget(old).await;
+        state.verifier.forget_counters(&old.id);
     }
     tracing::info!(key = %after.id, org = %after.org_id, purged = purged.len(), "key archived");
     Ok(ApiJson(KeyView::new(&after, &project.apis, now)))

@@ -98,12 +98,13 @@ fn management_routes() -> OpenApiRouter<AppState> {
 pub fn routers() -> (Router<AppState>, Router<AppState>) {
     let verification = Router::new()
         .route("/v1/verify", axum::routing::post(verify::verify))
-        .route("/v1/auth", axum::routing::get(forward_auth::auth))
-        // Envoy's HTTP ext_authz appends the original path to the one it
-        // calls: `/v1/auth/<anything>` is answered like `/v1/auth`.
+        // Envoy's HTTP ext_authz keeps the original method and appends the
+        // original path: `/v1/auth/<anything>` with any method is answered
+        // like `GET /v1/auth`.
+        .route("/v1/auth", axum::routing::any(forward_auth::auth))
         .route(
             "/v1/auth/{*original_path}",
-            axum::routing::get(forward_auth::auth),
+            axum::routing::any(forward_auth::auth),
         );
     (verification, management_routes().split_for_parts().0)
 }

@@ -324,3 +324,40 @@ async fn root_keys_take_only_management_scopes_and_honour_their_restrictions() {
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_root_key_over_its_own_rate_limit_is_throttled_with_429() {
+    let app = spawn_app().await;
+    let management = app.management_project().await;
+    let root = app
+        .create_key(json!({"name": "r", "project_id": management, "scopes": ["keys:read"], "ratelimit": {"limit": 1, "window_seconds": 60}}))
+        .await;
+    let secret = root["key"].as_str().unwrap();
+    let (status, _) = app.call(Method::GET, "/v1/keys", secret, None).await;
+    assert_eq!(status, 200);
+    let (status, body) = app.call(Method::GET, "/v1/keys", secret, None).await;
+    assert_problem(status, &body, 429, "rate_limited");
+}
+
+#[tokio::test]
+async fn forward_auth_takes_any_method_and_names_a_missing_key_malformed() {
+    let app = spawn_app().await;
+    let key = app.create_key(json!({"name": "k"})).await;
+    // Envoy forwards the original method.
+    let response = app
+        .http
+        .post(format!("{}/v1/auth/orders", app.base))
+        .bearer_auth(key["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let missing = app
+        .http
+        .delete(format!("{}/v1/auth", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.headers()["x-keyward-code"], "MALFORMED");
+}
