@@ -11,7 +11,7 @@ use crate::limits::{Limiter, QuotaUse};
 use crate::model::KeyRecord;
 use crate::policy::Code;
 use crate::store::Store;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -76,7 +76,8 @@ impl KeyUsage {
 /// counters they feed.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
-    pending: Mutex<HashMap<KeyId, KeyUsage>>,
+    /// Keyed by our own random ids, so a fast non-keyed hasher is safe here.
+    pending: Mutex<HashMap<KeyId, KeyUsage, foldhash::fast::RandomState>>,
     /// Rate limit windows and quota consumption.
     pub limits: Limiter,
 }
@@ -85,7 +86,7 @@ impl UsageRecorder {
     /// Counts one verification of `record` that ended with `code`. A key
     /// already counted since the last flush costs no allocation.
     pub fn record(&self, record: &KeyRecord, code: Code, now: DateTime<Utc>) {
-        let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
+        let hour = start_of_hour(now);
         let mut pending = self.lock();
         match pending.get_mut(&record.id) {
             Some(usage) => {
@@ -183,9 +184,36 @@ impl UsageRecorder {
         self.flush(store.as_ref(), clock.now()).await;
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<KeyId, KeyUsage>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<KeyId, KeyUsage, foldhash::fast::RandomState>> {
         self.pending
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The start of the UTC hour holding `t` (integer arithmetic: this runs on
+/// every verification).
+fn start_of_hour(t: DateTime<Utc>) -> DateTime<Utc> {
+    let seconds = t.timestamp();
+    DateTime::from_timestamp(seconds - seconds.rem_euclid(3600), 0).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_start_on_the_hour() {
+        let t = DateTime::parse_from_rfc3339("2030-01-01T13:59:59.999Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(start_of_hour(t).to_rfc3339(), "2030-01-01T13:00:00+00:00");
+        let before_epoch = DateTime::parse_from_rfc3339("1969-12-31T23:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            start_of_hour(before_epoch).to_rfc3339(),
+            "1969-12-31T23:00:00+00:00"
+        );
     }
 }
