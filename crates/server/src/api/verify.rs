@@ -2,7 +2,7 @@
 //! a `code`. Only malformed requests (not malformed keys) get a 4xx.
 
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, json_bytes, parse_json};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -15,26 +15,31 @@ use keyward_core::scope::{Role, Scope};
 use keyward_core::verify::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// Body of `POST /v1/verify`. Deliberately not `Debug`: it holds a key.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
-    /// The key to verify.
-    pub key: String,
+pub struct VerifyRequest<'a> {
+    /// The key to verify (borrowed from the body when it can be).
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub key: Cow<'a, str>,
     /// Scopes the key must all hold.
     #[serde(default)]
     pub scopes: Vec<String>,
     /// The `Origin` of the request the key came with.
-    #[serde(default)]
-    pub origin: Option<String>,
+    #[serde(default, borrow)]
+    #[schema(value_type = Option<String>)]
+    pub origin: Option<Cow<'a, str>>,
     /// The address of the client that presented the key.
-    #[serde(default)]
-    pub ip: Option<String>,
+    #[serde(default, borrow)]
+    #[schema(value_type = Option<String>)]
+    pub ip: Option<Cow<'a, str>>,
 }
 
-impl std::fmt::Debug for VerifyRequest {
+impl std::fmt::Debug for VerifyRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyRequest")
             .field("scopes", &self.scopes)
@@ -125,8 +130,10 @@ impl<'a> From<&'a Outcome> for VerifyResponse<'a> {
 )]
 pub async fn verify(
     State(state): State<AppState>,
-    ApiJson(input): ApiJson<VerifyRequest>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    let body = json_bytes(request, &state).await?;
+    let input: VerifyRequest<'_> = parse_json(&body)?;
     let scopes = parse_required_scopes(&input.scopes)?;
     let ip = match input.ip.as_deref() {
         Some(ip) => Some(
