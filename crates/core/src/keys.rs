@@ -336,11 +336,11 @@ pub fn revoke(
     ensure_not_final(record)?;
     if reason
         .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_DESCRIPTION)
+        .is_some_and(|r| r.chars().count() > MAX_DESCRIPTION || !is_plain_text(r))
     {
         return Err(DomainError::field(
             "reason",
-            format!("at most {MAX_DESCRIPTION} characters"),
+            format!("at most {MAX_DESCRIPTION} characters of text without control characters"),
         ));
     }
     record.revoked_at = Some(now);
@@ -582,9 +582,18 @@ fn validate_description(description: Option<&str>) -> Result<String, String> {
     let description = description.unwrap_or("").trim();
     if description.chars().count() > MAX_DESCRIPTION {
         Err(format!("at most {MAX_DESCRIPTION} characters"))
+    } else if !is_plain_text(description) {
+        Err("must not contain control characters other than line breaks and tabs".to_owned())
     } else {
         Ok(description.to_owned())
     }
+}
+
+/// Free text: anything but control characters, line breaks and tabs aside.
+/// (PostgreSQL refuses NUL in text, and nothing else has a use for them.)
+pub fn is_plain_text(s: &str) -> bool {
+    !s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 fn validate_meta(meta: Map<String, Value>) -> Result<Map<String, Value>, String> {

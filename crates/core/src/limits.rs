@@ -214,10 +214,12 @@ impl Limiter {
             }
             if state.period_start != period_start {
                 // A new period (or the stored count belongs to an old one).
+                // What the old period consumed and was not written yet is
+                // dropped on purpose: an ended period no longer limits anything.
                 *state = QuotaState {
                     period_start,
                     used: 0,
-                    unwritten: state.unwritten_if_same(period_start),
+                    unwritten: 0,
                 };
             }
             (q, state)
@@ -282,16 +284,6 @@ impl Limiter {
     pub fn forget(&self, key: &KeyId) {
         lock(&self.windows).remove(key);
         lock(&self.quotas).remove(key);
-    }
-}
-
-impl QuotaState {
-    fn unwritten_if_same(&self, period_start: Option<DateTime<Utc>>) -> u64 {
-        if self.period_start == period_start {
-            self.unwritten
-        } else {
-            0
-        }
     }
 }
 

@@ -181,7 +181,20 @@ impl UsageRecorder {
                 _ = shutdown.changed() => break,
             }
         }
-        self.flush(store.as_ref(), clock.now()).await;
+        // The last write: retry a few times (storage may be restarting too)
+        // before giving up, and say what is lost if it comes to that.
+        for attempt in 0..5u32 {
+            if self.flush(store.as_ref(), clock.now()).await {
+                tracing::info!("usage written");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+        }
+        let keys = self.lock().len();
+        tracing::error!(
+            keys,
+            "could not write usage before shutting down; those counts are lost"
+        );
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<KeyId, KeyUsage, foldhash::fast::RandomState>> {

@@ -229,6 +229,12 @@ impl Verifier {
         self.storage_available.load(Ordering::Relaxed)
     }
 
+    /// Reads storage without caching, after a load overlapped a change.
+    async fn read_uncached(&self, hash: KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        self.known.invalidate(&hash).await;
+        Ok(self.store.find_key_by_hash(&hash).await?.map(Arc::new))
+    }
+
     async fn lookup(&self, hash: KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         if let Some(record) = self.known.get(&hash).await {
             return Ok(Some(record));
@@ -236,12 +242,22 @@ impl Verifier {
         if self.unknown.contains_key(&hash) {
             return Ok(None);
         }
+        // A change made while a load is in flight must not leave the loaded
+        // (possibly older) record behind. The load itself checks for changes
+        // during its read, so callers that joined it late are covered; the
+        // caller checks again afterwards, for a change between that check and
+        // the cache insertion.
         let changes_before = self.changes.load(Ordering::SeqCst);
+        let changes = &self.changes;
         let store = Arc::clone(&self.store);
         let found = self
             .known
             .try_get_with(hash, async move {
+                let before_read = changes.load(Ordering::SeqCst);
                 match store.find_key_by_hash(&hash).await {
+                    Ok(Some(_)) if changes.load(Ordering::SeqCst) != before_read => {
+                        Err(Lookup::Raced)
+                    }
                     Ok(Some(record)) => Ok(Arc::new(record)),
                     Ok(None) => Err(Lookup::Unknown),
                     Err(e) => Err(Lookup::Failed(e.to_string())),
@@ -250,13 +266,9 @@ impl Verifier {
             .await;
         match found {
             Ok(record) if self.changes.load(Ordering::SeqCst) == changes_before => Ok(Some(record)),
-            // A key changed while this load was in flight: the loaded record
-            // may predate the change, so it must not stay cached. Read again.
-            Ok(_) => {
-                self.known.invalidate(&hash).await;
-                Ok(self.store.find_key_by_hash(&hash).await?.map(Arc::new))
-            }
+            Ok(_) => self.read_uncached(hash).await,
             Err(error) => match error.as_ref() {
+                Lookup::Raced => self.read_uncached(hash).await,
                 Lookup::Unknown => {
                     self.unknown.insert(hash, ()).await;
                     Ok(None)
@@ -269,6 +281,8 @@ impl Verifier {
 
 #[derive(Debug)]
 enum Lookup {
+    /// A key changed during the read: the result may predate the change.
+    Raced,
     Unknown,
     Failed(String),
 }

@@ -139,7 +139,7 @@ impl Application {
         let _ = stop.send(true);
         flusher.await.context("usage writer")?;
         watchdog.await.context("storage watchdog")?;
-        tracing::info!("keyward stopped; usage flushed");
+        tracing::info!("keyward stopped");
         Ok(served?)
     }
 }

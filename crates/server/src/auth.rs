@@ -48,6 +48,21 @@ impl Principal {
         }
     }
 
+    /// Fails with 403 unless this key holds every one of `scopes`: a root key
+    /// may not create, change or take over a root key more powerful than
+    /// itself.
+    pub fn require_covers(&self, scopes: &[Scope]) -> Result<(), ApiError> {
+        if scope::satisfies(&self.scopes, scopes) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                code: "insufficient_scope",
+                detail: "a root key can only manage root keys whose scopes it holds itself"
+                    .to_owned(),
+            })
+        }
+    }
+
     /// Whether the key holds `scope`.
     pub fn holds(&self, needed: &str) -> bool {
         Scope::parse(needed).is_ok_and(|needed| scope::satisfies(&self.scopes, &[needed]))

@@ -73,7 +73,7 @@ pub async fn connect(
 
 /// A URL with any password replaced, fit for error messages and logs.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let without_userinfo_password = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];
             match credentials.split_once(':') {
@@ -82,6 +82,22 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    };
+    // `?password=…` (and `&password=…`) in the query string.
+    match without_userinfo_password.split_once('?') {
+        Some((base, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                        format!("{name}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", query.join("&"))
+        }
+        None => without_userinfo_password,
     }
 }
 
@@ -102,6 +118,10 @@ mod tests {
             "postgres://kw:***@db/kw"
         );
         assert_eq!(super::redact("postgres://db/kw"), "postgres://db/kw");
+        assert_eq!(
+            super::redact("postgres://kw@db/kw?sslmode=require&password=hunter2"),
+            "postgres://kw@db/kw?sslmode=require&password=***"
+        );
     }
 
     #[tokio::test]

@@ -70,6 +70,20 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 /// The filters as a store query, or every field error at once.
 fn filters(params: AuditParams, v: &mut Validation) -> AuditQuery {
+    for (field, value) in [
+        ("action", &params.action),
+        ("actor", &params.actor),
+        ("team", &params.team),
+        ("target", &params.target),
+        ("q", &params.q),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|s| !keyward_core::keys::is_plain_text(s))
+        {
+            v.push(field, "must not contain control characters");
+        }
+    }
     AuditQuery {
         from: time(v, "from", params.from.as_deref()),
         to: time(v, "to", params.to.as_deref()),

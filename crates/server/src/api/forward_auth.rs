@@ -11,6 +11,7 @@ use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -32,6 +33,8 @@ const ORG_ID: HeaderName = HeaderName::from_static("x-keyward-org-id");
 const PROJECT_ID: HeaderName = HeaderName::from_static("x-keyward-project-id");
 const SCOPES: HeaderName = HeaderName::from_static("x-keyward-scopes");
 const CODE: HeaderName = HeaderName::from_static("x-keyward-code");
+/// `Retry-After` when a lifetime quota is spent: one day.
+const LIFETIME_QUOTA_RETRY_SECONDS: i64 = 86_400;
 
 /// Verifies the request's key; 200 lets it through.
 #[utoipa::path(
@@ -51,9 +54,14 @@ const CODE: HeaderName = HeaderName::from_static("x-keyward-code");
 pub async fn auth(
     State(state): State<AppState>,
     client: Client,
-    Query(params): Query<AuthParams>,
+    params: Result<Query<AuthParams>, QueryRejection>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest {
+        code: "invalid_query",
+        detail: e.body_text(),
+        errors: Vec::new(),
+    })?;
     let key = bearer(&parts).or_else(|| parts.headers.get("x-api-key")?.to_str().ok());
     let Some(key) = key else {
         // No key at all is as good as a malformed one.
@@ -104,14 +112,24 @@ pub async fn auth(
         headers.push((PROJECT_ID, key.project_id.to_string()));
         headers.push((SCOPES, scopes.join(",")));
     }
-    let retry_at = match outcome.code {
-        Code::RateLimited => outcome.ratelimit.map(|r| r.reset_at),
-        Code::UsageExceeded => outcome.quota.and_then(|q| q.refills_at),
+    let retry_after = match outcome.code {
+        Code::RateLimited => outcome
+            .ratelimit
+            .map(|r| (r.reset_at - state.clock.now()).num_seconds()),
+        // A lifetime quota never refills: tell clients to stay away for a day
+        // rather than leave them without an answer.
+        Code::UsageExceeded => Some(
+            outcome
+                .quota
+                .and_then(|q| q.refills_at)
+                .map_or(LIFETIME_QUOTA_RETRY_SECONDS, |at| {
+                    (at - state.clock.now()).num_seconds()
+                }),
+        ),
         _ => None,
     };
-    if let Some(at) = retry_at {
-        let seconds = (at - state.clock.now()).num_seconds().max(1);
-        headers.push((header::RETRY_AFTER, seconds.to_string()));
+    if let Some(seconds) = retry_after {
+        headers.push((header::RETRY_AFTER, seconds.max(1).to_string()));
     }
     Ok(answer(status, outcome.code.as_str(), &headers))
 }

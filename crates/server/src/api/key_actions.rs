@@ -75,6 +75,7 @@ async fn load_for_change(
     let record = load_key(state, principal, id).await?;
     if record.root {
         principal.require("org:admin")?;
+        principal.require_covers(&record.scopes)?;
     }
     Ok(record)
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyward_core::audit::{self, NewEvent};
-use keyward_core::id::ProjectId;
+use keyward_core::id::{KeyId, ProjectId};
 use keyward_core::keys::{self, CreateKey, UpdateKey, audit_view};
 use keyward_core::model::{KeyStatus, Project};
 use keyward_core::store::{
@@ -77,6 +77,9 @@ pub async fn create(
         &state.master_key,
         now,
     )?;
+    if new.record.root {
+        principal.require_covers(&new.record.scopes)?;
+    }
     let view = KeyView::new(&new.record, &project.apis, now).with_key(new.key.expose());
     let response_body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(Box::new(e)))?;
     let stored = match &idempotency_key {
@@ -279,6 +282,9 @@ pub async fn list(
             )
         })
     });
+    if query.q.as_deref().is_some_and(|q| !keys::is_plain_text(q)) {
+        invalid("q", "must not contain control characters");
+    }
     let sort_name = query
         .sort
         .clone()
@@ -379,7 +385,13 @@ fn encode_cursor(sort_name: &str, sort: KeySort, last: &keyward_core::model::Key
 
 fn decode_cursor(cursor: &str) -> Option<CursorToken> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let token: CursorToken = serde_json::from_slice(&bytes).ok()?;
+    // Only what this server wrote: a key id, and text without control characters.
+    let plain = match &token.at.value {
+        CursorValue::Text(text) => keys::is_plain_text(text),
+        CursorValue::Int(_) => true,
+    };
+    (KeyId::parse(&token.at.id).is_ok() && plain).then_some(token)
 }
 
 /// Reads one key; publishable keys include the full `key`.
@@ -426,6 +438,10 @@ pub async fn update(
     let now = state.clock.now();
     let mut after = before.clone();
     keys::update(&mut after, input, &project.apis, now)?;
+    if after.root {
+        principal.require_covers(&before.scopes)?;
+        principal.require_covers(&after.scopes)?;
+    }
     let changes = audit::diff(&audit_view(&before), &audit_view(&after));
     if changes.is_empty() {
         return Ok(ApiJson(KeyView::new(&before, &project.apis, now)));

@@ -316,3 +316,16 @@ async fn concurrent_writers_leave_an_intact_chain() {
         events.len() as i64
     );
 }
+
+#[tokio::test]
+async fn numbers_in_changes_survive_the_round_trip_through_storage() {
+    let app = spawn_app().await;
+    app.create_key(json!({"name": "k", "meta": {"tiny": 1e-30, "pi": 3.141592653589793, "big": 12345678901234567890u64}}))
+        .await;
+    let org = keyward_core::id::OrgId::parse(&app.org.id).unwrap();
+    let events = app.state.store.audit_events(&org, 0, 1000).await.unwrap();
+    assert_eq!(
+        keyward_core::audit::verify_chain(&events).unwrap(),
+        events.len() as i64
+    );
+}

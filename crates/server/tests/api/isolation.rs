@@ -171,7 +171,7 @@ async fn root_keys_need_org_admin_to_create_or_change_root_keys() {
         .await;
     assert_problem(status, &body, 403, "insufficient_scope");
 
-    let admin = app.root_key_with(&["org:admin", "keys:write"]).await;
+    let admin = app.root_key_with(&["org:admin", "keys:write", "keys:read"]).await;
     let (status, created) = app
         .call(
             Method::POST,
@@ -215,4 +215,98 @@ async fn root_keys_need_org_admin_to_create_or_change_root_keys() {
     assert_eq!(status, 200);
     let (status, body) = app.call(Method::GET, "/v1/keys", &new_root, None).await;
     assert_problem(status, &body, 401, "unauthorized");
+}
+
+#[tokio::test]
+async fn a_root_key_cannot_make_or_take_over_a_more_powerful_root_key() {
+    let app = spawn_app().await;
+    let management = app.management_project().await;
+    let limited = app
+        .root_key_with(&["keys:write", "keys:read", "org:admin"])
+        .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &limited,
+            Some(json!({"name": "boss", "project_id": management, "role": "admin"})),
+        )
+        .await;
+    assert_problem(status, &body, 403, "insufficient_scope");
+    // Its own scopes cannot grow either.
+    let (_, roots) = app
+        .call(
+            Method::GET,
+            &format!("/v1/keys?project_id={management}"),
+            &limited,
+            None,
+        )
+        .await;
+    let own = roots["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "scoped root")
+        .unwrap()["id"]
+        .clone();
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/keys/{}", own.as_str().unwrap()),
+            &limited,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_problem(status, &body, 403, "insufficient_scope");
+    // Nor can it regenerate (and so read) the organization's `*` root key.
+    let initial = roots["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "Initial root key")
+        .unwrap()["id"]
+        .clone();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{}/regenerate", initial.as_str().unwrap()),
+            &limited,
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(status, &body, 403, "insufficient_scope");
+    // Within its own powers it may act.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/keys",
+            &limited,
+            Some(json!({"name": "reader", "project_id": management, "scopes": ["keys:read"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_not_stored() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post("/v1/keys", json!({"name": "k", "description": "a\u{0}b"}))
+        .await;
+    assert_problem(status, &body, 422, "validation_failed");
+    let (status, body) = app.get("/v1/keys?q=%00").await;
+    assert_problem(status, &body, 422, "validation_failed");
+    let (status, body) = app.get("/v1/audit?actor=%00").await;
+    assert_problem(status, &body, 422, "validation_failed");
+    let key = app
+        .create_key(json!({"name": "k", "description": "line one\nline two\tend"}))
+        .await;
+    assert_eq!(key["description"], "line one\nline two\tend");
+    let (status, body) = app
+        .post(
+            &format!("/v1/keys/{}/revoke", key["id"].as_str().unwrap()),
+            json!({"reason": "x\u{7}"}),
+        )
+        .await;
+    assert_problem(status, &body, 422, "validation_failed");
 }

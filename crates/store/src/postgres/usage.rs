@@ -40,12 +40,17 @@ pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), Stor
     }
     for quota in quotas {
         // Add to the stored count when it counts the same period; start
-        // the period's count afresh otherwise.
+        // a later period's count afresh; never go back to an earlier period
+        // (another node may already count the next one).
         sqlx::query(
             "UPDATE api_keys SET
-                 quota_used = CASE WHEN quota_period_start IS NOT DISTINCT FROM $1
-                                   THEN quota_used + $2 ELSE $2 END,
-                 quota_period_start = $1
+                 quota_used = CASE
+                     WHEN quota_period_start IS NOT DISTINCT FROM $1 THEN quota_used + $2
+                     WHEN quota_period_start IS NULL OR quota_period_start < $1 THEN $2
+                     ELSE quota_used END,
+                 quota_period_start = CASE
+                     WHEN quota_period_start IS NULL OR quota_period_start < $1 THEN $1
+                     ELSE quota_period_start END
              WHERE id = $3",
         )
         .bind(quota.period_start.map(micros))

@@ -120,7 +120,8 @@ pub(super) async fn search(
         sql.push(" AND occurred_at < ").push_bind(micros(to));
     }
     for word in query.q.as_deref().unwrap_or("").split_whitespace() {
-        let pattern = format!("%{}%", escape_like(&word.to_lowercase()));
+        // SQLite's lower() folds ASCII only: fold the pattern the same way.
+        let pattern = format!("%{}%", escape_like(&word.to_ascii_lowercase()));
         sql.push(" AND (");
         for (i, column) in ["action", "actor_name", "target_name"]
             .into_iter()

@@ -192,7 +192,8 @@ pub(super) async fn list(
         }
     }
     if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        // SQLite's lower() folds ASCII only: fold the pattern the same way.
+        let pattern = format!("%{}%", escape_like(&q.to_ascii_lowercase()));
         sql.push(" AND (lower(name) LIKE ")
             .push_bind(pattern.clone())
             .push(" ESCAPE '\\' OR lower(description) LIKE ")
