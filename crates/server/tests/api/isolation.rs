@@ -171,7 +171,9 @@ async fn root_keys_need_org_admin_to_create_or_change_root_keys() {
         .await;
     assert_problem(status, &body, 403, "insufficient_scope");
 
-    let admin = app.root_key_with(&["org:admin", "keys:write", "keys:read"]).await;
+    let admin = app
+        .root_key_with(&["org:admin", "keys:write", "keys:read"])
+        .await;
     let (status, created) = app
         .call(
             Method::POST,

@@ -396,10 +396,10 @@ impl Store for SqliteStore {
                 "UPDATE api_keys SET
                      quota_used = CASE
                          WHEN quota_period_start IS ?1 THEN quota_used + ?2
-                         WHEN quota_period_start IS NULL OR quota_period_start < ?1 THEN ?2
+                         WHEN ?1 IS NULL OR quota_period_start IS NULL OR quota_period_start < ?1 THEN ?2
                          ELSE quota_used END,
                      quota_period_start = CASE
-                         WHEN quota_period_start IS NULL OR quota_period_start < ?1 THEN ?1
+                         WHEN ?1 IS NULL OR quota_period_start IS NULL OR quota_period_start < ?1 THEN ?1
                          ELSE quota_period_start END
                  WHERE id = ?3",
             )

@@ -167,6 +167,9 @@ pub async fn quota_counts_per_period(store: Arc<dyn Store>) {
     assert_eq!(stored().await, (5, None));
     store.record_usage(&consume(day(2), 1)).await.unwrap();
     assert_eq!(stored().await, (1, day(2)));
+    // A late write for an earlier period never takes the count back.
+    store.record_usage(&consume(day(1), 7)).await.unwrap();
+    assert_eq!(stored().await, (1, day(2)));
     let status = store
         .get_key(acme.id(), &key.id)
         .await
