@@ -289,6 +289,23 @@ fn pg_ctl(action: &str) {
     assert!(status.success(), "pg_ctlcluster {action}");
 }
 
+/// The machine's PostgreSQL, stopped until this is dropped — also when the
+/// test fails half-way, so that no later test finds it down.
+struct StoppedDatabase;
+
+impl StoppedDatabase {
+    fn stop() -> Self {
+        pg_ctl("stop");
+        Self
+    }
+}
+
+impl Drop for StoppedDatabase {
+    fn drop(&mut self) {
+        pg_ctl("start");
+    }
+}
+
 async fn ready(http: &reqwest::Client, node: &Server) -> u16 {
     http.get(format!("{}/readyz", node.base))
         .send()
@@ -331,7 +348,7 @@ async fn a_node_rides_out_a_database_restart() {
     assert_eq!(code(&http, &a, &ask).await, "VALID");
     assert_eq!(ready(&http, &a).await, 200);
 
-    pg_ctl("stop");
+    let stopped = StoppedDatabase::stop();
     eventually(
         async || ready(&http, &a).await == 503,
         "/readyz turning 503",
@@ -345,7 +362,7 @@ async fn a_node_rides_out_a_database_restart() {
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
-    pg_ctl("start");
+    drop(stopped);
 
     eventually(
         async || ready(&http, &a).await == 200,
