@@ -12,6 +12,7 @@ pub mod base62;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod key_format;
 pub mod keys;

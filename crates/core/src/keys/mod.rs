@@ -389,10 +389,7 @@ pub fn audit_view(record: &KeyRecord) -> Map<String, Value> {
         "revoked_reason": record.revoked_reason,
         "archived_at": time(record.archived_at),
     });
-    match json {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    crate::events::object(json)
 }
 
 fn ensure_not_final(record: &KeyRecord) -> Result<(), DomainError> {

@@ -6,13 +6,14 @@
 //! very next verification on this node sees the change.
 
 use super::views::KeyView;
-use super::{key_target, load_key, project_of};
+use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, OptionalJson};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use keyward_core::audit::{self, NewEvent};
+use keyward_core::events::key_target;
 use keyward_core::keys::{self, audit_view};
 use keyward_core::model::KeyRecord;
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! `/v1/keys`: create (idempotent), list, read and update keys.
 
 use super::views::{KeyView, Page};
-use super::{key_target, load_key, project_of};
+use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysRead, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, json_bytes, parse_json};
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyward_core::audit::{self, NewEvent};
+use keyward_core::audit;
 use keyward_core::id::{KeyId, ProjectId};
 use keyward_core::keys::{self, CreateKey, UpdateKey, audit_view};
 use keyward_core::model::{KeyStatus, Project};
@@ -96,11 +96,7 @@ pub async fn create(
         }),
         None => None,
     };
-    let event = NewEvent {
-        action: "key.created".to_owned(),
-        target: key_target(&new.record),
-        changes: audit::created(&audit_view(&new.record)),
-    };
+    let event = keyward_core::events::key_created(&new.record);
     match state
         .store
         .insert_key(&new.record, stored.as_ref(), &principal.audit(now), event)

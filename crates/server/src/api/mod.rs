@@ -18,7 +18,6 @@ use crate::state::AppState;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use keyward_core::audit::Target;
 use keyward_core::id::KeyId;
 use keyward_core::model::{KeyRecord, Project};
 use std::sync::LazyLock;
@@ -146,13 +145,4 @@ pub(crate) async fn project_of(state: &AppState, record: &KeyRecord) -> Result<P
         .get_project(&record.org_id, &record.project_id)
         .await?
         .ok_or_else(|| ApiError::Internal("key without its project".into()))
-}
-
-/// The audit target naming a key.
-pub(crate) fn key_target(record: &KeyRecord) -> Target {
-    Target {
-        kind: if record.root { "root_key" } else { "key" }.to_owned(),
-        id: record.id.to_string(),
-        name: record.name.clone(),
-    }
 }

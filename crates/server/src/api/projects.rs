@@ -7,15 +7,15 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keyward_core::audit::{self, NewEvent, Target};
+use keyward_core::audit::{self, NewEvent};
 use keyward_core::error::Validation;
+use keyward_core::events;
 use keyward_core::id::ProjectId;
 use keyward_core::key_format::KeyPrefix;
 use keyward_core::keys::validate_name;
 use keyward_core::model::Project;
 use keyward_core::scope::validate_api_name;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 
 const MAX_APIS: usize = 100;
 
@@ -67,21 +67,6 @@ fn parse_apis(v: &mut Validation, apis: Vec<String>) -> Vec<String> {
     out
 }
 
-fn audit_view(p: &Project) -> Map<String, Value> {
-    match json!({"name": p.name, "key_prefix": p.key_prefix, "apis": p.apis}) {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
-fn target(p: &Project) -> Target {
-    Target {
-        kind: "project".to_owned(),
-        id: p.id.to_string(),
-        name: p.name.clone(),
-    }
-}
-
 /// Creates a project.
 #[utoipa::path(
     post, path = "/v1/projects", tag = "projects",
@@ -116,11 +101,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let event = NewEvent {
-        action: "project.created".to_owned(),
-        target: target(&project),
-        changes: audit::created(&audit_view(&project)),
-    };
+    let event = events::project_created(&project);
     state
         .store
         .create_project(&project, &principal.audit(now), event)
@@ -208,7 +189,10 @@ pub async fn update(
         after.apis = parse_apis(&mut v, apis);
     }
     v.finish()?;
-    let changes = audit::diff(&audit_view(&before), &audit_view(&after));
+    let changes = audit::diff(
+        &events::project_view(&before),
+        &events::project_view(&after),
+    );
     if changes.is_empty() {
         return Ok(ApiJson(ProjectView::from(&before)));
     }
@@ -216,7 +200,7 @@ pub async fn update(
     after.updated_at = now;
     let event = NewEvent {
         action: "project.updated".to_owned(),
-        target: target(&after),
+        target: events::project_target(&after),
         changes,
     };
     state

@@ -17,7 +17,8 @@ mod usage;
 use crate::{backend, is_unique_violation};
 use audit::OrgTx;
 use chrono::{DateTime, Utc};
-use keyward_core::audit::{AuditContext, AuditEvent, NewEvent, Target};
+use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
+use keyward_core::events;
 use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::key_format::KeyHash;
 use keyward_core::model::{KeyRecord, Organization, Project};
@@ -257,17 +258,7 @@ impl Store for PgStore {
         let purged = keys::purge_archived(tx.conn(), &key.org_id, keep).await?;
         for old in &purged {
             notify::announce(tx.conn(), &old.id).await?;
-            let event = NewEvent {
-                action: "key.purged".to_owned(),
-                target: Target {
-                    kind: "key".to_owned(),
-                    id: old.id.to_string(),
-                    name: old.name.clone(),
-                },
-                changes: object(serde_json::json!({
-                    "reason": {"before": null, "after": format!("more than {keep} archived keys")}
-                })),
-            };
+            let event = events::key_purged(old, keep);
             audit::append(&mut tx, ctx, event).await?;
         }
         tx.commit().await?;
@@ -353,13 +344,6 @@ impl Store for PgStore {
         let event = audit::append(&mut tx, ctx, event).await?;
         tx.commit().await?;
         Ok(event)
-    }
-}
-
-fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match value {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
     }
 }
 

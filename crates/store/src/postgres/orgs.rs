@@ -2,12 +2,12 @@
 
 use super::audit::{self, OrgTx};
 use super::rows::{self, micros, time};
-use super::{keys, object, unique_as_conflict};
+use super::{keys, unique_as_conflict};
 use crate::backend;
 use chrono::{DateTime, Utc};
-use keyward_core::audit::{AuditContext, NewEvent, Target};
+use keyward_core::audit::AuditContext;
+use keyward_core::events;
 use keyward_core::id::OrgId;
-use keyward_core::keys::audit_view;
 use keyward_core::model::Project;
 use keyward_core::store::{NewOrganization, StoreError};
 use sqlx::{PgConnection, PgPool, Row};
@@ -47,36 +47,14 @@ pub(super) async fn create(
     .execute(tx.conn())
     .await
     .map_err(backend)?;
-    let target = |kind: &str, id: &str, name: &str| Target {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
-        name: name.to_owned(),
-    };
-    let org_event = NewEvent {
-        action: "organization.created".to_owned(),
-        target: target("organization", new.org.id.as_str(), &new.org.name),
-        changes: keyward_core::audit::created(&object(serde_json::json!({"name": new.org.name}))),
-    };
-    audit::append(&mut tx, ctx, org_event).await?;
-    let member_event = NewEvent {
-        action: "member.added".to_owned(),
-        target: target("member", owner.id.as_str(), &owner.email),
-        changes: keyward_core::audit::created(&object(
-            serde_json::json!({"email": owner.email, "role": owner.role}),
-        )),
-    };
-    audit::append(&mut tx, ctx, member_event).await?;
+    audit::append(&mut tx, ctx, events::organization_created(&new.org)).await?;
+    audit::append(&mut tx, ctx, events::member_added(owner)).await?;
     for project in [&new.default_project, &new.management_project] {
         insert_project(tx.conn(), project).await?;
-        audit::append(&mut tx, ctx, project_created(project)).await?;
+        audit::append(&mut tx, ctx, events::project_created(project)).await?;
     }
     keys::insert(tx.conn(), &new.root_key).await?;
-    let key_event = NewEvent {
-        action: "key.created".to_owned(),
-        target: target("root_key", new.root_key.id.as_str(), &new.root_key.name),
-        changes: keyward_core::audit::created(&audit_view(&new.root_key)),
-    };
-    audit::append(&mut tx, ctx, key_event).await?;
+    audit::append(&mut tx, ctx, events::key_created(&new.root_key)).await?;
     tx.commit().await
 }
 
@@ -97,11 +75,8 @@ pub(super) async fn reveal_shared_secret(
     .ok_or(StoreError::NotFound)?;
     let sealed: Vec<u8> = row.try_get("shared_secret").map_err(backend)?;
     let rotated_at = time(row.try_get("shared_secret_rotated_at").map_err(backend)?)?;
-    let event = shared_secret_event(
-        "shared_secret.revealed",
-        org,
-        row.try_get("name").map_err(backend)?,
-    );
+    let name: String = row.try_get("name").map_err(backend)?;
+    let event = events::shared_secret("shared_secret.revealed", org, &name);
     audit::append(&mut tx, ctx, event).await?;
     tx.commit().await?;
     Ok((sealed, rotated_at))
@@ -127,7 +102,7 @@ pub(super) async fn rotate_shared_secret(
     .await
     .map_err(backend)?
     .ok_or(StoreError::NotFound)?;
-    let event = shared_secret_event("shared_secret.rotated", org, name);
+    let event = events::shared_secret("shared_secret.rotated", org, &name);
     audit::append(&mut tx, ctx, event).await?;
     tx.commit().await
 }
@@ -152,32 +127,4 @@ pub(super) async fn insert_project(
     .await
     .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
     Ok(())
-}
-
-fn project_created(project: &Project) -> NewEvent {
-    NewEvent {
-        action: "project.created".to_owned(),
-        target: Target {
-            kind: "project".to_owned(),
-            id: project.id.to_string(),
-            name: project.name.clone(),
-        },
-        changes: keyward_core::audit::created(&object(serde_json::json!({
-            "name": project.name,
-            "key_prefix": project.key_prefix,
-            "apis": project.apis,
-        }))),
-    }
-}
-
-fn shared_secret_event(action: &str, org: &OrgId, org_name: String) -> NewEvent {
-    NewEvent {
-        action: action.to_owned(),
-        target: Target {
-            kind: "shared_secret".to_owned(),
-            id: org.to_string(),
-            name: org_name,
-        },
-        changes: serde_json::Map::new(),
-    }
 }

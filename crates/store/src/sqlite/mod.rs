@@ -13,10 +13,10 @@ mod usage;
 
 use crate::{backend, is_unique_violation};
 use chrono::{DateTime, Utc};
-use keyward_core::audit::{AuditContext, AuditEvent, NewEvent, Target};
+use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
+use keyward_core::events;
 use keyward_core::id::{KeyId, OrgId, ProjectId};
 use keyward_core::key_format::KeyHash;
-use keyward_core::keys::audit_view;
 use keyward_core::model::{KeyRecord, Organization, Project};
 use keyward_core::store::{
     AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
@@ -139,38 +139,14 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         let org = &new.org.id;
-        let target = |kind: &str, id: &str, name: &str| Target {
-            kind: kind.to_owned(),
-            id: id.to_owned(),
-            name: name.to_owned(),
-        };
-        let org_event = NewEvent {
-            action: "organization.created".to_owned(),
-            target: target("organization", org.as_str(), &new.org.name),
-            changes: keyward_core::audit::created(&object(
-                serde_json::json!({"name": new.org.name}),
-            )),
-        };
-        audit::append(&mut tx, org, ctx, org_event).await?;
-        let member_event = NewEvent {
-            action: "member.added".to_owned(),
-            target: target("member", owner.id.as_str(), &owner.email),
-            changes: keyward_core::audit::created(&object(
-                serde_json::json!({"email": owner.email, "role": owner.role}),
-            )),
-        };
-        audit::append(&mut tx, org, ctx, member_event).await?;
+        audit::append(&mut tx, org, ctx, events::organization_created(&new.org)).await?;
+        audit::append(&mut tx, org, ctx, events::member_added(owner)).await?;
         for project in [&new.default_project, &new.management_project] {
             insert_project(&mut tx, project).await?;
-            audit::append(&mut tx, org, ctx, project_created(project)).await?;
+            audit::append(&mut tx, org, ctx, events::project_created(project)).await?;
         }
         keys::insert(&mut tx, &new.root_key).await?;
-        let key_event = NewEvent {
-            action: "key.created".to_owned(),
-            target: target("root_key", new.root_key.id.as_str(), &new.root_key.name),
-            changes: keyward_core::audit::created(&audit_view(&new.root_key)),
-        };
-        audit::append(&mut tx, org, ctx, key_event).await?;
+        audit::append(&mut tx, org, ctx, events::key_created(&new.root_key)).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -352,17 +328,7 @@ impl Store for SqliteStore {
         audit::append(&mut tx, &key.org_id, ctx, event).await?;
         let purged = keys::purge_archived(&mut tx, &key.org_id, keep).await?;
         for old in &purged {
-            let event = NewEvent {
-                action: "key.purged".to_owned(),
-                target: Target {
-                    kind: "key".to_owned(),
-                    id: old.id.to_string(),
-                    name: old.name.clone(),
-                },
-                changes: object(serde_json::json!({
-                    "reason": {"before": null, "after": format!("more than {keep} archived keys")}
-                })),
-            };
+            let event = events::key_purged(old, keep);
             audit::append(&mut tx, &key.org_id, ctx, event).await?;
         }
         tx.commit().await.map_err(backend)?;
@@ -413,11 +379,8 @@ impl Store for SqliteStore {
         .ok_or(StoreError::NotFound)?;
         let sealed: Vec<u8> = row.try_get("shared_secret").map_err(backend)?;
         let rotated_at = time(row.try_get("shared_secret_rotated_at").map_err(backend)?)?;
-        let event = shared_secret_event(
-            "shared_secret.revealed",
-            org,
-            row.try_get("name").map_err(backend)?,
-        );
+        let name: String = row.try_get("name").map_err(backend)?;
+        let event = events::shared_secret("shared_secret.revealed", org, &name);
         audit::append(&mut tx, org, ctx, event).await?;
         tx.commit().await.map_err(backend)?;
         Ok((sealed, rotated_at))
@@ -445,7 +408,7 @@ impl Store for SqliteStore {
             &mut tx,
             org,
             ctx,
-            shared_secret_event("shared_secret.rotated", org, name),
+            events::shared_secret("shared_secret.rotated", org, &name),
         )
         .await?;
         tx.commit().await.map_err(backend)
@@ -498,41 +461,6 @@ async fn insert_project(tx: &mut SqliteConnection, project: &Project) -> Result<
     .await
     .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
     Ok(())
-}
-
-fn project_created(project: &Project) -> NewEvent {
-    NewEvent {
-        action: "project.created".to_owned(),
-        target: Target {
-            kind: "project".to_owned(),
-            id: project.id.to_string(),
-            name: project.name.clone(),
-        },
-        changes: keyward_core::audit::created(&object(serde_json::json!({
-            "name": project.name,
-            "key_prefix": project.key_prefix,
-            "apis": project.apis,
-        }))),
-    }
-}
-
-fn shared_secret_event(action: &str, org: &OrgId, org_name: String) -> NewEvent {
-    NewEvent {
-        action: action.to_owned(),
-        target: Target {
-            kind: "shared_secret".to_owned(),
-            id: org.to_string(),
-            name: org_name,
-        },
-        changes: serde_json::Map::new(),
-    }
-}
-
-fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match value {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    }
 }
 
 fn unique_as_conflict(error: sqlx::Error, message: &str) -> StoreError {

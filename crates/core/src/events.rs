@@ -1,0 +1,96 @@
+//! The audit events Keyward records, built in one place so that every
+//! backend and every handler writes them the same way.
+
+use crate::audit::{NewEvent, Target, created};
+use crate::id::OrgId;
+use crate::keys::audit_view;
+use crate::model::{KeyRecord, Member, Organization, Project};
+use serde_json::{Map, Value, json};
+
+/// The fields of a JSON object; anything else is empty.
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn target(kind: &str, id: &str, name: &str) -> Target {
+    Target {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// `organization.created`.
+pub fn organization_created(org: &Organization) -> NewEvent {
+    NewEvent {
+        action: "organization.created".to_owned(),
+        target: target("organization", org.id.as_str(), &org.name),
+        changes: created(&object(json!({"name": org.name}))),
+    }
+}
+
+/// `member.added`.
+pub fn member_added(member: &Member) -> NewEvent {
+    NewEvent {
+        action: "member.added".to_owned(),
+        target: target("member", member.id.as_str(), &member.email),
+        changes: created(&object(json!({"email": member.email, "role": member.role}))),
+    }
+}
+
+/// What the audit log records of a project.
+pub fn project_view(project: &Project) -> Map<String, Value> {
+    object(json!({"name": project.name, "key_prefix": project.key_prefix, "apis": project.apis}))
+}
+
+/// The audit target naming a project.
+pub fn project_target(project: &Project) -> Target {
+    target("project", project.id.as_str(), &project.name)
+}
+
+/// `project.created`.
+pub fn project_created(project: &Project) -> NewEvent {
+    NewEvent {
+        action: "project.created".to_owned(),
+        target: project_target(project),
+        changes: created(&project_view(project)),
+    }
+}
+
+/// The audit target naming a key (`root_key` for root keys).
+pub fn key_target(record: &KeyRecord) -> Target {
+    let kind = if record.root { "root_key" } else { "key" };
+    target(kind, record.id.as_str(), &record.name)
+}
+
+/// `key.created`.
+pub fn key_created(record: &KeyRecord) -> NewEvent {
+    NewEvent {
+        action: "key.created".to_owned(),
+        target: key_target(record),
+        changes: created(&audit_view(record)),
+    }
+}
+
+/// `key.purged`: an archived key beyond the `keep` most recent was deleted.
+pub fn key_purged(record: &KeyRecord, keep: u32) -> NewEvent {
+    NewEvent {
+        action: "key.purged".to_owned(),
+        target: key_target(record),
+        changes: object(json!({
+            "reason": {"before": null, "after": format!("more than {keep} archived keys")}
+        })),
+    }
+}
+
+/// `shared_secret.revealed` or `shared_secret.rotated`; never the secret.
+pub fn shared_secret(action: &str, org: &OrgId, org_name: &str) -> NewEvent {
+    NewEvent {
+        action: action.to_owned(),
+        target: target("shared_secret", org.as_str(), org_name),
+        changes: Map::new(),
+    }
+}
