@@ -93,6 +93,15 @@ pub struct Serve {
     /// How often `last_used_at` and usage counters are written, in milliseconds.
     #[arg(long, env = "KEYWARD_USAGE_FLUSH_MS", default_value_t = 1000)]
     pub usage_flush_ms: u64,
+    /// Mark dashboard cookies `Secure` (set it when a TLS proxy that is not
+    /// in --trusted-proxies serves Keyward; trusted proxies saying
+    /// `X-Forwarded-Proto: https` get `Secure` cookies anyway).
+    #[arg(long, env = "KEYWARD_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// The address people reach the dashboard at, for the printed setup
+    /// link (default: http://<addr>).
+    #[arg(long, env = "KEYWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -195,6 +195,14 @@ pub fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Map<Stri
             );
         }
     }
+    for (field, old) in before {
+        if !after.contains_key(field) && !old.is_null() {
+            changes.insert(
+                field.clone(),
+                serde_json::json!({"before": old, "after": null}),
+            );
+        }
+    }
     changes
 }
 

@@ -1,10 +1,10 @@
 //! The audit events Keyward records, built in one place so that every
 //! backend and every handler writes them the same way.
 
-use crate::audit::{NewEvent, Target, created};
-use crate::id::OrgId;
+use crate::audit::{NewEvent, Target, created, diff};
+use crate::id::{KeyId, OrgId};
 use crate::keys::audit_view;
-use crate::model::{KeyRecord, Member, Organization, Project};
+use crate::model::{KeyRecord, Member, Organization, Project, Team};
 use serde_json::{Map, Value, json};
 
 /// The fields of a JSON object; anything else is empty.
@@ -36,8 +36,83 @@ pub fn organization_created(org: &Organization) -> NewEvent {
 pub fn member_added(member: &Member) -> NewEvent {
     NewEvent {
         action: "member.added".to_owned(),
-        target: target("member", member.id.as_str(), &member.email),
-        changes: created(&object(json!({"email": member.email, "role": member.role}))),
+        target: member_target(member),
+        changes: created(&member_view(member)),
+    }
+}
+
+/// The audit target naming a member.
+pub fn member_target(member: &Member) -> Target {
+    target("member", member.id.as_str(), &member.email)
+}
+
+fn member_view(member: &Member) -> Map<String, Value> {
+    object(json!({"email": member.email, "name": member.name, "role": member.role}))
+}
+
+/// `member.updated`: name or role changed.
+pub fn member_updated(before: &Member, after: &Member) -> NewEvent {
+    NewEvent {
+        action: "member.updated".to_owned(),
+        target: member_target(after),
+        changes: diff(&member_view(before), &member_view(after)),
+    }
+}
+
+/// `member.password_changed` (by the member) or `member.password_reset` (by
+/// an administrator, who gets a temporary password). The password never appears.
+pub fn member_password(action: &str, member: &Member) -> NewEvent {
+    NewEvent {
+        action: action.to_owned(),
+        target: member_target(member),
+        changes: Map::new(),
+    }
+}
+
+/// `member.removed`, naming the keys it disabled.
+pub fn member_removed(member: &Member, disabled_keys: &[KeyId]) -> NewEvent {
+    let mut changes = diff(&member_view(member), &Map::new());
+    changes.insert(
+        "disabled_keys".to_owned(),
+        json!({"before": null, "after": disabled_keys}),
+    );
+    NewEvent {
+        action: "member.removed".to_owned(),
+        target: member_target(member),
+        changes,
+    }
+}
+
+/// What the audit log records of a team.
+pub fn team_view(team: &Team) -> Map<String, Value> {
+    object(json!({"name": team.name, "members": team.members}))
+}
+
+/// `team.created`, `team.updated` or `team.deleted`.
+pub fn team_changed(action: &str, before: Option<&Team>, after: Option<&Team>) -> NewEvent {
+    let view = |team: Option<&Team>| team.map(team_view).unwrap_or_default();
+    let named = after.or(before);
+    NewEvent {
+        action: action.to_owned(),
+        target: target(
+            "team",
+            named.map(|t| t.id.as_str()).unwrap_or_default(),
+            named.map(|t| t.name.as_str()).unwrap_or_default(),
+        ),
+        changes: diff(&view(before), &view(after)),
+    }
+}
+
+/// `login.succeeded` or `login.failed`, against a member.
+pub fn login(action: &str, member: &Member, reason: Option<&str>) -> NewEvent {
+    let changes = match reason {
+        Some(reason) => object(json!({"reason": {"before": null, "after": reason}})),
+        None => Map::new(),
+    };
+    NewEvent {
+        action: action.to_owned(),
+        target: member_target(member),
+        changes,
     }
 }
 

@@ -97,6 +97,11 @@ define_id!(
     MemberId, "mem"
 );
 define_id!(
+    /// A team of members.
+    TeamId, "team"
+);
+
+define_id!(
     /// An audit event.
     EventId, "evt"
 );

@@ -1,6 +1,6 @@
 //! The records Keyward keeps: organizations, members, projects and keys.
 
-use crate::id::{KeyId, MemberId, OrgId, ProjectId};
+use crate::id::{KeyId, MemberId, OrgId, ProjectId, TeamId};
 use crate::key_format::{KeyHash, KeyPrefix, KeyType};
 use crate::origin::TrustedOrigin;
 use crate::scope::{Role, Scope};
@@ -81,6 +81,8 @@ pub struct Member {
     pub password_hash: String,
     /// When the member was added.
     pub created_at: DateTime<Utc>,
+    /// Signed in with a temporary password: must choose a new one first.
+    pub must_change_password: bool,
 }
 
 impl std::fmt::Debug for Member {
@@ -91,6 +93,36 @@ impl std::fmt::Debug for Member {
             .field("role", &self.role)
             .finish_non_exhaustive()
     }
+}
+
+/// A team: a named group of members, recorded with each member's actions.
+#[derive(Debug, Clone)]
+pub struct Team {
+    /// Its id.
+    pub id: TeamId,
+    /// The organization.
+    pub org_id: OrgId,
+    /// Display name, unique in the organization.
+    pub name: String,
+    /// Its members.
+    pub members: Vec<MemberId>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A dashboard sign-in. Only the SHA-256 of the cookie is stored.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// SHA-256 of the session cookie's value.
+    pub token_hash: [u8; 32],
+    /// The organization.
+    pub org_id: OrgId,
+    /// Who signed in.
+    pub member_id: MemberId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, however active it is.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A project: groups keys, gives them their prefix and the APIs they may be granted.

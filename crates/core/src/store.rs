@@ -5,8 +5,8 @@
 //! same transaction, so that a change without its event cannot happen.
 
 use crate::audit::{AuditContext, AuditEvent, NewEvent};
-use crate::id::{KeyId, OrgId, ProjectId};
-use crate::model::{KeyRecord, KeyStatus, Member, Organization, Project};
+use crate::id::{KeyId, MemberId, OrgId, ProjectId, TeamId};
+use crate::model::{KeyRecord, KeyStatus, Member, Organization, Project, Session, Team};
 use crate::usage::UsageBatch;
 use chrono::{DateTime, Utc};
 use std::fmt::Debug;
@@ -126,10 +126,14 @@ pub enum CursorValue {
 pub struct KeyQuery {
     /// Only keys in this state.
     pub status: Option<KeyStatus>,
+    /// Only keys of this type.
+    pub key_type: Option<crate::key_format::KeyType>,
     /// Only keys of this project.
     pub project_id: Option<ProjectId>,
     /// Include root keys (asked for by naming the management project).
     pub include_root: bool,
+    /// Only keys created by this member or root key (a `member` sees their own).
+    pub created_by: Option<String>,
     /// Search in name and description (case-insensitive substring).
     pub q: Option<String>,
     /// Order.
@@ -149,11 +153,52 @@ pub enum ActionFilter {
     Exact(String),
     /// `key.*`: every action starting with `key.`.
     Prefix(String),
+    /// `create`, `update` or `delete`: every action of that kind.
+    AnyOf(Vec<String>),
 }
 
+/// Actions that create something.
+pub const CREATE_ACTIONS: &[&str] = &[
+    "organization.created",
+    "project.created",
+    "key.created",
+    "member.added",
+    "team.created",
+];
+/// Actions that change something.
+pub const UPDATE_ACTIONS: &[&str] = &[
+    "project.updated",
+    "key.updated",
+    "key.regenerated",
+    "key.enabled",
+    "key.disabled",
+    "member.updated",
+    "member.password_changed",
+    "team.updated",
+    "shared_secret.rotated",
+];
+/// Actions that take something away.
+pub const DELETE_ACTIONS: &[&str] = &[
+    "key.revoked",
+    "key.archived",
+    "key.purged",
+    "member.removed",
+    "team.deleted",
+];
+
 impl ActionFilter {
-    /// `key.*` is a prefix filter, anything else exact.
+    /// `create`, `update` and `delete` name a kind of action, `key.*` is a
+    /// prefix filter, anything else exact.
     pub fn parse(s: &str) -> Self {
+        let kind = match s {
+            "create" => CREATE_ACTIONS,
+            "update" => UPDATE_ACTIONS,
+            "delete" => DELETE_ACTIONS,
+            _ => &[],
+        };
+        if !kind.is_empty() {
+            return Self::AnyOf(kind.iter().map(|a| (*a).to_owned()).collect());
+        }
         match s.strip_suffix('*') {
             Some(prefix) => Self::Prefix(prefix.to_owned()),
             None => Self::Exact(s.to_owned()),
@@ -337,4 +382,85 @@ pub trait Store: Send + Sync + Debug {
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<AuditEvent, StoreError>;
+
+    /// The organization's members, by email.
+    async fn list_members(&self, org: &OrgId) -> Result<Vec<Member>, StoreError>;
+    /// One member.
+    async fn get_member(&self, org: &OrgId, id: &MemberId) -> Result<Option<Member>, StoreError>;
+    /// Every member who signs in with `email`, in any organization.
+    async fn members_by_email(&self, email: &str) -> Result<Vec<Member>, StoreError>;
+    /// Adds a member; `Conflict` when the email is taken in the organization.
+    async fn insert_member(
+        &self,
+        member: &Member,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Saves a member's name, role, password hash and `must_change_password`.
+    async fn update_member(
+        &self,
+        member: &Member,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Removes a member: their sessions end, they leave their teams, and the
+    /// keys they created are disabled (not deleted). One `member.removed`
+    /// event names those keys. Returns them.
+    async fn remove_member(
+        &self,
+        org: &OrgId,
+        id: &MemberId,
+        ctx: &AuditContext,
+    ) -> Result<Vec<KeyId>, StoreError>;
+
+    /// The organization's teams, by name.
+    async fn list_teams(&self, org: &OrgId) -> Result<Vec<Team>, StoreError>;
+    /// Adds a team with its members; `Conflict` when the name is taken.
+    async fn insert_team(
+        &self,
+        team: &Team,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Saves a team's name and replaces its members.
+    async fn update_team(
+        &self,
+        team: &Team,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Deletes a team (its members stay in the organization).
+    async fn delete_team(
+        &self,
+        org: &OrgId,
+        id: &TeamId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Starts a session.
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session whose cookie hashes to `token_hash`, unless it expired before `now`.
+    async fn get_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Ends one session.
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// Ends a member's sessions but `keep` (after a password change).
+    async fn delete_member_sessions(
+        &self,
+        member: &MemberId,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<(), StoreError>;
+    /// Leaves a one-time message for the session's next page (sealed).
+    async fn set_session_flash(
+        &self,
+        token_hash: &[u8; 32],
+        sealed: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Reads and clears the session's one-time message.
+    async fn take_session_flash(&self, token_hash: &[u8; 32])
+    -> Result<Option<Vec<u8>>, StoreError>;
 }

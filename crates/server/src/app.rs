@@ -76,6 +76,8 @@ impl Application {
             clock,
             master_key,
             settings: Arc::new(settings),
+            throttle: crate::session::Throttle::default(),
+            setup: crate::dashboard::setup::SetupLink::default(),
         });
         let router = router(state.clone());
         Ok(Self {
@@ -96,6 +98,16 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| self.state.settings.addr)
+    }
+
+    /// On a database without any organization, a fresh one-time setup path
+    /// (`/setup?token=…`) for the dashboard; `None` otherwise.
+    pub async fn setup_path(&self) -> anyhow::Result<Option<String>> {
+        if !self.state.store.list_organizations().await?.is_empty() {
+            return Ok(None);
+        }
+        let token = self.state.setup.issue(self.state.clock.now()).await?;
+        Ok(Some(format!("/setup?token={token}")))
     }
 
     /// Shared state, for tests and tools running next to the server.
@@ -252,9 +264,17 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, NodeRequestIds::new()));
+    let dashboard = crate::dashboard::router()
+        .with_state(state.clone())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http());
     verification
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(dashboard)
         .merge(management)
         .layer(DefaultBodyLimit::max(body_limit))
 }

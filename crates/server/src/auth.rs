@@ -1,4 +1,5 @@
-//! Authentication of management calls with root keys, and their scopes.
+//! Authentication of management calls — root keys, dashboard sessions — and
+//! what each caller may do.
 //!
 //! A root key is verified through the same [`Verifier`](keyward_core::verify::Verifier)
 //! as any key (so a root key already seen costs no storage I/O), and must be
@@ -10,28 +11,81 @@ use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{header, request::Parts};
 use keyward_core::audit::{Actor, ActorType, AuditContext};
-use keyward_core::id::{KeyId, OrgId};
+use crate::session;
+use keyward_core::id::OrgId;
+use keyward_core::model::{KeyRecord, Member, MemberRole};
 use keyward_core::policy::{Code, Request};
 use keyward_core::scope::{self, Scope};
 use std::sync::Arc;
 
-/// Who is calling the management API.
+/// Who is calling the management API: a root key, or a member signed in to
+/// the dashboard (whose role stands for a set of management scopes).
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The caller's organization: every request is confined to it.
     pub org_id: OrgId,
-    /// The root key.
-    pub key_id: KeyId,
-    /// The root key's name, for audit events.
+    /// A root key or a member.
+    pub kind: ActorType,
+    /// The root key's or member's id: owner of the keys it creates.
+    pub actor_id: String,
+    /// The root key's name or the member's email, for audit events.
     pub name: String,
     /// Its management scopes.
     pub scopes: Arc<[Scope]>,
+    /// The member's role; `None` for root keys.
+    pub role: Option<MemberRole>,
+    /// The member's team, recorded with their actions.
+    pub team: Option<String>,
     /// Where the call comes from.
     pub client: Client,
 }
 
+/// The management scopes each role stands for (§7 of the product contract).
+/// `keys:revoke` is internal: no root key can hold it alone, it lets
+/// `support` revoke without changing keys otherwise.
+pub fn role_scopes(role: MemberRole) -> &'static [&'static str] {
+    match role {
+        MemberRole::Owner | MemberRole::Admin => &["*"],
+        MemberRole::Support => &["keys:read", "keys:revoke", "audit:read"],
+        MemberRole::Analytics => &["keys:read"],
+        MemberRole::Member => &["keys:read", "keys:write"],
+    }
+}
+
 impl Principal {
-    /// Fails with 403 unless the key holds `needed` (`keys:write`, …).
+    /// A signed-in member, with their role's scopes.
+    pub fn member(member: &Member, team: Option<String>, client: Client) -> Self {
+        let scopes = role_scopes(member.role)
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect::<Vec<_>>();
+        Self {
+            org_id: member.org_id.clone(),
+            kind: ActorType::Member,
+            actor_id: member.id.to_string(),
+            name: member.email.clone(),
+            scopes: scopes.into(),
+            role: Some(member.role),
+            team,
+            client,
+        }
+    }
+
+    /// Whether this caller sees only the keys it created (the `member` role).
+    pub fn own_keys_only(&self) -> bool {
+        self.role == Some(MemberRole::Member)
+    }
+
+    /// Whether this caller may see `record`: `member`s see their own keys,
+    /// and only those who manage root keys see root keys.
+    pub fn may_see(&self, record: &KeyRecord) -> bool {
+        if self.own_keys_only() && record.created_by != self.actor_id {
+            return false;
+        }
+        !(record.root && self.kind == ActorType::Member && !self.holds("org:admin"))
+    }
+
+    /// Fails with 403 unless the caller holds `needed` (`keys:write`, …).
     pub fn require(&self, needed: &str) -> Result<(), ApiError> {
         if self.holds(needed) {
             Ok(())
@@ -40,7 +94,7 @@ impl Principal {
         }
     }
 
-    /// Fails with 403 unless the key holds one of `needed`.
+    /// Fails with 403 unless the caller holds one of `needed`.
     pub fn require_any(&self, needed: &[&str]) -> Result<(), ApiError> {
         match needed.iter().find(|n| self.holds(n)) {
             Some(_) => Ok(()),
@@ -48,8 +102,8 @@ impl Principal {
         }
     }
 
-    /// Fails with 403 unless this key holds every one of `scopes`: a root key
-    /// may not create, change or take over a root key more powerful than
+    /// Fails with 403 unless this caller holds every one of `scopes`: a root
+    /// key may not create, change or take over a root key more powerful than
     /// itself.
     pub fn require_covers(&self, scopes: &[Scope]) -> Result<(), ApiError> {
         if scope::satisfies(&self.scopes, scopes) {
@@ -63,7 +117,7 @@ impl Principal {
         }
     }
 
-    /// Whether the key holds `scope`.
+    /// Whether the caller holds `scope`.
     pub fn holds(&self, needed: &str) -> bool {
         Scope::parse(needed).is_ok_and(|needed| scope::satisfies(&self.scopes, &[needed]))
     }
@@ -72,11 +126,11 @@ impl Principal {
     pub fn audit(&self, at: chrono::DateTime<chrono::Utc>) -> AuditContext {
         AuditContext {
             actor: Actor {
-                kind: ActorType::RootKey,
-                id: self.key_id.to_string(),
+                kind: self.kind,
+                id: self.actor_id.clone(),
                 name: self.name.clone(),
             },
-            team: None,
+            team: self.team.clone(),
             ip: self.client.ip.map(|ip| ip.to_string()),
             user_agent: self.client.user_agent.clone(),
             at,
@@ -91,6 +145,11 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// A principal the dashboard already authenticated, handed to the API
+/// in-process as a request extension (which no client can set).
+#[derive(Debug, Clone)]
+pub struct Delegated(pub Principal);
+
 impl<S> FromRequestParts<S> for Principal
 where
     S: Send + Sync,
@@ -99,9 +158,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(Delegated(principal)) = parts.extensions.get::<Delegated>() {
+            return Ok(principal.clone());
+        }
         let client = Client::from_request_parts(parts, state).await?;
         let state = AppState::from_ref(state);
-        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let Some(key) = bearer(parts) else {
+            return session::api_principal(&state, parts, client).await;
+        };
         // A root key restricted to origins or networks is held to them too.
         let origin = parts
             .headers
@@ -116,9 +180,12 @@ where
         match outcome.key {
             Some(record) if outcome.code == Code::Valid && record.root => Ok(Self {
                 org_id: record.org_id.clone(),
-                key_id: record.id.clone(),
+                kind: ActorType::RootKey,
+                actor_id: record.id.to_string(),
                 name: record.name.clone(),
                 scopes: record.scopes.clone().into(),
+                role: None,
+                team: None,
                 client,
             }),
             // A root key over its own rate limit or quota is throttled, not refused.
@@ -158,6 +225,14 @@ needs!(
 needs!(
     /// Creating and changing keys.
     KeysWrite => ["keys:write"]
+);
+needs!(
+    /// Revoking keys: whoever changes keys, and `support`.
+    KeysRevoke => ["keys:write", "keys:revoke"]
+);
+needs!(
+    /// Managing members and teams.
+    MembersWrite => ["members:write"]
 );
 needs!(
     /// Reading projects: whoever manages keys or projects.

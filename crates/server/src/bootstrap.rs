@@ -10,7 +10,7 @@ use keyward_core::audit::AuditContext;
 use keyward_core::base62;
 use keyward_core::clock::Clock;
 use keyward_core::crypto::MasterKey;
-use keyward_core::id::{MemberId, OrgId, ProjectId};
+use keyward_core::id::{KeyId, MemberId, OrgId, ProjectId};
 use keyward_core::key_format::{FullKey, KeyPrefix};
 use keyward_core::keys::{self, CreateKey, validate_name};
 use keyward_core::model::{
@@ -35,6 +35,8 @@ pub struct CreatedOrganization {
     pub owner_password: Option<SecretString>,
     /// The root key with scope `*`.
     pub root_key: FullKey,
+    /// Its id.
+    pub root_key_id: KeyId,
 }
 
 /// Creates an organization owned by `owner_email`.
@@ -91,6 +93,7 @@ pub async fn create_organization(
         role: MemberRole::Owner,
         password_hash: hash_password(&password)?,
         created_at: now,
+        must_change_password: false,
     };
     let management_apis = MANAGEMENT_APIS.iter().map(|s| (*s).to_owned()).collect();
     let management_prefix =
@@ -135,6 +138,7 @@ pub async fn create_organization(
         owner_email: email,
         owner_password: generated.then_some(password),
         root_key: root.key,
+        root_key_id: new.root_key.id,
     })
 }
 
@@ -148,6 +152,14 @@ pub fn hash_password(password: &SecretString) -> Result<String, ApiError> {
         .hash_password(password.expose_secret().as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|e| ApiError::Internal(e.to_string().into()))
+}
+
+/// Whether `password` matches an Argon2id PHC string. Slow by design: call
+/// it off the async workers.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 /// A plausible email address, lower-cased.

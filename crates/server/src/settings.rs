@@ -29,6 +29,8 @@ pub struct Settings {
     pub cache: keyward_core::verify::CacheConfig,
     /// How often storage is checked for the outage policy (`/readyz` checks on each call).
     pub storage_check_interval: Duration,
+    /// Dashboard cookies are `Secure` (behind a TLS proxy).
+    pub secure_cookies: bool,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
             usage_flush_interval: Duration::from_secs(1),
             cache: keyward_core::verify::CacheConfig::default(),
             storage_check_interval: Duration::from_secs(1),
+            secure_cookies: false,
         }
     }
 

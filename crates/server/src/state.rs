@@ -25,6 +25,10 @@ pub struct Shared {
     pub master_key: MasterKey,
     /// Settings the handlers consult.
     pub settings: Arc<Settings>,
+    /// Failed sign-ins.
+    pub throttle: crate::session::Throttle,
+    /// The one-time first-run link, while there is no organization.
+    pub setup: crate::dashboard::setup::SetupLink,
 }
 
 impl AppState {

@@ -18,8 +18,22 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
         crate::args::OutagePolicy::ServeCached => keyward_core::verify::OutagePolicy::ServeCached,
     };
     settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
+    settings.secure_cookies = args.secure_cookies;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{}", args.addr));
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    if let Some(path) = app.setup_path().await? {
+        // Standard output, not the log: the link is a one-time secret for
+        // the person starting the server, not for log collectors.
+        println!(
+            "No organization yet. Open {}{path} to create the first one \
+             (the link works once, for {} minutes).",
+            public_url.trim_end_matches('/'),
+            keyward_server::dashboard::SETUP_MINUTES
+        );
+    }
     app.run_until_stopped(keyward_server::app::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)

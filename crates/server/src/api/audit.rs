@@ -32,7 +32,8 @@ const EXPORT_PAGE: u32 = 1_000;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
-    /// An action (`key.created`) or a family of them (`key.*`).
+    /// An action (`key.created`), a family of them (`key.*`), or a kind:
+    /// `create`, `update` or `delete`.
     action: Option<String>,
     /// Actor id or actor name.
     actor: Option<String>,

@@ -7,7 +7,7 @@
 
 use super::views::KeyView;
 use super::{load_key, project_of};
-use crate::auth::{Authorized, KeysWrite, Principal};
+use crate::auth::{Authorized, KeysRevoke, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, OptionalJson};
 use crate::state::AppState;
@@ -16,11 +16,11 @@ use keyward_core::audit::{self, NewEvent};
 use keyward_core::events::key_target;
 use keyward_core::keys::{self, audit_view};
 use keyward_core::model::KeyRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// Body of `POST /v1/keys/{id}/regenerate`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKey {
     /// How long the old secret keeps working (answering `deprecated: true`); 0 or absent stops it at once. At most 30 days.
@@ -188,7 +188,7 @@ async fn set_enabled(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    principal: Authorized<KeysWrite>,
+    principal: Authorized<KeysRevoke>,
     Path(id): Path<String>,
     OptionalJson(input): OptionalJson<RevokeKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {

@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyward_core::audit;
+use keyward_core::audit::{self, ActorType};
+use keyward_core::key_format::KeyType;
 use keyward_core::id::{KeyId, ProjectId};
 use keyward_core::keys::{self, CreateKey, UpdateKey, audit_view};
 use keyward_core::model::{KeyStatus, Project};
@@ -54,7 +55,7 @@ pub async fn create(
     // Idempotency keys belong to the root key that sent them: another caller
     // reusing one never sees the response (and the key) it produced.
     let idempotency_key =
-        idempotency_key(request.headers())?.map(|key| format!("{}:{key}", principal.key_id));
+        idempotency_key(request.headers())?.map(|key| format!("{}:{key}", principal.actor_id));
     let body = json_bytes(request, &state).await?;
     let request_hash = canonical_hash(&body);
     if let Some(key) = &idempotency_key
@@ -68,7 +69,7 @@ pub async fn create(
     if project.management {
         principal.require("org:admin")?;
     }
-    let created_by = principal.key_id.to_string();
+    let created_by = principal.actor_id.to_string();
     let new = keys::create(
         input,
         &principal.org_id,
@@ -221,6 +222,10 @@ pub struct ListQuery {
     status: Option<String>,
     /// Only this project's keys; name the management project to list root keys.
     project_id: Option<String>,
+    /// `secret` or `publishable`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    key_type: Option<String>,
     /// Case-insensitive search in name and description.
     q: Option<String>,
     /// `created_at`, `-created_at` (default), `scope`, `last_used_at`, `-last_used_at`, `name`.
@@ -278,6 +283,11 @@ pub async fn list(
             )
         })
     });
+    let key_type = query.key_type.as_deref().map(|t| {
+        KeyType::from_name(t)
+            .ok_or(())
+            .map_err(|()| invalid("type", "one of secret, publishable"))
+    });
     if query.q.as_deref().is_some_and(|q| !keys::is_plain_text(q)) {
         invalid("q", "must not contain control characters");
     }
@@ -314,10 +324,8 @@ pub async fn list(
             "not a cursor of this listing; start again without one",
         );
     }
-    let status = match status {
-        Some(Ok(s)) => Some(s),
-        Some(Err(())) | None => None,
-    };
+    let status = status.and_then(Result::ok);
+    let key_type = key_type.and_then(Result::ok);
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
@@ -325,11 +333,17 @@ pub async fn list(
     let include_root = project_id
         .as_ref()
         .and_then(|id| projects.get(id))
-        .is_some_and(|p| p.management);
+        .is_some_and(|p| p.management)
+        && (principal.kind == ActorType::RootKey || principal.holds("org:admin"));
     let key_query = KeyQuery {
         status,
+        key_type,
         project_id,
         include_root,
+        // A `member` sees the keys they created, and no one else's.
+        created_by: principal
+            .own_keys_only()
+            .then(|| principal.actor_id.clone()),
         q: query.q.filter(|q| !q.trim().is_empty()),
         sort: sort.unwrap_or(KeySort::CreatedDesc),
         after: after.flatten().map(|t| t.at),

@@ -6,8 +6,10 @@ pub mod forward_auth;
 pub mod health;
 pub mod key_actions;
 pub mod keys;
+pub mod members;
 pub mod projects;
 pub mod shared_secret;
+pub mod teams;
 pub mod usage;
 pub mod verify;
 pub mod views;
@@ -39,6 +41,7 @@ use utoipa_axum::routes;
         (name = "keys", description = "API keys and root keys"),
         (name = "projects", description = "Projects and their API catalogs"),
         (name = "verification", description = "Is this key allowed to do this?"),
+        (name = "members", description = "Members, their roles, and teams"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "organization", description = "The organization's shared secret"),
         (name = "operations", description = "Health, readiness and this description"),
@@ -83,6 +86,10 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(key_actions::archive))
         .routes(routes!(projects::create, projects::list))
         .routes(routes!(projects::get, projects::update))
+        .routes(routes!(members::list, members::create))
+        .routes(routes!(members::update, members::remove))
+        .routes(routes!(teams::list, teams::create))
+        .routes(routes!(teams::update, teams::delete))
         .routes(routes!(shared_secret::reveal))
         .routes(routes!(shared_secret::rotate))
         .routes(routes!(audit::list))
@@ -124,7 +131,8 @@ pub async fn openapi_json() -> Response {
     response
 }
 
-/// Loads a key of the caller's organization; anything else is 404.
+/// Loads a key of the caller's organization that the caller may see;
+/// anything else is 404.
 pub(crate) async fn load_key(
     state: &AppState,
     principal: &Principal,
@@ -135,6 +143,7 @@ pub(crate) async fn load_key(
         .store
         .get_key(&principal.org_id, &id)
         .await?
+        .filter(|record| principal.may_see(record))
         .ok_or(ApiError::NotFound)
 }
 

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use keyward_core::base62;
 use keyward_core::crypto::MasterKey;
 use keyward_core::id::OrgId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The shared secret.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SharedSecret {
     /// `kwss_` and 40 base62 characters.
     pub shared_secret: String,

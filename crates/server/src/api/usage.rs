@@ -26,7 +26,7 @@ pub struct UsageParams {
 }
 
 /// One bucket of counts.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageBucket {
     /// Start of the hour or day (UTC).
     pub start: DateTime<Utc>,
@@ -38,7 +38,7 @@ pub struct UsageBucket {
 }
 
 /// The answer.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     /// The key.
     pub key_id: String,

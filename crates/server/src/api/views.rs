@@ -6,12 +6,12 @@ use keyward_core::key_format::KeyType;
 use keyward_core::limits::{QuotaPeriod, RateLimit};
 use keyward_core::model::{KeyRecord, KeyStatus, Project};
 use keyward_core::scope::{self, Access, Role};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The key object. `key` appears only at creation and regeneration, and when
 /// reading a publishable key.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// `key_…`.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct KeyView {
     /// At most `limit` valid verifications per `period`; `null` for none.
     pub quota: Option<QuotaView>,
     /// The full key.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
 
@@ -135,7 +135,7 @@ impl KeyView {
 }
 
 /// A key's quota and how much of it is left.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuotaView {
     /// Verifications allowed per period.
     pub limit: u64,
@@ -148,7 +148,7 @@ pub struct QuotaView {
 }
 
 /// The project object.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProjectView {
     /// `proj_…`.
     pub id: String,
@@ -181,7 +181,7 @@ impl From<&Project> for ProjectView {
 }
 
 /// A page of a list.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub data: Vec<T>,

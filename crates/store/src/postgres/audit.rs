@@ -142,6 +142,14 @@ pub(super) async fn search(
                 .push_bind(prefix.clone())
                 .push(")");
         }
+        Some(ActionFilter::AnyOf(actions)) => {
+            sql.push(" AND action IN (");
+            let mut list = sql.separated(", ");
+            for action in actions {
+                list.push_bind(action.clone());
+            }
+            list.push_unseparated(")");
+        }
         None => {}
     }
     for (value, id_column, name_column) in [

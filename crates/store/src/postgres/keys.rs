@@ -201,6 +201,12 @@ pub(super) async fn list(
     if !query.include_root {
         sql.push(" AND NOT root");
     }
+    if let Some(key_type) = query.key_type {
+        sql.push(" AND key_type = ").push_bind(key_type.as_str());
+    }
+    if let Some(creator) = &query.created_by {
+        sql.push(" AND created_by = ").push_bind(creator.clone());
+    }
     if let Some(project) = &query.project_id {
         sql.push(" AND project_id = ").push_bind(project.as_str());
     }

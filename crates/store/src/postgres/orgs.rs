@@ -2,7 +2,7 @@
 
 use super::audit::{self, OrgTx};
 use super::rows::{self, micros, time};
-use super::{keys, unique_as_conflict};
+use super::{keys, people, unique_as_conflict};
 use crate::backend;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::AuditContext;
@@ -33,20 +33,7 @@ pub(super) async fn create(
     .await
     .map_err(backend)?;
     let owner = &new.owner;
-    sqlx::query(
-        "INSERT INTO members (id, org_id, email, name, role, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(owner.id.as_str())
-    .bind(owner.org_id.as_str())
-    .bind(&owner.email)
-    .bind(&owner.name)
-    .bind(owner.role.as_str())
-    .bind(&owner.password_hash)
-    .bind(micros(owner.created_at))
-    .execute(tx.conn())
-    .await
-    .map_err(backend)?;
+    people::insert_member(tx.conn(), owner).await?;
     audit::append(&mut tx, ctx, events::organization_created(&new.org)).await?;
     audit::append(&mut tx, ctx, events::member_added(owner)).await?;
     for project in [&new.default_project, &new.management_project] {

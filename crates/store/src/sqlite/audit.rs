@@ -96,6 +96,14 @@ pub(super) async fn search(
                 .push(") = ")
                 .push_bind(prefix.clone());
         }
+        Some(ActionFilter::AnyOf(actions)) => {
+            sql.push(" AND action IN (");
+            let mut list = sql.separated(", ");
+            for action in actions {
+                list.push_bind(action.clone());
+            }
+            list.push_unseparated(")");
+        }
         None => {}
     }
     for (value, id_column, name_column) in [

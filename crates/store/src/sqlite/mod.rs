@@ -8,6 +8,7 @@
 mod audit;
 mod keys;
 mod lookup;
+mod people;
 mod rows;
 mod usage;
 
@@ -15,9 +16,9 @@ use crate::{backend, is_unique_violation};
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
 use keyward_core::events;
-use keyward_core::id::{KeyId, OrgId, ProjectId};
+use keyward_core::id::{KeyId, MemberId, OrgId, ProjectId, TeamId};
 use keyward_core::key_format::KeyHash;
-use keyward_core::model::{KeyRecord, Organization, Project};
+use keyward_core::model::{KeyRecord, Member, Organization, Project, Session, Team};
 use keyward_core::store::{
     AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
 };
@@ -124,20 +125,7 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         let owner = &new.owner;
-        sqlx::query(
-            "INSERT INTO members (id, org_id, email, name, role, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(owner.id.as_str())
-        .bind(owner.org_id.as_str())
-        .bind(&owner.email)
-        .bind(&owner.name)
-        .bind(owner.role.as_str())
-        .bind(&owner.password_hash)
-        .bind(micros(owner.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        people::insert_owner(&mut tx, owner).await?;
         let org = &new.org.id;
         audit::append(&mut tx, org, ctx, events::organization_created(&new.org)).await?;
         audit::append(&mut tx, org, ctx, events::member_added(owner)).await?;
@@ -441,6 +429,116 @@ impl Store for SqliteStore {
         let event = audit::append(&mut tx, org, ctx, event).await?;
         tx.commit().await.map_err(backend)?;
         Ok(event)
+    }
+
+    async fn list_members(&self, org: &OrgId) -> Result<Vec<Member>, StoreError> {
+        self.list_members_impl(org).await
+    }
+
+    async fn get_member(&self, org: &OrgId, id: &MemberId) -> Result<Option<Member>, StoreError> {
+        self.get_member_impl(org, id).await
+    }
+
+    async fn members_by_email(&self, email: &str) -> Result<Vec<Member>, StoreError> {
+        self.members_by_email_impl(email).await
+    }
+
+    async fn insert_member(
+        &self,
+        member: &Member,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.insert_member_impl(member, ctx, event).await
+    }
+
+    async fn update_member(
+        &self,
+        member: &Member,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.update_member_impl(member, ctx, event).await
+    }
+
+    async fn remove_member(
+        &self,
+        org: &OrgId,
+        id: &MemberId,
+        ctx: &AuditContext,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        self.remove_member_impl(org, id, ctx).await
+    }
+
+    async fn list_teams(&self, org: &OrgId) -> Result<Vec<Team>, StoreError> {
+        self.list_teams_impl(org).await
+    }
+
+    async fn insert_team(
+        &self,
+        team: &Team,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.insert_team_impl(team, ctx, event).await
+    }
+
+    async fn update_team(
+        &self,
+        team: &Team,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.update_team_impl(team, ctx, event).await
+    }
+
+    async fn delete_team(
+        &self,
+        org: &OrgId,
+        id: &TeamId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.delete_team_impl(org, id, ctx, event).await
+    }
+
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.insert_session_impl(session).await
+    }
+
+    async fn get_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        self.get_session_impl(token_hash, now).await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.delete_session_impl(token_hash).await
+    }
+
+    async fn delete_member_sessions(
+        &self,
+        member: &MemberId,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        self.delete_member_sessions_impl(member, keep).await
+    }
+
+    async fn set_session_flash(
+        &self,
+        token_hash: &[u8; 32],
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        self.set_session_flash_impl(token_hash, sealed).await
+    }
+
+    async fn take_session_flash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.take_session_flash_impl(token_hash).await
     }
 }
 

@@ -3,9 +3,11 @@
 
 use crate::backend;
 use chrono::{DateTime, Utc};
-use keyward_core::id::{KeyId, OrgId, ProjectId};
+use keyward_core::id::{KeyId, MemberId, OrgId, ProjectId};
 use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
-use keyward_core::model::{KeyRecord, Organization, PreviousSecret, Project};
+use keyward_core::model::{
+    KeyRecord, Member, MemberRole, Organization, PreviousSecret, Project, Session,
+};
 use keyward_core::policy::Code;
 use keyward_core::scope::Role;
 use keyward_core::store::{IdempotentResponse, StoreError};
@@ -16,7 +18,7 @@ use sqlx::sqlite::SqliteRow;
 /// A stored value that does not parse as what it should be.
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt value in column {0}")]
-struct Corrupt(&'static str);
+pub(crate) struct Corrupt(pub(crate) &'static str);
 
 fn corrupt(column: &'static str) -> StoreError {
     backend(Corrupt(column))
@@ -185,6 +187,32 @@ pub(crate) fn idempotent(row: &impl Columns) -> Result<IdempotentResponse, Store
         request_hash: get(row, "request_hash")?,
         status: u16::try_from(status).map_err(|_| corrupt("status"))?,
         sealed_body: get(row, "sealed_body")?,
+        created_at: time(get(row, "created_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
+    })
+}
+
+pub(crate) fn member(row: &impl Columns) -> Result<Member, StoreError> {
+    Ok(Member {
+        id: parsed(row, "id", |s| MemberId::parse(s).ok())?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        role: parsed(row, "role", MemberRole::from_name)?,
+        password_hash: get(row, "password_hash")?,
+        created_at: time(get(row, "created_at")?)?,
+        must_change_password: get(row, "must_change_password")?,
+    })
+}
+
+pub(crate) fn session(row: &impl Columns) -> Result<Session, StoreError> {
+    let token_hash: Vec<u8> = get(row, "token_hash")?;
+    Ok(Session {
+        token_hash: token_hash
+            .try_into()
+            .map_err(|_| corrupt("token_hash"))?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        member_id: parsed(row, "member_id", |s| MemberId::parse(s).ok())?,
         created_at: time(get(row, "created_at")?)?,
         expires_at: time(get(row, "expires_at")?)?,
     })

@@ -100,6 +100,7 @@ pub async fn create_org(store: &dyn Store, name: &str, now: DateTime<Utc>) -> Or
         role: MemberRole::Owner,
         password_hash: "$argon2id$v=19$placeholder".to_owned(),
         created_at: now,
+        must_change_password: false,
     };
     let root_key = new_key(
         &org_id,

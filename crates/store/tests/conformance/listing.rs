@@ -19,6 +19,8 @@ fn query(now: DateTime<Utc>) -> KeyQuery {
         status: None,
         project_id: None,
         include_root: false,
+        created_by: None,
+        key_type: None,
         q: None,
         sort: KeySort::CreatedAsc,
         after: None,
@@ -150,6 +152,8 @@ pub async fn list_filters_by_status_and_project(store: Arc<dyn Store>) {
     let q = KeyQuery {
         project_id: Some(acme.management.id.clone()),
         include_root: true,
+        created_by: None,
+        key_type: None,
         ..query(at(10))
     };
     assert_eq!(listed(s, &acme, &q).await, [id(&acme.root_key)]);

@@ -16,6 +16,7 @@ mod idempotency;
 mod keys;
 mod listing;
 mod organizations;
+mod people;
 mod postgres_only;
 mod usage;
 
@@ -70,4 +71,10 @@ conformance! {
     audit::audit_events_are_append_only,
     concurrency::concurrent_writers_keep_one_chain,
     concurrency::concurrent_updates_of_one_key_let_one_win,
+    people::members_are_added_listed_and_unique,
+    people::members_are_updated,
+    people::removing_a_member_disables_their_live_keys,
+    people::teams_are_created_updated_and_deleted,
+    people::sessions_expire_and_end,
+    people::session_flash_is_read_once,
 }

@@ -51,6 +51,8 @@ pub async fn organization_is_created_with_everything(store: Arc<dyn Store>) {
         status: None,
         project_id: None,
         include_root: false,
+        created_by: None,
+        key_type: None,
         q: None,
         sort: KeySort::CreatedDesc,
         after: None,

@@ -1,0 +1,117 @@
+//! Small helpers the pages share: query strings, times, and the lists that
+//! forms carry one per line.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A choice in a `<select>`.
+#[derive(Debug)]
+pub struct Choice {
+    /// What the form sends.
+    pub value: String,
+    /// What people read.
+    pub label: String,
+    /// Whether it is the current one.
+    pub selected: bool,
+}
+
+/// Choices from `(value, label)` pairs, `current` selected.
+pub fn choices(options: &[(&str, &str)], current: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|(value, label)| Choice {
+            value: (*value).to_owned(),
+            label: (*label).to_owned(),
+            selected: *value == current,
+        })
+        .collect()
+}
+
+/// `value` encoded for a query string.
+pub fn encode(value: &str) -> String {
+    serde_urlencoded::to_string([("", value)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+/// A query string (without `?`) of the pairs whose value is not empty.
+pub fn query<K: AsRef<str> + Serialize>(pairs: &[(K, Option<String>)]) -> String {
+    let present: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| (k.as_ref(), v))
+        })
+        .collect();
+    serde_urlencoded::to_string(present).unwrap_or_default()
+}
+
+/// A time as people read it: `2026-11-24 21:40 UTC`.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// An optional time, with what to say when there is none.
+pub fn time_or(t: Option<DateTime<Utc>>, none: &str) -> String {
+    t.map_or_else(|| none.to_owned(), time)
+}
+
+/// The non-empty lines of a text area, trimmed.
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Words separated by commas, spaces or new lines.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `YYYY-MM-DD` as the start of that day, UTC, in RFC 3339.
+pub fn day_start(date: &str) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+        .ok()
+        .map(|d| format!("{d}T00:00:00Z"))
+}
+
+/// `YYYY-MM-DD` as the start of the next day (an exclusive end), in RFC 3339.
+pub fn day_end(date: &str) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .map(|d| format!("{d}T00:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_leave_out_empty_values_and_encode_the_rest() {
+        let q = query(&[
+            ("q", Some("a b&c".to_owned())),
+            ("status", Some(String::new())),
+            ("sort", None),
+        ]);
+        assert_eq!(q, "q=a+b%26c");
+        assert_eq!(encode("/keys?x=1"), "%2Fkeys%3Fx%3D1");
+    }
+
+    #[test]
+    fn dates_become_day_bounds() {
+        assert_eq!(
+            day_start("2026-02-28").as_deref(),
+            Some("2026-02-28T00:00:00Z")
+        );
+        assert_eq!(day_end("2026-02-28").as_deref(), Some("2026-03-01T00:00:00Z"));
+        assert_eq!(day_start("28/02/2026"), None);
+    }
+}

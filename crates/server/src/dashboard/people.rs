@@ -1,0 +1,412 @@
+//! Members and teams pages. Owners and admins add members (who get a
+//! temporary password, shown here once), change their roles, remove them,
+//! and put them in teams.
+
+use super::client::Api;
+use super::forms::{self, Choice, time};
+use super::{Nav, Signed, error_page, failure_page, render};
+use crate::api::members::{CreatedMember, MemberView, RemovedMember};
+use crate::api::teams::TeamView;
+use crate::api::views::Page;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use serde::Deserialize;
+use serde_json::json;
+
+const ROLES: [(&str, &str); 5] = [
+    ("owner", "Owner"),
+    ("admin", "Admin"),
+    ("support", "Support"),
+    ("analytics", "Analytics"),
+    ("member", "Member"),
+];
+
+fn role_choices(current: &str) -> Vec<Choice> {
+    forms::choices(&ROLES, current)
+}
+
+struct MemberRow {
+    id: String,
+    email: String,
+    name: String,
+    roles: Vec<Choice>,
+    teams: String,
+    added: String,
+    pending: bool,
+    is_self: bool,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    nav: Option<Nav>,
+    title: String,
+    notice: Option<String>,
+    rows: Vec<MemberRow>,
+    email: String,
+    name: String,
+    roles: Vec<Choice>,
+    created: Option<(String, String)>,
+    errors: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Notice {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+fn notice(done: Option<&str>) -> Option<String> {
+    let text = match done? {
+        "updated" => "The member was saved.".to_owned(),
+        "removed" => "The member was removed.".to_owned(),
+        other => match other.strip_prefix("removed-") {
+            Some(n) => format!("The member was removed; {n} of their keys were disabled."),
+            None => return None,
+        },
+    };
+    Some(text)
+}
+
+struct MembersView {
+    input: MemberForm,
+    created: Option<(String, String)>,
+    errors: Vec<String>,
+    notice: Option<String>,
+}
+
+async fn members_page(state: &AppState, signed: &Signed, view: MembersView) -> Response {
+    let nav = signed.nav("members");
+    if !nav.members {
+        return error_page(Some(nav), StatusCode::FORBIDDEN, "Your role does not manage members.");
+    }
+    let api = Api::new(state, signed.principal());
+    let members = match api.get::<Page<MemberView>>("/v1/members").await {
+        Ok(p) => p.data,
+        Err(failure) => return failure_page(Some(nav), &failure),
+    };
+    let teams = api
+        .get::<Page<TeamView>>("/v1/teams")
+        .await
+        .map(|p| p.data)
+        .unwrap_or_default();
+    let failed = !view.errors.is_empty();
+    let me = &signed.principal().actor_id;
+    let mut response = render(&MembersPage {
+        title: "Members".to_owned(),
+        notice: view.notice,
+        rows: members
+            .into_iter()
+            .map(|m| MemberRow {
+                teams: teams
+                    .iter()
+                    .filter(|t| t.members.contains(&m.id))
+                    .map(|t| t.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                roles: role_choices(m.role.as_str()),
+                added: time(m.created_at),
+                pending: m.must_change_password,
+                is_self: &m.id == me,
+                id: m.id,
+                email: m.email,
+                name: m.name,
+            })
+            .collect(),
+        roles: role_choices(if view.input.role.is_empty() {
+            "member"
+        } else {
+            &view.input.role
+        }),
+        email: view.input.email,
+        name: view.input.name,
+        created: view.created,
+        errors: view.errors,
+        nav: Some(nav),
+    });
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+pub async fn members(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<Notice>,
+) -> Response {
+    let view = MembersView {
+        input: MemberForm::default(),
+        created: None,
+        errors: Vec::new(),
+        notice: notice(q.done.as_deref()),
+    };
+    members_page(&state, &signed, view).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MemberForm {
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(input): Form<MemberForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let body = json!({"email": input.email, "name": input.name, "role": input.role});
+    match api.send::<CreatedMember>(Method::POST, "/v1/members", &body).await {
+        // Shown in this answer only (and `no-store`): reloading asks to send
+        // the form again, which fails on the now taken email.
+        Ok(created) => {
+            let view = MembersView {
+                input: MemberForm::default(),
+                created: Some((created.member.email, created.temporary_password)),
+                errors: Vec::new(),
+                notice: None,
+            };
+            Ok(members_page(&state, &signed, view).await)
+        }
+        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+            let view = MembersView {
+                input,
+                created: None,
+                errors: failure.messages(),
+                notice: None,
+            };
+            Err(members_page(&state, &signed, view).await)
+        }
+        Err(failure) => Err(failure_page(Some(signed.nav("members")), &failure)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    role: String,
+}
+
+pub async fn update_member(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<RoleForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let uri = format!("/v1/members/{}", forms::encode(&id));
+    match api
+        .send::<MemberView>(Method::PATCH, &uri, &json!({"role": input.role}))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/members?done=updated").into_response()),
+        Err(failure) => Err(failure_page(Some(signed.nav("members")), &failure)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "member_remove.html")]
+struct RemovePage {
+    nav: Option<Nav>,
+    title: String,
+    id: String,
+    email: String,
+}
+
+pub async fn remove_form(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let nav = signed.nav("members");
+    let api = Api::new(&state, signed.principal());
+    let members = match api.get::<Page<MemberView>>("/v1/members").await {
+        Ok(p) => p.data,
+        Err(failure) => return failure_page(Some(nav), &failure),
+    };
+    let Some(member) = members.into_iter().find(|m| m.id == id) else {
+        return error_page(Some(nav), StatusCode::NOT_FOUND, "There is no such member.");
+    };
+    render(&RemovePage {
+        title: format!("Remove {}?", member.email),
+        id: member.id,
+        email: member.email,
+        nav: Some(nav),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfOnly>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let uri = format!("/v1/members/{}", forms::encode(&id));
+    match api
+        .send::<RemovedMember>(Method::DELETE, &uri, &json!({}))
+        .await
+    {
+        Ok(removed) => Ok(Redirect::to(&format!(
+            "/members?done=removed-{}",
+            removed.disabled_keys.len()
+        ))
+        .into_response()),
+        Err(failure) => Err(failure_page(Some(signed.nav("members")), &failure)),
+    }
+}
+
+struct MemberBox {
+    id: String,
+    email: String,
+    checked: bool,
+}
+
+struct TeamRow {
+    id: String,
+    name: String,
+    members: Vec<MemberBox>,
+}
+
+#[derive(Template)]
+#[template(path = "teams.html")]
+struct TeamsPage {
+    nav: Option<Nav>,
+    title: String,
+    rows: Vec<TeamRow>,
+    name: String,
+    members: Vec<MemberBox>,
+    errors: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TeamForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+async fn teams_page(
+    state: &AppState,
+    signed: &Signed,
+    input: TeamForm,
+    errors: Vec<String>,
+) -> Response {
+    let nav = signed.nav("teams");
+    if !nav.members {
+        return error_page(Some(nav), StatusCode::FORBIDDEN, "Your role does not manage teams.");
+    }
+    let api = Api::new(state, signed.principal());
+    let (members, teams) = match (
+        api.get::<Page<MemberView>>("/v1/members").await,
+        api.get::<Page<TeamView>>("/v1/teams").await,
+    ) {
+        (Ok(m), Ok(t)) => (m.data, t.data),
+        (Err(failure), _) | (_, Err(failure)) => return failure_page(Some(nav), &failure),
+    };
+    let boxes = |chosen: &[String]| {
+        members
+            .iter()
+            .map(|m| MemberBox {
+                id: m.id.clone(),
+                email: m.email.clone(),
+                checked: chosen.contains(&m.id),
+            })
+            .collect::<Vec<_>>()
+    };
+    let failed = !errors.is_empty();
+    let mut response = render(&TeamsPage {
+        title: "Teams".to_owned(),
+        rows: teams
+            .iter()
+            .map(|t| TeamRow {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                members: boxes(&t.members),
+            })
+            .collect(),
+        members: boxes(&input.members),
+        name: input.name,
+        errors,
+        nav: Some(nav),
+    });
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+pub async fn teams(State(state): State<AppState>, signed: Signed) -> Response {
+    teams_page(&state, &signed, TeamForm::default(), Vec::new()).await
+}
+
+pub async fn create_team(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(input): Form<TeamForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let body = json!({"name": input.name, "members": input.members});
+    match api.send::<TeamView>(Method::POST, "/v1/teams", &body).await {
+        Ok(_) => Ok(Redirect::to("/teams").into_response()),
+        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+            Err(teams_page(&state, &signed, input, failure.messages()).await)
+        }
+        Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
+    }
+}
+
+pub async fn update_team(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<TeamForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let uri = format!("/v1/teams/{}", forms::encode(&id));
+    let body = json!({"name": input.name, "members": input.members});
+    match api.send::<TeamView>(Method::PATCH, &uri, &body).await {
+        Ok(_) => Ok(Redirect::to("/teams").into_response()),
+        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+            Err(teams_page(&state, &signed, TeamForm::default(), failure.messages()).await)
+        }
+        Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
+    }
+}
+
+pub async fn delete_team(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfOnly>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let uri = format!("/v1/teams/{}", forms::encode(&id));
+    match api.send::<()>(Method::DELETE, &uri, &json!({})).await {
+        Ok(()) => Ok(Redirect::to("/teams").into_response()),
+        Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
+    }
+}

@@ -1,0 +1,339 @@
+//! Signing in and out, and changing one's password.
+//!
+//! Failed sign-ins are audited (`login.failed`) in every organization where
+//! the email belongs to a member, and throttled per account and per client
+//! address with growing delays ([`crate::session::Throttle`]). The sign-in
+//! form carries its own CSRF token (a double-submit cookie), since there is
+//! no session yet to derive one from.
+
+use super::{Nav, Signed, error_page, render};
+use crate::bootstrap::{self, verify_password};
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::session::{self, SESSION_HOURS, SecureCookies, SessionToken};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use keyward_core::audit::{Actor, ActorType, AuditContext};
+use keyward_core::base62;
+use keyward_core::events;
+use keyward_core::id::KeyId;
+use keyward_core::key_format::FullKey;
+use keyward_core::model::{Member, Session};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const LOGIN_CSRF_COOKIE: &str = "keyward_login";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    title: String,
+    csrf: String,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only paths of this site: never an open redirect.
+fn safe_next(next: &str) -> String {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    if local && !next.starts_with("/login") {
+        next.to_owned()
+    } else {
+        "/keys".to_owned()
+    }
+}
+
+fn login_page(
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let csrf = base62::random(32)?;
+    let mut response = render(&LoginPage {
+        nav: None,
+        title: "Sign in".to_owned(),
+        csrf: csrf.clone(),
+        next: safe_next(next),
+        email: email.to_owned(),
+        error,
+    });
+    *response.status_mut() = status;
+    let cookie = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+pub async fn form(Query(q): Query<NextQuery>) -> Result<Response, ApiError> {
+    login_page(StatusCode::OK, &q.next, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    #[serde(default)]
+    next: String,
+    email: String,
+    password: String,
+}
+
+fn login_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_CSRF_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    client: Client,
+    secure: SecureCookies,
+    headers: HeaderMap,
+    Form(input): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let csrf_ok = login_cookie(&headers).is_some_and(|cookie| {
+        !cookie.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(cookie.as_bytes(), input.csrf.as_bytes()))
+    });
+    if !csrf_ok {
+        let error = "The sign-in form expired; please try again.".to_owned();
+        return login_page(StatusCode::FORBIDDEN, &input.next, &input.email, Some(error));
+    }
+    let email = input.email.trim().to_lowercase();
+    let keys = [
+        format!("account:{email}"),
+        format!(
+            "ip:{}",
+            client.ip.map(|ip| ip.to_string()).unwrap_or_default()
+        ),
+    ];
+    if let Some(wait) = state.throttle.wait(&keys) {
+        let error = format!(
+            "Too many failed sign-ins. Try again in {} seconds.",
+            wait.as_secs().max(1)
+        );
+        let mut response =
+            login_page(StatusCode::TOO_MANY_REQUESTS, &input.next, &email, Some(error))?;
+        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+    let candidates = state.store.members_by_email(&email).await?;
+    let password = input.password.clone();
+    let hashes: Vec<String> = candidates.iter().map(|m| m.password_hash.clone()).collect();
+    let matched = tokio::task::spawn_blocking(move || {
+        if hashes.is_empty() {
+            // As slow as a real check, so timing does not tell which emails exist.
+            let _ = bootstrap::hash_password(&SecretString::from(password));
+            return None;
+        }
+        hashes.iter().position(|hash| verify_password(hash, &password))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let now = state.clock.now();
+    let ctx = |member: &Member| AuditContext {
+        actor: Actor {
+            kind: ActorType::Member,
+            id: member.id.to_string(),
+            name: member.email.clone(),
+        },
+        team: None,
+        ip: client.ip.map(|ip| ip.to_string()),
+        user_agent: client.user_agent.clone(),
+        at: now,
+    };
+    let Some(index) = matched else {
+        state.throttle.failed(&keys);
+        for member in &candidates {
+            let event = events::login("login.failed", member, Some("wrong password"));
+            state.store.append_audit(&member.org_id, &ctx(member), event).await?;
+        }
+        tracing::warn!(ip = ?client.ip, "sign-in failed");
+        let error = "The email or password is not right.".to_owned();
+        return login_page(StatusCode::UNAUTHORIZED, &input.next, &email, Some(error));
+    };
+    let member = &candidates[index];
+    state.throttle.succeeded(&keys[0]);
+    let event = events::login("login.succeeded", member, None);
+    state.store.append_audit(&member.org_id, &ctx(member), event).await?;
+    Ok(start_session(&state, member, secure, None, &safe_next(&input.next)).await)
+}
+
+/// Signs `member` in and sends them on: to the one-time key page when
+/// `flash` holds a key to show, to the password page when they must choose
+/// one, else to `next`.
+pub async fn start_session(
+    state: &AppState,
+    member: &Member,
+    SecureCookies(secure): SecureCookies,
+    flash: Option<(KeyId, FullKey)>,
+    next: &str,
+) -> Response {
+    let result: Result<Response, ApiError> = async {
+        let token = SessionToken::generate()?;
+        let now = state.clock.now();
+        state
+            .store
+            .insert_session(&Session {
+                token_hash: token.hash(),
+                org_id: member.org_id.clone(),
+                member_id: member.id.clone(),
+                created_at: now,
+                expires_at: now + chrono::Duration::hours(SESSION_HOURS),
+            })
+            .await?;
+        let target = match &flash {
+            Some((id, key)) => {
+                super::keys::leave_key(state, &token, id, key).await?;
+                format!("/keys/{id}/created")
+            }
+            None if member.must_change_password => "/account/password".to_owned(),
+            None => next.to_owned(),
+        };
+        let mut response = Redirect::to(&target).into_response();
+        if let Ok(value) = HeaderValue::from_str(&token.set_cookie(secure)) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        Ok(response)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    signed: Signed,
+    SecureCookies(secure): SecureCookies,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    state
+        .store
+        .delete_session(&signed.0.token.hash())
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(value) = HeaderValue::from_str(&session::clear_cookie(secure)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    nav: Option<Nav>,
+    title: String,
+    forced: bool,
+    errors: Vec<String>,
+}
+
+pub async fn password_form(signed: Signed) -> Response {
+    render(&PasswordPage {
+        nav: Some(signed.nav("account")),
+        title: "Change your password".to_owned(),
+        forced: signed.0.member.must_change_password,
+        errors: Vec::new(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    password: String,
+    password_again: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(input): Form<PasswordForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let again = |errors: Vec<String>| {
+        let mut response = render(&PasswordPage {
+            nav: Some(signed.nav("account")),
+            title: "Change your password".to_owned(),
+            forced: signed.0.member.must_change_password,
+            errors,
+        });
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        response
+    };
+    let member = signed.0.member.clone();
+    let current = input.current.clone();
+    let hash = member.password_hash.clone();
+    let current_ok = tokio::task::spawn_blocking(move || verify_password(&hash, &current))
+        .await
+        .unwrap_or(false);
+    if !current_ok {
+        return Err(again(vec!["The current password is not right.".to_owned()]));
+    }
+    if input.password != input.password_again {
+        return Err(again(vec!["The two new passwords differ.".to_owned()]));
+    }
+    if input.password == input.current {
+        return Err(again(vec![
+            "Choose a password different from the current one.".to_owned(),
+        ]));
+    }
+    let new_hash = crate::api::members::new_password_hash(&SecretString::from(input.password))
+        .map_err(|e| match e {
+            ApiError::Invalid(errors) => again(
+                errors
+                    .into_iter()
+                    .map(|e| format!("New password: {}", e.message))
+                    .collect(),
+            ),
+            other => other.into_response(),
+        })?;
+    let mut after = member.clone();
+    after.password_hash = new_hash;
+    after.must_change_password = false;
+    let now = state.clock.now();
+    let ctx = signed.principal().audit(now);
+    let event = events::member_password("member.password_changed", &member);
+    let token_hash = signed.0.token.hash();
+    let saved = async {
+        state.store.update_member(&after, &ctx, event).await?;
+        // Every other session of this member ends with the old password.
+        state
+            .store
+            .delete_member_sessions(&member.id, Some(&token_hash))
+            .await
+    }
+    .await;
+    if let Err(error) = saved {
+        return Err(error_page(
+            Some(signed.nav("account")),
+            ApiError::from(error).into_response().status(),
+            "The password could not be saved; try again shortly.",
+        ));
+    }
+    Ok(Redirect::to("/keys?done=password").into_response())
+}

@@ -1,0 +1,374 @@
+//! Members, teams and dashboard sessions on SQLite.
+
+use super::{SqliteStore, audit, rows, unique_as_conflict};
+use crate::backend;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::{AuditContext, NewEvent};
+use keyward_core::events;
+use keyward_core::id::{KeyId, MemberId, OrgId, TeamId};
+use keyward_core::model::{Member, Session, Team};
+use keyward_core::store::StoreError;
+use rows::{micros, time};
+use sqlx::{Row, SqliteConnection};
+use std::collections::BTreeMap;
+
+const EMAIL_TAKEN: &str = "a member with this email already exists";
+const TEAM_TAKEN: &str = "a team with this name already exists";
+
+impl SqliteStore {
+    pub(super) async fn list_members_impl(&self, org: &OrgId) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM members WHERE org_id = ? ORDER BY email, id")
+            .bind(org.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::member).collect()
+    }
+
+    pub(super) async fn get_member_impl(
+        &self,
+        org: &OrgId,
+        id: &MemberId,
+    ) -> Result<Option<Member>, StoreError> {
+        // The writer: a member just added or changed is read back at once.
+        let row = sqlx::query("SELECT * FROM members WHERE org_id = ? AND id = ?")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::member).transpose()
+    }
+
+    pub(super) async fn members_by_email_impl(
+        &self,
+        email: &str,
+    ) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM members WHERE email = ? ORDER BY created_at, id")
+            .bind(email)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::member).collect()
+    }
+
+    pub(super) async fn insert_member_impl(
+        &self,
+        member: &Member,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_member(&mut tx, member).await?;
+        audit::append(&mut tx, &member.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn update_member_impl(
+        &self,
+        member: &Member,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE members SET name = ?, role = ?, password_hash = ?, must_change_password = ?
+             WHERE org_id = ? AND id = ?",
+        )
+        .bind(&member.name)
+        .bind(member.role.as_str())
+        .bind(&member.password_hash)
+        .bind(member.must_change_password)
+        .bind(member.org_id.as_str())
+        .bind(member.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::append(&mut tx, &member.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn remove_member_impl(
+        &self,
+        org: &OrgId,
+        id: &MemberId,
+        ctx: &AuditContext,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT * FROM members WHERE org_id = ? AND id = ?")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?;
+        let member = rows::member(&row)?;
+        let disabled: Vec<String> = sqlx::query_scalar(
+            "UPDATE api_keys SET enabled = 0, updated_at = ?, version = version + 1
+             WHERE org_id = ? AND created_by = ? AND enabled = 1
+               AND revoked_at IS NULL AND archived_at IS NULL
+             RETURNING id",
+        )
+        .bind(micros(ctx.at))
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut disabled = disabled
+            .iter()
+            .map(|id| KeyId::parse(id).map_err(|_| backend(rows::Corrupt("id"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        disabled.sort();
+        // Sessions and team memberships go with the member (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM members WHERE org_id = ? AND id = ?")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let event = events::member_removed(&member, &disabled);
+        audit::append(&mut tx, org, ctx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(disabled)
+    }
+
+    pub(super) async fn list_teams_impl(&self, org: &OrgId) -> Result<Vec<Team>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.org_id, t.name, t.created_at, m.member_id
+             FROM teams t LEFT JOIN team_members m ON m.team_id = t.id
+             WHERE t.org_id = ? ORDER BY t.name, t.id, m.member_id",
+        )
+        .bind(org.as_str())
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?;
+        let mut teams: BTreeMap<(String, String), Team> = BTreeMap::new();
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(backend)?;
+            let name: String = row.try_get("name").map_err(backend)?;
+            let team = match teams.entry((name.clone(), id.clone())) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(Team {
+                    id: TeamId::parse(&id).map_err(|_| backend(rows::Corrupt("id")))?,
+                    org_id: org.clone(),
+                    name,
+                    members: Vec::new(),
+                    created_at: time(row.try_get("created_at").map_err(backend)?)?,
+                }),
+            };
+            let member: Option<String> = row.try_get("member_id").map_err(backend)?;
+            if let Some(member) = member {
+                team.members.push(
+                    MemberId::parse(&member).map_err(|_| backend(rows::Corrupt("member_id")))?,
+                );
+            }
+        }
+        Ok(teams.into_values().collect())
+    }
+
+    pub(super) async fn insert_team_impl(
+        &self,
+        team: &Team,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO teams (id, org_id, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(team.id.as_str())
+            .bind(team.org_id.as_str())
+            .bind(&team.name)
+            .bind(micros(team.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_as_conflict(e, TEAM_TAKEN))?;
+        set_team_members(&mut tx, team).await?;
+        audit::append(&mut tx, &team.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn update_team_impl(
+        &self,
+        team: &Team,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE teams SET name = ? WHERE org_id = ? AND id = ?")
+            .bind(&team.name)
+            .bind(team.org_id.as_str())
+            .bind(team.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_as_conflict(e, TEAM_TAKEN))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM team_members WHERE team_id = ?")
+            .bind(team.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        set_team_members(&mut tx, team).await?;
+        audit::append(&mut tx, &team.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn delete_team_impl(
+        &self,
+        org: &OrgId,
+        id: &TeamId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM teams WHERE org_id = ? AND id = ?")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::append(&mut tx, org, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn insert_session_impl(&self, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, org_id, member_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&session.token_hash[..])
+        .bind(session.org_id.as_str())
+        .bind(session.member_id.as_str())
+        .bind(micros(session.created_at))
+        .bind(micros(session.expires_at))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn get_session_impl(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?")
+            .bind(&token_hash[..])
+            .bind(micros(now))
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::session).transpose()
+    }
+
+    pub(super) async fn delete_session_impl(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(&token_hash[..])
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_member_sessions_impl(
+        &self,
+        member: &MemberId,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE member_id = ? AND token_hash IS NOT ?")
+            .bind(member.as_str())
+            .bind(keep.map(|k| k.to_vec()))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn set_session_flash_impl(
+        &self,
+        token_hash: &[u8; 32],
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET flash = ? WHERE token_hash = ?")
+            .bind(sealed)
+            .bind(&token_hash[..])
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn take_session_flash_impl(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        // In one transaction: two tabs cannot both read the message.
+        let mut tx = self.begin().await?;
+        let flash: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT flash FROM sessions WHERE token_hash = ?")
+                .bind(&token_hash[..])
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        sqlx::query("UPDATE sessions SET flash = NULL WHERE token_hash = ?")
+            .bind(&token_hash[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(flash.flatten())
+    }
+}
+
+async fn insert_member(tx: &mut SqliteConnection, member: &Member) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO members (id, org_id, email, name, role, password_hash, created_at, must_change_password)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(member.id.as_str())
+    .bind(member.org_id.as_str())
+    .bind(&member.email)
+    .bind(&member.name)
+    .bind(member.role.as_str())
+    .bind(&member.password_hash)
+    .bind(micros(member.created_at))
+    .bind(member.must_change_password)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_as_conflict(e, EMAIL_TAKEN))?;
+    Ok(())
+}
+
+pub(super) async fn insert_owner(
+    tx: &mut SqliteConnection,
+    member: &Member,
+) -> Result<(), StoreError> {
+    insert_member(tx, member).await
+}
+
+async fn set_team_members(tx: &mut SqliteConnection, team: &Team) -> Result<(), StoreError> {
+    for member in &team.members {
+        // Only members of the team's own organization can join it.
+        let done = sqlx::query(
+            "INSERT INTO team_members (team_id, member_id)
+             SELECT ?, id FROM members WHERE org_id = ? AND id = ?",
+        )
+        .bind(team.id.as_str())
+        .bind(team.org_id.as_str())
+        .bind(member.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_as_conflict(e, "a member is listed twice"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("no member {member}")));
+        }
+    }
+    Ok(())
+}
