@@ -461,6 +461,8 @@ pub trait Store: Send + Sync + Debug {
         sealed: &[u8],
     ) -> Result<(), StoreError>;
     /// Reads and clears the session's one-time message.
-    async fn take_session_flash(&self, token_hash: &[u8; 32])
-    -> Result<Option<Vec<u8>>, StoreError>;
+    async fn take_session_flash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -7,11 +7,11 @@
 
 use crate::error::ApiError;
 use crate::extract::Client;
+use crate::session;
 use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{header, request::Parts};
 use keyward_core::audit::{Actor, ActorType, AuditContext};
-use crate::session;
 use keyward_core::id::OrgId;
 use keyward_core::model::{KeyRecord, Member, MemberRole};
 use keyward_core::policy::{Code, Request};

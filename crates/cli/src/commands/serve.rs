@@ -19,11 +19,11 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     };
     settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
     settings.secure_cookies = args.secure_cookies;
-    let public_url = args
-        .public_url
-        .unwrap_or_else(|| format!("http://{}", args.addr));
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{}", app.local_addr()));
     if let Some(path) = app.setup_path().await? {
         // Standard output, not the log: the link is a one-time secret for
         // the person starting the server, not for log collectors.

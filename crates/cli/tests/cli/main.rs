@@ -4,7 +4,9 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod cluster;
+mod dashboard;
 mod nginx;
 mod org;
 mod secrets;

@@ -1,7 +1,7 @@
 //! A real nginx (Debian's) with `auth_request` in front of a small upstream,
 //! asking the real `keyward serve` through `GET /v1/auth`.
 
-use crate::support::{Server, create_org};
+use crate::support::{Server, create_org, free_port};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,14 +19,6 @@ fn nginx_binary() -> Option<String> {
     );
     eprintln!("SKIPPED: nginx is not installed; install Debian's nginx to run this test");
     None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Nginx(Child);

@@ -27,6 +27,15 @@ pub fn run(command: &mut Command) -> Output {
     output
 }
 
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `keyward org create --json`, parsed.
 pub fn create_org(data_dir: &Path, name: &str, password: Option<&str>) -> Value {
     let mut command = keyward(data_dir);

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyward_core::audit::{self, ActorType};
-use keyward_core::key_format::KeyType;
 use keyward_core::id::{KeyId, ProjectId};
+use keyward_core::key_format::KeyType;
 use keyward_core::keys::{self, CreateKey, UpdateKey, audit_view};
 use keyward_core::model::{KeyStatus, Project};
 use keyward_core::store::{

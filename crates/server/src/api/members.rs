@@ -186,7 +186,11 @@ pub async fn create(
     };
     state
         .store
-        .insert_member(&member, &principal.audit(now), events::member_added(&member))
+        .insert_member(
+            &member,
+            &principal.audit(now),
+            events::member_added(&member),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -65,7 +65,9 @@ fn humanize(field: &str) -> String {
             '_' => out.push(' '),
             '[' => {
                 let digits: String = chars.by_ref().take_while(|c| *c != ']').collect();
-                let n = digits.parse::<usize>().map_or(digits, |n| (n + 1).to_string());
+                let n = digits
+                    .parse::<usize>()
+                    .map_or(digits, |n| (n + 1).to_string());
                 out.push(' ');
                 out.push_str(&n);
             }
@@ -145,7 +147,11 @@ impl<'a> Api<'a> {
             .await
             .map_err(|e| Failure::internal(e.to_string()))?;
         if status.is_success() {
-            let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+            let bytes = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
             return serde_json::from_slice(bytes).map_err(|e| Failure::internal(e.to_string()));
         }
         let problem: ProblemBody = serde_json::from_slice(&bytes)

@@ -111,7 +111,10 @@ mod tests {
             day_start("2026-02-28").as_deref(),
             Some("2026-02-28T00:00:00Z")
         );
-        assert_eq!(day_end("2026-02-28").as_deref(), Some("2026-03-01T00:00:00Z"));
+        assert_eq!(
+            day_end("2026-02-28").as_deref(),
+            Some("2026-03-01T00:00:00Z")
+        );
         assert_eq!(day_start("28/02/2026"), None);
     }
 }

@@ -48,7 +48,10 @@ pub async fn leave_key(
     })
     .map_err(|e| ApiError::Internal(Box::new(e)))?;
     let sealed = state.master_key.seal(&payload, &flash_aad(token))?;
-    state.store.set_session_flash(&token.hash(), &sealed).await?;
+    state
+        .store
+        .set_session_flash(&token.hash(), &sealed)
+        .await?;
     Ok(())
 }
 
@@ -244,7 +247,12 @@ pub async fn list(
     let sorts = vec![
         sort_link("Scope", "scope", "scope", "scope"),
         sort_link("Created", "created_at", "-created_at", "-created_at"),
-        sort_link("Last used", "last_used_at", "-last_used_at", "-last_used_at"),
+        sort_link(
+            "Last used",
+            "last_used_at",
+            "-last_used_at",
+            "-last_used_at",
+        ),
     ];
     let mut project_choices = vec![Choice {
         value: String::new(),
@@ -268,7 +276,12 @@ pub async fn list(
     let status = q.status.clone().unwrap_or_default();
     let kind = q.key_type.clone().unwrap_or_default();
     render(&KeysPage {
-        title: if archived { "Archived keys" } else { "API keys" }.to_owned(),
+        title: if archived {
+            "Archived keys"
+        } else {
+            "API keys"
+        }
+        .to_owned(),
         notice: notice(q.done.as_deref()),
         rows,
         projects: project_choices,
@@ -371,7 +384,12 @@ impl KeyFormPage {
             })
             .collect();
         Self {
-            title: if creating { "Create an API key" } else { "Edit key" }.to_owned(),
+            title: if creating {
+                "Create an API key"
+            } else {
+                "Edit key"
+            }
+            .to_owned(),
             action,
             creating,
             project_id: project.id.clone(),
@@ -427,7 +445,11 @@ pub async fn new_form(
 ) -> Response {
     let nav = signed.nav("new");
     if !nav.write_keys {
-        return error_page(Some(nav), StatusCode::FORBIDDEN, "Your role cannot create keys.");
+        return error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role cannot create keys.",
+        );
     }
     let api = Api::new(&state, signed.principal());
     let projects = match projects(&api).await {
@@ -435,7 +457,11 @@ pub async fn new_form(
         Err(failure) => return failure_page(Some(nav), &failure),
     };
     let Some(project) = pick_project(&projects, q.project_id.as_deref()) else {
-        return error_page(Some(nav), StatusCode::NOT_FOUND, "There is no such project.");
+        return error_page(
+            Some(nav),
+            StatusCode::NOT_FOUND,
+            "There is no such project.",
+        );
     };
     let input = KeyInput {
         key_type: "secret".to_owned(),
@@ -493,7 +519,11 @@ fn expiry_body(input: &KeyInput, now: DateTime<Utc>) -> Result<Value, String> {
     }
 }
 
-fn key_body(input: &KeyInput, catalog: &[String], now: DateTime<Utc>) -> Result<Value, Vec<String>> {
+fn key_body(
+    input: &KeyInput,
+    catalog: &[String],
+    now: DateTime<Utc>,
+) -> Result<Value, Vec<String>> {
     let mut errors = Vec::new();
     let access = access_body(input, catalog).map_err(|e| errors.push(e)).ok();
     let expires_at = expiry_body(input, now).map_err(|e| errors.push(e)).ok();
@@ -526,7 +556,11 @@ pub async fn create(
         .await
         .map_err(|f| failure_page(Some(nav.clone()), &f))?;
     let Some(project) = pick_project(&projects, Some(&input.project_id)).cloned() else {
-        return Err(error_page(Some(nav), StatusCode::NOT_FOUND, "There is no such project."));
+        return Err(error_page(
+            Some(nav),
+            StatusCode::NOT_FOUND,
+            "There is no such project.",
+        ));
     };
     let again = |input: KeyInput, errors: Vec<String>| {
         let mut page = KeyFormPage::new(
@@ -554,7 +588,9 @@ pub async fn create(
     });
     let created: KeyView = match api.send(Method::POST, "/v1/keys", &body).await {
         Ok(created) => created,
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             return Err(again(input, failure.messages()));
         }
         Err(failure) => return Err(failure_page(Some(nav), &failure)),
@@ -576,9 +612,14 @@ async fn one_time_redirect(
             "The key was created but could not be shown.",
         ));
     };
-    leave_key(state, &signed.0.token, &id, &FullKey::from_trusted(key.to_owned()))
-        .await
-        .map_err(IntoResponse::into_response)?;
+    leave_key(
+        state,
+        &signed.0.token,
+        &id,
+        &FullKey::from_trusted(key.to_owned()),
+    )
+    .await
+    .map_err(IntoResponse::into_response)?;
     Ok(Redirect::to(&format!("/keys/{id}/created")).into_response())
 }
 
@@ -654,7 +695,10 @@ pub async fn show(
         Err(failure) => return failure_page(Some(nav), &failure),
     };
     let usage: Usage = match api
-        .get(&format!("/v1/keys/{}/usage?granularity=day", forms::encode(&id)))
+        .get(&format!(
+            "/v1/keys/{}/usage?granularity=day",
+            forms::encode(&id)
+        ))
         .await
     {
         Ok(usage) => usage,
@@ -665,32 +709,77 @@ pub async fn show(
         .ok()
         .and_then(|ps| ps.into_iter().find(|p| p.id == key.project_id))
         .map_or_else(|| key.project_id.clone(), |p| p.name);
-    let access = if name_of(key.access) == "full" { "Full" } else { "Partial" };
+    let access = if name_of(key.access) == "full" {
+        "Full"
+    } else {
+        "Partial"
+    };
     let mut fields = vec![
-        Field { label: "Hint", value: key.hint.clone() },
-        Field { label: "Type", value: name_of(key.key_type) },
-        Field { label: "Project", value: project },
-        Field { label: "Role", value: format!("{} ({access})", role_label(key.role)) },
-        Field { label: "Scopes", value: key.scopes.join(", ") },
-        Field { label: "Status", value: status_label(&key) },
-        Field { label: "Created", value: time(key.created_at) },
-        Field { label: "Last used", value: time_or(key.last_used_at, "Never") },
-        Field { label: "Expires", value: time_or(key.expires_at, "Never") },
+        Field {
+            label: "Hint",
+            value: key.hint.clone(),
+        },
+        Field {
+            label: "Type",
+            value: name_of(key.key_type),
+        },
+        Field {
+            label: "Project",
+            value: project,
+        },
+        Field {
+            label: "Role",
+            value: format!("{} ({access})", role_label(key.role)),
+        },
+        Field {
+            label: "Scopes",
+            value: key.scopes.join(", "),
+        },
+        Field {
+            label: "Status",
+            value: status_label(&key),
+        },
+        Field {
+            label: "Created",
+            value: time(key.created_at),
+        },
+        Field {
+            label: "Last used",
+            value: time_or(key.last_used_at, "Never"),
+        },
+        Field {
+            label: "Expires",
+            value: time_or(key.expires_at, "Never"),
+        },
         Field {
             label: "Trusted origins",
-            value: if key.trusted_origins.is_empty() { "Any".to_owned() } else { key.trusted_origins.join(", ") },
+            value: if key.trusted_origins.is_empty() {
+                "Any".to_owned()
+            } else {
+                key.trusted_origins.join(", ")
+            },
         },
         Field {
             label: "Allowed IPs",
-            value: if key.allowed_ips.is_empty() { "Any".to_owned() } else { key.allowed_ips.join(", ") },
+            value: if key.allowed_ips.is_empty() {
+                "Any".to_owned()
+            } else {
+                key.allowed_ips.join(", ")
+            },
         },
     ];
     if let Some(until) = key.previous_secret_expires_at {
-        fields.push(Field { label: "Previous secret works until", value: time(until) });
+        fields.push(Field {
+            label: "Previous secret works until",
+            value: time(until),
+        });
     }
     if let Some(at) = key.revoked_at {
         let reason = key.revoked_reason.clone().unwrap_or_default();
-        fields.push(Field { label: "Revoked", value: format!("{} {reason}", time(at)).trim().to_owned() });
+        fields.push(Field {
+            label: "Revoked",
+            value: format!("{} {reason}", time(at)).trim().to_owned(),
+        });
     }
     let (svg, totals) = chart::usage_chart(&usage);
     let live = key.revoked_at.is_none() && key.archived_at.is_none();
@@ -727,7 +816,11 @@ pub async fn edit_form(
         Err(failure) => return failure_page(Some(nav), &failure),
     };
     let Some(project) = projects.iter().find(|p| p.id == key.project_id) else {
-        return error_page(Some(nav), StatusCode::NOT_FOUND, "The key's project is gone.");
+        return error_page(
+            Some(nav),
+            StatusCode::NOT_FOUND,
+            "The key's project is gone.",
+        );
     };
     let (access, apis, note) = current_access(&key, &project.apis);
     let input = KeyInput {
@@ -737,7 +830,12 @@ pub async fn edit_form(
         key_type: name_of(key.key_type),
         access,
         apis,
-        expiry: if key.expires_at.is_some() { "date" } else { "never" }.to_owned(),
+        expiry: if key.expires_at.is_some() {
+            "date"
+        } else {
+            "never"
+        }
+        .to_owned(),
         expiry_date: key
             .expires_at
             .map(|t| (t - Duration::days(1)).format("%Y-%m-%d").to_string())
@@ -765,8 +863,11 @@ fn current_access(key: &KeyView, catalog: &[String]) -> (String, Vec<String>, Op
         Role::Admin => ("admin".to_owned(), catalog.to_vec(), None),
         Role::Readonly => ("readonly".to_owned(), catalog.to_vec(), None),
         Role::Custom => {
-            let split: Vec<(&str, &str)> =
-                key.scopes.iter().filter_map(|s| s.split_once(':')).collect();
+            let split: Vec<(&str, &str)> = key
+                .scopes
+                .iter()
+                .filter_map(|s| s.split_once(':'))
+                .collect();
             let all_read = split.iter().all(|(_, action)| *action == "read");
             let all_write = split.iter().all(|(_, action)| *action == "*");
             let apis = split.iter().map(|(api, _)| (*api).to_owned()).collect();
@@ -792,12 +893,19 @@ pub async fn update(
     let nav = signed.nav("keys");
     let api = Api::new(&state, signed.principal());
     let uri = format!("/v1/keys/{}", forms::encode(&id));
-    let key: KeyView = api.get(&uri).await.map_err(|f| failure_page(Some(nav.clone()), &f))?;
+    let key: KeyView = api
+        .get(&uri)
+        .await
+        .map_err(|f| failure_page(Some(nav.clone()), &f))?;
     let projects = projects(&api)
         .await
         .map_err(|f| failure_page(Some(nav.clone()), &f))?;
     let Some(project) = projects.iter().find(|p| p.id == key.project_id).cloned() else {
-        return Err(error_page(Some(nav), StatusCode::NOT_FOUND, "The key's project is gone."));
+        return Err(error_page(
+            Some(nav),
+            StatusCode::NOT_FOUND,
+            "The key's project is gone.",
+        ));
     };
     let again = |input: KeyInput, errors: Vec<String>| {
         let mut page = KeyFormPage::new(
@@ -819,7 +927,9 @@ pub async fn update(
     };
     match api.send::<KeyView>(Method::PATCH, &uri, &body).await {
         Ok(_) => Ok(Redirect::to(&format!("/keys/{}?done=updated", key.id)).into_response()),
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             Err(again(input, failure.messages()))
         }
         Err(failure) => Err(failure_page(Some(nav), &failure)),
@@ -930,7 +1040,15 @@ async fn confirm_page(
         )
     };
     let mut response = render(&ConfirmPage {
-        title: format!("{} “{}”?", if verb == "revoke" { "Revoke" } else { "Archive" }, key.name),
+        title: format!(
+            "{} “{}”?",
+            if verb == "revoke" {
+                "Revoke"
+            } else {
+                "Archive"
+            },
+            key.name
+        ),
         action: format!("/keys/{}/{verb}", key.id),
         verb: verb.to_owned(),
         name: key.name.clone(),

@@ -7,6 +7,10 @@
 //! in-process as the signed-in member ([`client::Api`]): what a role may see
 //! or do is decided there, once, for the API and the dashboard alike.
 
+// Handlers answer with a page whether they succeed or not: `Result<_, Response>`
+// is the axum idiom for that, and a page is as large as a page is.
+#![allow(clippy::result_large_err)]
+
 pub mod chart;
 mod client;
 mod forms;
@@ -58,14 +62,20 @@ pub fn router() -> Router<AppState> {
         .route("/keys/{id}/regenerate", post(keys::regenerate))
         .route("/keys/{id}/enable", post(keys::enable))
         .route("/keys/{id}/disable", post(keys::disable))
-        .route("/keys/{id}/revoke", get(keys::revoke_form).post(keys::revoke))
+        .route(
+            "/keys/{id}/revoke",
+            get(keys::revoke_form).post(keys::revoke),
+        )
         .route(
             "/keys/{id}/archive",
             get(keys::archive_form).post(keys::archive),
         )
         .route("/audit", get(org::audit))
         .route("/projects", get(org::projects).post(org::create_project))
-        .route("/projects/{id}", get(org::project).post(org::update_project))
+        .route(
+            "/projects/{id}",
+            get(org::project).post(org::update_project),
+        )
         .route("/root-keys", get(org::root_keys).post(org::create_root_key))
         .route(
             "/shared-secret",
@@ -134,7 +144,10 @@ async fn home(parts: Parts) -> Redirect {
 }
 
 async fn stylesheet() -> Response {
-    static_file("text/css; charset=utf-8", include_str!("../../static/app.css"))
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    )
 }
 
 async fn script() -> Response {
@@ -273,7 +286,11 @@ pub fn render(template: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(error) => {
             tracing::error!(%error, "a dashboard template failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page failed to render").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
         }
     }
 }

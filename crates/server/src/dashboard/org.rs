@@ -315,7 +315,9 @@ pub async fn create_project(
         .await
     {
         Ok(project) => Ok(Redirect::to(&format!("/projects/{}", project.id)).into_response()),
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             Err(projects_page(&state, &signed, input, failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("projects")), &failure)),
@@ -383,7 +385,9 @@ pub async fn update_project(
     }
     match api.send::<ProjectView>(Method::PATCH, &uri, &body).await {
         Ok(p) => Ok(Redirect::to(&format!("/projects/{}?saved=1", p.id)).into_response()),
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             let mut response = render(&ProjectPage {
                 title: "Project".to_owned(),
                 id,
@@ -458,7 +462,11 @@ async fn root_keys_page(
 ) -> Response {
     let nav = signed.nav("root-keys");
     if !nav.org_admin {
-        return error_page(Some(nav), StatusCode::FORBIDDEN, "Your role does not manage root keys.");
+        return error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role does not manage root keys.",
+        );
     }
     let api = Api::new(state, signed.principal());
     let project = match management_project(&api).await {
@@ -533,9 +541,8 @@ pub async fn create_root_key(
     });
     match api.send::<KeyView>(Method::POST, "/v1/keys", &body).await {
         Ok(created) => {
-            let id = keyward_core::id::KeyId::parse(&created.id).map_err(|_| {
-                error_page(None, StatusCode::INTERNAL_SERVER_ERROR, "bad key id")
-            })?;
+            let id = keyward_core::id::KeyId::parse(&created.id)
+                .map_err(|_| error_page(None, StatusCode::INTERNAL_SERVER_ERROR, "bad key id"))?;
             let key = keyward_core::key_format::FullKey::from_trusted(
                 created.key.clone().unwrap_or_default(),
             );
@@ -544,7 +551,9 @@ pub async fn create_root_key(
                 .map_err(IntoResponse::into_response)?;
             Ok(Redirect::to(&format!("/keys/{id}/created")).into_response())
         }
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             Err(root_keys_page(&state, &signed, input, failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("root-keys")), &failure)),
@@ -600,7 +609,10 @@ pub async fn shared_secret_action(
         let failed = error.is_some();
         let mut response = render(&SharedSecretPage {
             title: "Shared secret".to_owned(),
-            rotated_at: secret.as_ref().map(|s| time(s.rotated_at)).unwrap_or_default(),
+            rotated_at: secret
+                .as_ref()
+                .map(|s| time(s.rotated_at))
+                .unwrap_or_default(),
             secret: secret.map(|s| s.shared_secret),
             message: message.map(str::to_owned),
             error: error.map(str::to_owned),
@@ -626,11 +638,18 @@ pub async fn shared_secret_action(
         "rotate" => api
             .send::<SharedSecret>(Method::POST, "/v1/shared-secret/rotate", &json!({}))
             .await
-            .map(|s| (s, "The shared secret was rotated. Update every integration that uses it.")),
-        _ => api
-            .get::<SharedSecret>("/v1/shared-secret")
-            .await
-            .map(|s| (s, "Shown because you asked; this reveal is in the audit log.")),
+            .map(|s| {
+                (
+                    s,
+                    "The shared secret was rotated. Update every integration that uses it.",
+                )
+            }),
+        _ => api.get::<SharedSecret>("/v1/shared-secret").await.map(|s| {
+            (
+                s,
+                "Shown because you asked; this reveal is in the audit log.",
+            )
+        }),
     };
     match result {
         Ok((secret, message)) => Ok(page(Some(secret), Some(message), None)),

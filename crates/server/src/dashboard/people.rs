@@ -82,7 +82,11 @@ struct MembersView {
 async fn members_page(state: &AppState, signed: &Signed, view: MembersView) -> Response {
     let nav = signed.nav("members");
     if !nav.members {
-        return error_page(Some(nav), StatusCode::FORBIDDEN, "Your role does not manage members.");
+        return error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role does not manage members.",
+        );
     }
     let api = Api::new(state, signed.principal());
     let members = match api.get::<Page<MemberView>>("/v1/members").await {
@@ -167,7 +171,10 @@ pub async fn add_member(
     signed.check_csrf(&input.csrf)?;
     let api = Api::new(&state, signed.principal());
     let body = json!({"email": input.email, "name": input.name, "role": input.role});
-    match api.send::<CreatedMember>(Method::POST, "/v1/members", &body).await {
+    match api
+        .send::<CreatedMember>(Method::POST, "/v1/members", &body)
+        .await
+    {
         // Shown in this answer only (and `no-store`): reloading asks to send
         // the form again, which fails on the now taken email.
         Ok(created) => {
@@ -179,7 +186,9 @@ pub async fn add_member(
             };
             Ok(members_page(&state, &signed, view).await)
         }
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             let view = MembersView {
                 input,
                 created: None,
@@ -314,7 +323,11 @@ async fn teams_page(
 ) -> Response {
     let nav = signed.nav("teams");
     if !nav.members {
-        return error_page(Some(nav), StatusCode::FORBIDDEN, "Your role does not manage teams.");
+        return error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role does not manage teams.",
+        );
     }
     let api = Api::new(state, signed.principal());
     let (members, teams) = match (
@@ -370,7 +383,9 @@ pub async fn create_team(
     let body = json!({"name": input.name, "members": input.members});
     match api.send::<TeamView>(Method::POST, "/v1/teams", &body).await {
         Ok(_) => Ok(Redirect::to("/teams").into_response()),
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             Err(teams_page(&state, &signed, input, failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
@@ -389,7 +404,9 @@ pub async fn update_team(
     let body = json!({"name": input.name, "members": input.members});
     match api.send::<TeamView>(Method::PATCH, &uri, &body).await {
         Ok(_) => Ok(Redirect::to("/teams").into_response()),
-        Err(failure) if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN => {
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
             Err(teams_page(&state, &signed, TeamForm::default(), failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),

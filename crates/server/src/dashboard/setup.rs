@@ -185,7 +185,11 @@ pub async fn submit(
         Err(error) => return crate::error::ApiError::from(error).into_response(),
     };
     let Some(owner) = members.into_iter().find(|m| m.org_id == created.org_id) else {
-        return error_page(None, StatusCode::INTERNAL_SERVER_ERROR, "The owner is missing.");
+        return error_page(
+            None,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The owner is missing.",
+        );
     };
     let flash = Some((created.root_key_id, created.root_key));
     signin::start_session(&state, &owner, secure, flash, "/keys").await

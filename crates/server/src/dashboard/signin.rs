@@ -110,11 +110,20 @@ pub async fn submit(
     Form(input): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
     let csrf_ok = login_cookie(&headers).is_some_and(|cookie| {
-        !cookie.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(cookie.as_bytes(), input.csrf.as_bytes()))
+        !cookie.is_empty()
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                cookie.as_bytes(),
+                input.csrf.as_bytes(),
+            ))
     });
     if !csrf_ok {
         let error = "The sign-in form expired; please try again.".to_owned();
-        return login_page(StatusCode::FORBIDDEN, &input.next, &input.email, Some(error));
+        return login_page(
+            StatusCode::FORBIDDEN,
+            &input.next,
+            &input.email,
+            Some(error),
+        );
     }
     let email = input.email.trim().to_lowercase();
     let keys = [
@@ -129,8 +138,12 @@ pub async fn submit(
             "Too many failed sign-ins. Try again in {} seconds.",
             wait.as_secs().max(1)
         );
-        let mut response =
-            login_page(StatusCode::TOO_MANY_REQUESTS, &input.next, &email, Some(error))?;
+        let mut response = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &input.next,
+            &email,
+            Some(error),
+        )?;
         if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
@@ -145,7 +158,9 @@ pub async fn submit(
             let _ = bootstrap::hash_password(&SecretString::from(password));
             return None;
         }
-        hashes.iter().position(|hash| verify_password(hash, &password))
+        hashes
+            .iter()
+            .position(|hash| verify_password(hash, &password))
     })
     .await
     .map_err(|e| ApiError::Internal(Box::new(e)))?;
@@ -165,7 +180,10 @@ pub async fn submit(
         state.throttle.failed(&keys);
         for member in &candidates {
             let event = events::login("login.failed", member, Some("wrong password"));
-            state.store.append_audit(&member.org_id, &ctx(member), event).await?;
+            state
+                .store
+                .append_audit(&member.org_id, &ctx(member), event)
+                .await?;
         }
         tracing::warn!(ip = ?client.ip, "sign-in failed");
         let error = "The email or password is not right.".to_owned();
@@ -174,7 +192,10 @@ pub async fn submit(
     let member = &candidates[index];
     state.throttle.succeeded(&keys[0]);
     let event = events::login("login.succeeded", member, None);
-    state.store.append_audit(&member.org_id, &ctx(member), event).await?;
+    state
+        .store
+        .append_audit(&member.org_id, &ctx(member), event)
+        .await?;
     Ok(start_session(&state, member, secure, None, &safe_next(&input.next)).await)
 }
 

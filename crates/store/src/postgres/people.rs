@@ -23,13 +23,12 @@ const TEAM_TAKEN: &str = "a team with this name already exists";
 impl PgStore {
     pub(super) async fn list_members_impl(&self, org: &OrgId) -> Result<Vec<Member>, StoreError> {
         // Emails compare bytes (`COLLATE "C"`), as SQLite does.
-        let rows = sqlx::query(
-            "SELECT * FROM members WHERE org_id = $1 ORDER BY email COLLATE \"C\", id",
-        )
-        .bind(org.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT * FROM members WHERE org_id = $1 ORDER BY email COLLATE \"C\", id")
+                .bind(org.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         rows.iter().map(rows::member).collect()
     }
 
@@ -132,7 +131,7 @@ impl PgStore {
         disabled.sort();
         // Other nodes drop their cached copies once this commits.
         for key in &disabled {
-            let _ = key;
+            notify::announce(tx.conn(), key).await?;
         }
         // Sessions and team memberships go with the member (ON DELETE CASCADE).
         sqlx::query("DELETE FROM members WHERE org_id = $1 AND id = $2")
@@ -279,7 +278,10 @@ impl PgStore {
         row.as_ref().map(rows::session).transpose()
     }
 
-    pub(super) async fn delete_session_impl(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+    pub(super) async fn delete_session_impl(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(&token_hash[..])
             .execute(&self.pool)
@@ -324,7 +326,7 @@ impl PgStore {
         // the cleared message, so two tabs cannot both read it.
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let flash: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT flash FROM sessions WHERE token_hash = $1")
+            sqlx::query_scalar("SELECT flash FROM sessions WHERE token_hash = $1 FOR UPDATE")
                 .bind(&token_hash[..])
                 .fetch_optional(&mut *tx)
                 .await

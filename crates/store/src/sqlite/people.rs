@@ -268,7 +268,10 @@ impl SqliteStore {
         row.as_ref().map(rows::session).transpose()
     }
 
-    pub(super) async fn delete_session_impl(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+    pub(super) async fn delete_session_impl(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(&token_hash[..])
             .execute(&self.writer)

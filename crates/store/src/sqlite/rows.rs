@@ -208,9 +208,7 @@ pub(crate) fn member(row: &impl Columns) -> Result<Member, StoreError> {
 pub(crate) fn session(row: &impl Columns) -> Result<Session, StoreError> {
     let token_hash: Vec<u8> = get(row, "token_hash")?;
     Ok(Session {
-        token_hash: token_hash
-            .try_into()
-            .map_err(|_| corrupt("token_hash"))?,
+        token_hash: token_hash.try_into().map_err(|_| corrupt("token_hash"))?,
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
         member_id: parsed(row, "member_id", |s| MemberId::parse(s).ok())?,
         created_at: time(get(row, "created_at")?)?,

@@ -1,6 +1,8 @@
 //! Members, teams and dashboard sessions: the people who use the dashboard.
 
-use crate::fixtures::{Org, actions, all_events, at, create_org, key_input, master_key, member_ctx};
+use crate::fixtures::{
+    Org, actions, all_events, at, create_org, key_input, master_key, member_ctx,
+};
 use chrono::{DateTime, Utc};
 use keyward_core::audit::verify_chain;
 use keyward_core::events;
@@ -84,7 +86,7 @@ pub async fn members_are_added_listed_and_unique(store: Arc<dyn Store>) {
     assert_same_member(&owner, &acme.owner);
     assert_eq!(
         member_ids(&store.list_members(acme.id()).await.unwrap()),
-        [acme.owner.id.clone()]
+        std::slice::from_ref(&acme.owner.id)
     );
 
     let mut bob = member(&acme, "bob@example.com", MemberRole::Admin, at(1));
@@ -112,7 +114,13 @@ pub async fn members_are_added_listed_and_unique(store: Arc<dyn Store>) {
         .insert_member(&twin, &member_ctx(at(3)), events::member_added(&twin))
         .await;
     assert_eq!(conflict(taken), EMAIL_TAKEN);
-    assert!(store.get_member(acme.id(), &twin.id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_member(acme.id(), &twin.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let elsewhere = add_member(s, &globex, "bob@example.com", at(4)).await;
     assert_eq!(
         member_ids(&store.members_by_email("bob@example.com").await.unwrap()),
@@ -337,7 +345,13 @@ pub async fn removing_a_member_disables_their_live_keys(store: Arc<dyn Store>) {
     }
 
     // The member, their sessions and their team memberships are gone.
-    assert!(store.get_member(acme.id(), &bob.id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_member(acme.id(), &bob.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         member_ids(&store.list_members(acme.id()).await.unwrap()),
         [carol.id.clone(), acme.owner.id.clone()]
@@ -347,7 +361,7 @@ pub async fn removing_a_member_disables_their_live_keys(store: Arc<dyn Store>) {
     assert!(store.get_session(&[3; 32], at(2)).await.unwrap().is_some());
     let teams = store.list_teams(acme.id()).await.unwrap();
     assert_eq!(teams.len(), 1);
-    assert_eq!(teams[0].members, [carol.id.clone()]);
+    assert_eq!(teams[0].members, std::slice::from_ref(&carol.id));
 
     // One event names the disabled keys.
     let events = all_events(s, acme.id()).await;
@@ -395,16 +409,27 @@ pub async fn removing_a_member_disables_their_live_keys(store: Arc<dyn Store>) {
         .remove_member(acme.id(), &carol.id, &member_ctx(at(7)))
         .await
         .unwrap();
-    assert_eq!(removed, [carols.id.clone()]);
+    assert_eq!(removed, std::slice::from_ref(&carols.id));
     assert!(store.get_session(&[3; 32], at(2)).await.unwrap().is_none());
-    assert!(store.list_teams(acme.id()).await.unwrap()[0].members.is_empty());
+    assert!(
+        store.list_teams(acme.id()).await.unwrap()[0]
+            .members
+            .is_empty()
+    );
     let owner = add_key_by(s, &acme, acme.owner.id.as_str(), "Owner's", |_| {}).await;
     let removed = store
         .remove_member(acme.id(), &bob_again(s, &acme).await.id, &member_ctx(at(8)))
         .await
         .unwrap();
     assert!(removed.is_empty(), "a member without keys disables nothing");
-    assert!(store.get_key(acme.id(), &owner.id).await.unwrap().unwrap().enabled);
+    assert!(
+        store
+            .get_key(acme.id(), &owner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
     assert_eq!(store.list_members(acme.id()).await.unwrap().len(), 1);
     assert_chain(s, &acme).await;
 }
@@ -442,7 +467,10 @@ pub async fn teams_are_created_updated_and_deleted(store: Arc<dyn Store>) {
 
     let blue = team(&acme, "Blue", &[&bob, &carol].map(|m| &m.id));
     let alpha = team(&acme, "alpha", &[]);
-    store.insert_team(&blue, &ctx, created(&blue)).await.unwrap();
+    store
+        .insert_team(&blue, &ctx, created(&blue))
+        .await
+        .unwrap();
     store
         .insert_team(&alpha, &ctx, created(&alpha))
         .await
@@ -539,7 +567,7 @@ pub async fn teams_are_created_updated_and_deleted(store: Arc<dyn Store>) {
     let teams = store.list_teams(acme.id()).await.unwrap();
     assert_eq!(
         teams.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
-        [alpha.id.clone()]
+        std::slice::from_ref(&alpha.id)
     );
     assert_eq!(store.list_members(acme.id()).await.unwrap().len(), 3);
     let result = store.delete_team(acme.id(), &green.id, &ctx, deleted).await;
@@ -584,8 +612,20 @@ pub async fn sessions_expire_and_end(store: Arc<dyn Store>) {
     assert_eq!(got.created_at, first.created_at);
     assert_eq!(got.expires_at, first.expires_at);
     // Not at or after its expiry, nor for an unknown cookie.
-    assert!(store.get_session(&[1; 32], at(100)).await.unwrap().is_none());
-    assert!(store.get_session(&[1; 32], at(101)).await.unwrap().is_none());
+    assert!(
+        store
+            .get_session(&[1; 32], at(100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_session(&[1; 32], at(101))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.get_session(&[9; 32], at(50)).await.unwrap().is_none());
 
     store.delete_session(&[1; 32]).await.unwrap();
