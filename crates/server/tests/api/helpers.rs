@@ -248,3 +248,136 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, co
         "{body}"
     );
 }
+
+/// A member signed in to the dashboard: their session cookie and its CSRF token.
+pub struct SignedIn {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The value of `name="<field>" value="…"` in a page.
+pub fn hidden_field(html: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {field} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The `name=value` of the cookie `name` among a response's `Set-Cookie`s.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+impl TestApp {
+    /// A client that does not follow redirects, so that they can be checked.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Posts the sign-in form as a browser would; returns the response.
+    pub async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
+        let browser = self.browser();
+        let page = browser
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let login_cookie = set_cookie(&page, "keyward_login").unwrap();
+        let login_cookie = login_cookie.split(';').next().unwrap().to_owned();
+        let csrf = hidden_field(&page.text().await.unwrap(), "csrf");
+        browser
+            .post(format!("{}/login", self.base))
+            .header("cookie", login_cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in; the session's CSRF token is read off a page, as a form would.
+    pub async fn sign_in(&self, email: &str, password: &str) -> SignedIn {
+        let response = self.post_login(email, password).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in failed");
+        let cookie = set_cookie(&response, "keyward_session").unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let page = self
+            .browser()
+            .get(format!("{}/account/password", self.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden_field(&page, "csrf");
+        SignedIn { cookie, csrf }
+    }
+
+    /// Adds a member with `role` through the API; signs them in and replaces
+    /// their temporary password. Returns their id and session.
+    pub async fn member(&self, email: &str, role: &str) -> (String, SignedIn) {
+        let (status, created) = self
+            .post("/v1/members", json!({"email": email, "role": role}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let temporary = created["temporary_password"].as_str().unwrap().to_owned();
+        let session = self.sign_in(email, &temporary).await;
+        let changed = self
+            .browser()
+            .post(format!("{}/account/password", self.base))
+            .header("cookie", &session.cookie)
+            .form(&[
+                ("csrf", session.csrf.as_str()),
+                ("current", temporary.as_str()),
+                ("password", "a long enough new password"),
+                ("password_again", "a long enough new password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+        (
+            created["member"]["id"].as_str().unwrap().to_owned(),
+            session,
+        )
+    }
+
+    /// An API call made with a dashboard session (and its CSRF header).
+    pub async fn session_call(
+        &self,
+        session: &SignedIn,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &session.cookie)
+            .header("x-csrf-token", &session.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+}

@@ -16,6 +16,8 @@ mod isolation;
 mod keys;
 mod lifecycle;
 mod limits;
+mod members;
 mod openapi;
 mod projects;
+mod sessions;
 mod verify;

@@ -23,9 +23,13 @@ mod keys;
 mod lifecycle;
 #[path = "../api/limits.rs"]
 mod limits;
+#[path = "../api/members.rs"]
+mod members;
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[path = "../api/projects.rs"]
 mod projects;
+#[path = "../api/sessions.rs"]
+mod sessions;
 #[path = "../api/verify.rs"]
 mod verify;
