@@ -180,6 +180,40 @@ impl Browser {
         format!("keyward_session={}", cookie.value())
     }
 
+    /// Checks what every page owes its readers: a label on each form control,
+    /// and no sideways scrolling of the page at the current width.
+    pub async fn check_page(&self) {
+        let unlabelled = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll('input, select, textarea')]
+                   .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+                   .map(e => e.name || e.id);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unlabelled, json!([]), "controls without a label on {}", self.path().await);
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{} scrolls sideways by {overflow}px",
+            self.path().await
+        );
+    }
+
+    /// Makes the window `width` pixels wide.
+    pub async fn resize(&self, width: u32) {
+        self.client.set_window_size(width, 900).await.unwrap();
+    }
+
     /// Saves a screenshot named `name` when screenshots were asked for.
     pub async fn screenshot(&self, name: &str) {
         let Some(dir) = &self.screenshots else {

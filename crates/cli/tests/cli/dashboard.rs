@@ -297,18 +297,51 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
         .unwrap();
     assert!(jsonl.lines().count() >= 8, "{jsonl}");
 
-    // The rest of the main pages, for the screenshots and for a sanity look.
-    for (page, name) in [
+    // Every main page: labelled controls, and readable on a phone (375 px).
+    let key_page = format!("/keys/{key_id}");
+    let pages = [
+        ("/keys", "keys"),
+        ("/keys/new", "key-new"),
+        (key_page.as_str(), "key"),
+        ("/audit", "audit"),
+        ("/projects", "projects"),
         ("/members", "members"),
         ("/teams", "teams"),
         ("/root-keys", "root-keys"),
         ("/shared-secret", "shared-secret"),
         ("/keys?status=archived", "archived"),
-    ] {
+    ];
+    for (page, name) in pages {
         browser.goto(&format!("{base}{page}")).await;
         assert_eq!(browser.path().await, page, "{page} redirected");
+        browser.check_page().await;
         browser.screenshot(name).await;
     }
+    browser.resize(375).await;
+    for (page, name) in pages {
+        browser.goto(&format!("{base}{page}")).await;
+        browser.check_page().await;
+        if name == "keys" || name == "key" {
+            browser.screenshot(&format!("{name}-375px")).await;
+        }
+    }
+    // Keyboard: Tab reaches the skip link first, then the navigation, with a
+    // visible focus ring.
+    browser.goto(&format!("{base}/keys")).await;
+    let tab = fantoccini::key::Key::Tab.to_string();
+    let body = browser.client.find(fantoccini::Locator::Css("body")).await.unwrap();
+    body.send_keys(&tab).await.unwrap();
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(focused.attr("class").await.unwrap().as_deref(), Some("skip"));
+    focused.send_keys(&tab).await.unwrap();
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(focused.attr("href").await.unwrap().as_deref(), Some("/"));
+    let outline = browser
+        .client
+        .execute("return getComputedStyle(document.activeElement).outlineStyle;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(outline, json!("solid"));
     browser.client.clone().close().await.unwrap();
     drop(browser);
     server.terminate();
