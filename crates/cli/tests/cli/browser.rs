@@ -193,7 +193,12 @@ impl Browser {
             )
             .await
             .unwrap();
-        assert_eq!(unlabelled, json!([]), "controls without a label on {}", self.path().await);
+        assert_eq!(
+            unlabelled,
+            json!([]),
+            "controls without a label on {}",
+            self.path().await
+        );
         let overflow = self
             .client
             .execute(

@@ -329,16 +329,26 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     // visible focus ring.
     browser.goto(&format!("{base}/keys")).await;
     let tab = fantoccini::key::Key::Tab.to_string();
-    let body = browser.client.find(fantoccini::Locator::Css("body")).await.unwrap();
+    let body = browser
+        .client
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .unwrap();
     body.send_keys(&tab).await.unwrap();
     let focused = browser.client.active_element().await.unwrap();
-    assert_eq!(focused.attr("class").await.unwrap().as_deref(), Some("skip"));
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("skip")
+    );
     focused.send_keys(&tab).await.unwrap();
     let focused = browser.client.active_element().await.unwrap();
     assert_eq!(focused.attr("href").await.unwrap().as_deref(), Some("/"));
     let outline = browser
         .client
-        .execute("return getComputedStyle(document.activeElement).outlineStyle;", vec![])
+        .execute(
+            "return getComputedStyle(document.activeElement).outlineStyle;",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(outline, json!("solid"));
