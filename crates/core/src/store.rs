@@ -25,6 +25,9 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The conflict of a change that would leave an organization without an owner.
+pub const LAST_OWNER: &str = "an organization must keep at least one owner";
+
 /// Everything `keyward org create` writes, in one transaction.
 #[derive(Debug)]
 pub struct NewOrganization {
@@ -174,6 +177,7 @@ pub const UPDATE_ACTIONS: &[&str] = &[
     "key.disabled",
     "member.updated",
     "member.password_changed",
+    "member.password_reset",
     "team.updated",
     "shared_secret.rotated",
 ];
@@ -396,16 +400,27 @@ pub trait Store: Send + Sync + Debug {
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError>;
-    /// Saves a member's name, role, password hash and `must_change_password`.
+    /// Saves a member's name and role. `Conflict` ([`LAST_OWNER`]) when it
+    /// would leave the organization without an owner.
     async fn update_member(
         &self,
         member: &Member,
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError>;
+    /// Saves a member's password hash and `must_change_password`, and ends
+    /// every session of theirs but `keep`, in one transaction.
+    async fn set_member_password(
+        &self,
+        member: &Member,
+        keep: Option<&[u8; 32]>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
     /// Removes a member: their sessions end, they leave their teams, and the
     /// keys they created are disabled (not deleted). One `member.removed`
-    /// event names those keys. Returns them.
+    /// event names those keys. Returns them. `Conflict` ([`LAST_OWNER`]) for
+    /// the organization's last owner.
     async fn remove_member(
         &self,
         org: &OrgId,

@@ -77,6 +77,7 @@ impl Application {
             master_key,
             settings: Arc::new(settings),
             throttle: crate::session::Throttle::default(),
+            passwords: crate::passwords::Passwords::default(),
             setup: crate::dashboard::setup::SetupLink::default(),
         });
         let router = router(state.clone());
@@ -270,7 +271,10 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(TraceLayer::new_for_http());
+        // The path only: a query string may hold the one-time setup token.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            tracing::info_span!("page", method = %request.method(), path = %request.uri().path())
+        }));
     verification
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

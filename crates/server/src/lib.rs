@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod passwords;
 pub mod session;
 pub mod settings;
 pub mod state;

@@ -253,23 +253,45 @@ impl Throttle {
             .max()
     }
 
+    /// Reserves a sign-in attempt for `keys` (an account, an address):
+    /// `Err(wait)` while one of them must wait, otherwise the attempt counts
+    /// as a failure right away — before the slow password check, so that
+    /// parallel guesses cannot all slip through one window — until
+    /// [`Throttle::succeeded`] takes it back.
+    pub fn attempt(&self, keys: &[String]) -> Result<(), Duration> {
+        if let Some(wait) = self.wait(keys) {
+            return Err(wait);
+        }
+        self.failed(keys);
+        Ok(())
+    }
+
     /// Counts a failure against each of `keys`.
     pub fn failed(&self, keys: &[String]) {
         for key in keys {
-            let count = self.failures.get(key).map_or(0, |f| f.count);
-            self.failures.insert(
-                key.clone(),
-                Failures {
-                    count: count.saturating_add(1),
+            self.failures
+                .entry(key.clone())
+                .and_upsert_with(|old| Failures {
+                    count: old.map_or(0, |e| e.into_value().count).saturating_add(1),
                     last: Instant::now(),
-                },
-            );
+                });
         }
     }
 
-    /// Forgets an account's failures after it signed in.
-    pub fn succeeded(&self, key: &str) {
-        self.failures.invalidate(key);
+    /// A reserved attempt succeeded: the account starts afresh, and the
+    /// address gets its attempt back.
+    pub fn succeeded(&self, account: &str, address: &str) {
+        self.failures.invalidate(account);
+        self.failures
+            .entry(address.to_owned())
+            .and_compute_with(|old| match old.map(|e| e.into_value()) {
+                Some(f) if f.count > 1 => moka::ops::compute::Op::Put(Failures {
+                    count: f.count - 1,
+                    ..f
+                }),
+                Some(_) => moka::ops::compute::Op::Remove,
+                None => moka::ops::compute::Op::Nop,
+            });
     }
 }
 
@@ -302,9 +324,20 @@ mod tests {
             throttle.failed(&keys);
         }
         assert_eq!(throttle.wait(&keys), None);
-        throttle.failed(&keys);
-        assert!(throttle.wait(&keys).is_some());
-        throttle.succeeded(&keys[0]);
+        assert!(throttle.attempt(&keys).is_ok());
+        assert!(throttle.attempt(&keys).is_err());
+        throttle.succeeded(&keys[0], "ip:127.0.0.1");
+        assert_eq!(throttle.wait(&keys), None);
+    }
+
+    #[test]
+    fn a_success_gives_the_address_its_attempt_back() {
+        let throttle = Throttle::default();
+        let keys = ["account:a@example.com".to_owned(), "ip:10.0.0.1".to_owned()];
+        for _ in 0..10 {
+            assert!(throttle.attempt(&keys).is_ok());
+            throttle.succeeded(&keys[0], &keys[1]);
+        }
         assert_eq!(throttle.wait(&keys), None);
     }
 

@@ -27,6 +27,8 @@ pub struct Shared {
     pub settings: Arc<Settings>,
     /// Failed sign-ins.
     pub throttle: crate::session::Throttle,
+    /// Password hashing, a few at a time.
+    pub passwords: crate::passwords::Passwords,
     /// The one-time first-run link, while there is no organization.
     pub setup: crate::dashboard::setup::SetupLink,
 }

@@ -7,7 +7,7 @@
 
 use super::views::Page;
 use crate::auth::{Authorized, MembersWrite, Principal};
-use crate::bootstrap::{hash_password, validate_email};
+use crate::bootstrap::validate_email;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -20,6 +20,7 @@ use keyward_core::events;
 use keyward_core::id::MemberId;
 use keyward_core::keys::validate_name;
 use keyward_core::model::{Member, MemberRole};
+use keyward_core::store::{LAST_OWNER, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -107,9 +108,11 @@ pub struct RemovedMember {
     pub disabled_keys: Vec<String>,
 }
 
-/// Only owners touch owners.
+/// Only owners touch owners. Root keys count as admins here: admins manage
+/// root keys, so a root key that could mint owners would let an admin
+/// become one.
 fn require_may_manage(principal: &Principal, role: MemberRole) -> Result<(), ApiError> {
-    if role == MemberRole::Owner && principal.role.is_some_and(|r| r != MemberRole::Owner) {
+    if role == MemberRole::Owner && principal.role != Some(MemberRole::Owner) {
         return Err(ApiError::Forbidden {
             code: "owner_required",
             detail: "only owners can add, change or remove owners".to_owned(),
@@ -173,6 +176,7 @@ pub async fn create(
     };
     require_may_manage(&principal, input.role)?;
     let password = temporary_password()?;
+    let password_hash = state.passwords.hash(password.clone()).await?;
     let now = state.clock.now();
     let member = Member {
         id: MemberId::generate()?,
@@ -180,7 +184,7 @@ pub async fn create(
         email,
         name,
         role: input.role,
-        password_hash: hash_password(&password)?,
+        password_hash,
         created_at: now,
         must_change_password: true,
     };
@@ -227,9 +231,6 @@ pub async fn update(
     v.finish()?;
     if let Some(role) = input.role {
         require_may_manage(&principal, role)?;
-        if before.role == MemberRole::Owner && role != MemberRole::Owner {
-            require_another_owner(&state, &before).await?;
-        }
         after.role = role;
     }
     let event = events::member_updated(&before, &after);
@@ -240,7 +241,8 @@ pub async fn update(
     state
         .store
         .update_member(&after, &principal.audit(now), event)
-        .await?;
+        .await
+        .map_err(last_owner)?;
     Ok(ApiJson(MemberView::from(&after)))
 }
 
@@ -265,14 +267,12 @@ pub async fn remove(
             detail: "members cannot remove themselves; ask another owner or admin".to_owned(),
         });
     }
-    if member.role == MemberRole::Owner {
-        require_another_owner(&state, &member).await?;
-    }
     let now = state.clock.now();
     let disabled = state
         .store
         .remove_member(&member.org_id, &member.id, &principal.audit(now))
-        .await?;
+        .await
+        .map_err(last_owner)?;
     for key in &disabled {
         state.verifier.forget_id(key);
     }
@@ -282,26 +282,59 @@ pub async fn remove(
     }))
 }
 
-/// An organization always keeps an owner.
-async fn require_another_owner(state: &AppState, owner: &Member) -> Result<(), ApiError> {
-    let others = state
-        .store
-        .list_members(&owner.org_id)
-        .await?
-        .iter()
-        .filter(|m| m.role == MemberRole::Owner && m.id != owner.id)
-        .count();
-    if others == 0 {
-        return Err(ApiError::Conflict {
+/// The store refuses to leave an organization without an owner.
+fn last_owner(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict(message) if message == LAST_OWNER => ApiError::Conflict {
             code: "last_owner",
-            detail: "an organization must keep at least one owner".to_owned(),
+            detail: message,
+        },
+        other => other.into(),
+    }
+}
+
+/// Gives a member a new temporary password, returned this once; their
+/// sessions end and they must choose a password at their next sign-in.
+#[utoipa::path(
+    post, path = "/v1/members/{id}/reset-password", tag = "members",
+    params(("id" = String, Path, description = "Member id")),
+    responses((status = 200, body = CreatedMember), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("root_key" = [])),
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    principal: Authorized<MembersWrite>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CreatedMember>, ApiError> {
+    let member = load(&state, &principal, &id).await?;
+    require_may_manage(&principal, member.role)?;
+    if member.id.as_str() == principal.actor_id {
+        return Err(ApiError::Conflict {
+            code: "cannot_reset_self",
+            detail: "change your own password on the account page".to_owned(),
         });
     }
-    Ok(())
+    let password = temporary_password()?;
+    let mut after = member.clone();
+    after.password_hash = state.passwords.hash(password.clone()).await?;
+    after.must_change_password = true;
+    let now = state.clock.now();
+    let event = events::member_password("member.password_reset", &member);
+    state
+        .store
+        .set_member_password(&after, None, &principal.audit(now), event)
+        .await?;
+    Ok(ApiJson(CreatedMember {
+        member: MemberView::from(&after),
+        temporary_password: password.expose_secret().to_owned(),
+    }))
 }
 
 /// Hashes a password chosen by a member, after checking its length.
-pub fn new_password_hash(password: &SecretString) -> Result<String, ApiError> {
+pub async fn new_password_hash(
+    state: &AppState,
+    password: SecretString,
+) -> Result<String, ApiError> {
     let len = password.expose_secret().chars().count();
     if len < crate::bootstrap::MIN_PASSWORD_LEN {
         return Err(ApiError::field(
@@ -315,5 +348,5 @@ pub fn new_password_hash(password: &SecretString) -> Result<String, ApiError> {
     if len > 1024 {
         return Err(ApiError::field("password", "at most 1024 characters"));
     }
-    hash_password(password)
+    state.passwords.hash(password).await
 }

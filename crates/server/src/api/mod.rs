@@ -88,6 +88,7 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(projects::get, projects::update))
         .routes(routes!(members::list, members::create))
         .routes(routes!(members::update, members::remove))
+        .routes(routes!(members::reset_password))
         .routes(routes!(teams::list, teams::create))
         .routes(routes!(teams::update, teams::delete))
         .routes(routes!(shared_secret::reveal))

@@ -363,6 +363,8 @@ struct KeyFormPage {
     accesses: Vec<Choice>,
     expiries: Vec<Choice>,
     note: Option<String>,
+    /// False for root keys: their management scopes are not a catalog's APIs.
+    scopes_editable: bool,
     errors: Vec<String>,
 }
 
@@ -426,6 +428,7 @@ impl KeyFormPage {
             ),
             input,
             note: None,
+            scopes_editable: true,
             errors: Vec::new(),
             nav: Some(nav),
         }
@@ -806,6 +809,13 @@ pub async fn edit_form(
     Path(id): Path<String>,
 ) -> Response {
     let nav = signed.nav("keys");
+    if !nav.write_keys {
+        return error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role cannot change keys.",
+        );
+    }
     let api = Api::new(&state, signed.principal());
     let key: KeyView = match api.get(&format!("/v1/keys/{}", forms::encode(&id))).await {
         Ok(key) => key,
@@ -822,7 +832,24 @@ pub async fn edit_form(
             "The key's project is gone.",
         );
     };
-    let (access, apis, note) = current_access(&key, &project.apis);
+    let (input, note) = initial_input(&key, &project.apis);
+    let mut page = KeyFormPage::new(
+        nav,
+        false,
+        format!("/keys/{}/edit", key.id),
+        &projects,
+        project,
+        input,
+    );
+    page.note = note;
+    page.scopes_editable = !project.management;
+    render(&page)
+}
+
+/// The edit form as it first shows `key`, and a note when its scopes are
+/// more particular than the form can show.
+fn initial_input(key: &KeyView, catalog: &[String]) -> (KeyInput, Option<String>) {
+    let (access, apis, note) = current_access(key, catalog);
     let input = KeyInput {
         project_id: key.project_id.clone(),
         name: key.name.clone(),
@@ -844,16 +871,64 @@ pub async fn edit_form(
         allowed_ips: key.allowed_ips.join("\n"),
         ..KeyInput::default()
     };
-    let mut page = KeyFormPage::new(
-        nav,
-        false,
-        format!("/keys/{}/edit", key.id),
-        &projects,
-        project,
-        input,
-    );
-    page.note = note;
-    render(&page)
+    (input, note)
+}
+
+/// The fields of the edit form that differ from what it first showed: a
+/// rename leaves the expiry and the scopes exactly as they were.
+fn changed_fields(
+    key: &KeyView,
+    input: &KeyInput,
+    project: &ProjectView,
+    now: DateTime<Utc>,
+) -> Result<Value, Vec<String>> {
+    let catalog = &project.apis;
+    let (initial, _) = initial_input(key, catalog);
+    let mut body = serde_json::Map::new();
+    let mut errors = Vec::new();
+    if input.name != initial.name {
+        body.insert("name".to_owned(), json!(input.name));
+    }
+    if input.description != initial.description {
+        body.insert("description".to_owned(), json!(input.description));
+    }
+    let mut chosen = input.apis.clone();
+    chosen.sort();
+    let mut before = initial.apis.clone();
+    before.sort();
+    let scopes_editable = !project.management;
+    if scopes_editable && (input.access != initial.access || chosen != before) {
+        match access_body(input, catalog) {
+            Ok((role, scopes)) => {
+                body.insert("role".to_owned(), role);
+                if !scopes.is_null() {
+                    body.insert("scopes".to_owned(), scopes);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if input.expiry != initial.expiry || input.expiry_date != initial.expiry_date {
+        match expiry_body(input, now) {
+            Ok(expires_at) => {
+                body.insert("expires_at".to_owned(), expires_at);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let origins = forms::lines(&input.trusted_origins);
+    if origins != forms::lines(&initial.trusted_origins) {
+        body.insert("trusted_origins".to_owned(), json!(origins));
+    }
+    let ips = forms::lines(&input.allowed_ips);
+    if ips != forms::lines(&initial.allowed_ips) {
+        body.insert("allowed_ips".to_owned(), json!(ips));
+    }
+    if errors.is_empty() {
+        Ok(Value::Object(body))
+    } else {
+        Err(errors)
+    }
 }
 
 /// The form's access and API boxes for a key's scopes, and a note when the
@@ -916,12 +991,13 @@ pub async fn update(
             &project,
             input,
         );
+        page.scopes_editable = !project.management;
         page.errors = errors;
         let mut response = render(&page);
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         response
     };
-    let body = match key_body(&input, &project.apis, state.clock.now()) {
+    let body = match changed_fields(&key, &input, &project, state.clock.now()) {
         Ok(body) => body,
         Err(errors) => return Err(again(input, errors)),
     };

@@ -83,6 +83,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/members", get(people::members).post(people::add_member))
         .route("/members/{id}", post(people::update_member))
+        .route("/members/{id}/reset-password", post(people::reset_password))
         .route(
             "/members/{id}/remove",
             get(people::remove_form).post(people::remove_member),

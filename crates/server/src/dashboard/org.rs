@@ -7,7 +7,6 @@ use super::{Nav, Signed, error_page, failure_page, render};
 use crate::api::shared_secret::SharedSecret;
 use crate::api::teams::TeamView;
 use crate::api::views::{KeyView, Page, ProjectView};
-use crate::bootstrap::verify_password;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -350,6 +349,13 @@ pub async fn project(
     Query(q): Query<SavedQuery>,
 ) -> Response {
     let nav = signed.nav("projects");
+    if !nav.projects {
+        return error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role does not manage projects.",
+        );
+    }
     let api = Api::new(&state, signed.principal());
     match api
         .get::<ProjectView>(&format!("/v1/projects/{}", forms::encode(&id)))
@@ -625,11 +631,7 @@ pub async fn shared_secret_action(
     };
     // Revealing or rotating asks for the password again: a session left
     // open on a shared screen is not enough.
-    let hash = signed.0.member.password_hash.clone();
-    let password = input.password.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let ok = super::signin::check_password(&state, &signed.0.member, &input.password).await;
     if !ok {
         return Err(page(None, None, Some("The password is not right.")));
     }

@@ -25,8 +25,14 @@ const ROLES: [(&str, &str); 5] = [
     ("member", "Member"),
 ];
 
-fn role_choices(current: &str) -> Vec<Choice> {
-    forms::choices(&ROLES, current)
+/// The roles `viewer_is_owner` may hand out: only owners make owners.
+fn role_choices(current: &str, viewer_is_owner: bool) -> Vec<Choice> {
+    let roles = if viewer_is_owner {
+        &ROLES[..]
+    } else {
+        &ROLES[1..]
+    };
+    forms::choices(roles, current)
 }
 
 struct MemberRow {
@@ -37,7 +43,9 @@ struct MemberRow {
     teams: String,
     added: String,
     pending: bool,
-    is_self: bool,
+    /// The viewer may change, reset or remove this member.
+    manageable: bool,
+    role_label: String,
 }
 
 #[derive(Template)]
@@ -100,6 +108,7 @@ async fn members_page(state: &AppState, signed: &Signed, view: MembersView) -> R
         .unwrap_or_default();
     let failed = !view.errors.is_empty();
     let me = &signed.principal().actor_id;
+    let owner = signed.0.member.role == keyward_core::model::MemberRole::Owner;
     let mut response = render(&MembersPage {
         title: "Members".to_owned(),
         notice: view.notice,
@@ -112,20 +121,28 @@ async fn members_page(state: &AppState, signed: &Signed, view: MembersView) -> R
                     .map(|t| t.name.clone())
                     .collect::<Vec<_>>()
                     .join(", "),
-                roles: role_choices(m.role.as_str()),
+                roles: role_choices(m.role.as_str(), owner),
                 added: time(m.created_at),
                 pending: m.must_change_password,
-                is_self: &m.id == me,
+                manageable: &m.id != me
+                    && (owner || m.role != keyward_core::model::MemberRole::Owner),
+                role_label: ROLES
+                    .iter()
+                    .find(|(value, _)| *value == m.role.as_str())
+                    .map_or_else(String::new, |(_, label)| (*label).to_owned()),
                 id: m.id,
                 email: m.email,
                 name: m.name,
             })
             .collect(),
-        roles: role_choices(if view.input.role.is_empty() {
-            "member"
-        } else {
-            &view.input.role
-        }),
+        roles: role_choices(
+            if view.input.role.is_empty() {
+                "member"
+            } else {
+                &view.input.role
+            },
+            owner,
+        ),
         email: view.input.email,
         name: view.input.name,
         created: view.created,
@@ -221,6 +238,33 @@ pub async fn update_member(
         .await
     {
         Ok(_) => Ok(Redirect::to("/members?done=updated").into_response()),
+        Err(failure) => Err(failure_page(Some(signed.nav("members")), &failure)),
+    }
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfOnly>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let api = Api::new(&state, signed.principal());
+    let uri = format!("/v1/members/{}/reset-password", forms::encode(&id));
+    match api
+        .send::<CreatedMember>(Method::POST, &uri, &json!({}))
+        .await
+    {
+        // Shown in this answer only, as for a new member.
+        Ok(reset) => {
+            let view = MembersView {
+                input: MemberForm::default(),
+                created: Some((reset.member.email, reset.temporary_password)),
+                errors: Vec::new(),
+                notice: None,
+            };
+            Ok(members_page(&state, &signed, view).await)
+        }
         Err(failure) => Err(failure_page(Some(signed.nav("members")), &failure)),
     }
 }

@@ -7,7 +7,6 @@
 //! no session yet to derive one from.
 
 use super::{Nav, Signed, error_page, render};
-use crate::bootstrap::{self, verify_password};
 use crate::error::ApiError;
 use crate::extract::Client;
 use crate::session::{self, SESSION_HOURS, SecureCookies, SessionToken};
@@ -25,6 +24,7 @@ use keyward_core::key_format::FullKey;
 use keyward_core::model::{Member, Session};
 use secrecy::SecretString;
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 const LOGIN_CSRF_COOKIE: &str = "keyward_login";
 
@@ -36,6 +36,8 @@ struct LoginPage {
     csrf: String,
     next: String,
     email: String,
+    /// Asked for when the email belongs to members of several organizations.
+    organization: Option<String>,
     error: Option<String>,
 }
 
@@ -45,10 +47,15 @@ pub struct NextQuery {
     next: String,
 }
 
-/// Only paths of this site: never an open redirect.
+/// Only paths of this site, of plain characters: never an open redirect
+/// (browsers drop tabs and new lines from `Location`, so `/\t/evil` would
+/// become `//evil`).
 fn safe_next(next: &str) -> String {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
-    if local && !next.starts_with("/login") {
+    let plain = next
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/_-.~?=&%+".contains(&b));
+    let local = next.starts_with('/') && !next.starts_with("//");
+    if plain && local && !next.starts_with("/login") {
         next.to_owned()
     } else {
         "/keys".to_owned()
@@ -59,6 +66,7 @@ fn login_page(
     status: StatusCode,
     next: &str,
     email: &str,
+    organization: Option<String>,
     error: Option<String>,
 ) -> Result<Response, ApiError> {
     let csrf = base62::random(32)?;
@@ -68,6 +76,7 @@ fn login_page(
         csrf: csrf.clone(),
         next: safe_next(next),
         email: email.to_owned(),
+        organization,
         error,
     });
     *response.status_mut() = status;
@@ -79,7 +88,7 @@ fn login_page(
 }
 
 pub async fn form(Query(q): Query<NextQuery>) -> Result<Response, ApiError> {
-    login_page(StatusCode::OK, &q.next, "", None)
+    login_page(StatusCode::OK, &q.next, "", None, None)
 }
 
 #[derive(Deserialize)]
@@ -89,6 +98,8 @@ pub struct LoginForm {
     next: String,
     email: String,
     password: String,
+    #[serde(default)]
+    organization: Option<String>,
 }
 
 fn login_cookie(headers: &HeaderMap) -> Option<String> {
@@ -109,61 +120,72 @@ pub async fn submit(
     headers: HeaderMap,
     Form(input): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
+    let email = input.email.trim().to_lowercase();
+    let organization = input
+        .organization
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned);
+    let again = |status, organization: Option<String>, error: String| {
+        login_page(status, &input.next, &email, organization, Some(error))
+    };
     let csrf_ok = login_cookie(&headers).is_some_and(|cookie| {
-        !cookie.is_empty()
-            && bool::from(subtle::ConstantTimeEq::ct_eq(
-                cookie.as_bytes(),
-                input.csrf.as_bytes(),
-            ))
+        !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(input.csrf.as_bytes()))
     });
     if !csrf_ok {
         let error = "The sign-in form expired; please try again.".to_owned();
-        return login_page(
-            StatusCode::FORBIDDEN,
-            &input.next,
-            &input.email,
-            Some(error),
-        );
+        return again(StatusCode::FORBIDDEN, organization, error);
     }
-    let email = input.email.trim().to_lowercase();
-    let keys = [
-        format!("account:{email}"),
-        format!(
-            "ip:{}",
-            client.ip.map(|ip| ip.to_string()).unwrap_or_default()
-        ),
-    ];
-    if let Some(wait) = state.throttle.wait(&keys) {
-        let error = format!(
-            "Too many failed sign-ins. Try again in {} seconds.",
-            wait.as_secs().max(1)
-        );
-        let mut response = login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &input.next,
-            &email,
-            Some(error),
-        )?;
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
+    // The members this email may sign in as: one, unless the email belongs
+    // to several organizations, which must then be named.
+    let mut candidates = state.store.members_by_email(&email).await?;
+    if candidates.len() > 1 {
+        let Some(name) = &organization else {
+            let error = "This email belongs to several organizations: enter the organization \
+                         too."
+                .to_owned();
+            return again(StatusCode::UNAUTHORIZED, Some(String::new()), error);
+        };
+        let mut chosen = Vec::new();
+        for member in candidates {
+            let org = state.store.get_organization(&member.org_id).await?;
+            if org.is_some_and(|o| o.name.eq_ignore_ascii_case(name)) {
+                chosen.push(member);
+            }
         }
+        candidates = chosen;
+    }
+    let account = format!("account:{email}");
+    let address = format!(
+        "ip:{}",
+        client.ip.map(|ip| ip.to_string()).unwrap_or_default()
+    );
+    if let Err(wait) = state.throttle.attempt(&[account.clone(), address.clone()]) {
+        let seconds = wait.as_secs().max(1);
+        let error = format!("Too many failed sign-ins. Try again in {seconds} seconds.");
+        let mut response = again(StatusCode::TOO_MANY_REQUESTS, organization, error)?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return Ok(response);
     }
-    let candidates = state.store.members_by_email(&email).await?;
-    let password = input.password.clone();
-    let hashes: Vec<String> = candidates.iter().map(|m| m.password_hash.clone()).collect();
-    let matched = tokio::task::spawn_blocking(move || {
-        if hashes.is_empty() {
-            // As slow as a real check, so timing does not tell which emails exist.
-            let _ = bootstrap::hash_password(&SecretString::from(password));
-            return None;
+    let password = SecretString::from(input.password.clone());
+    let member = match candidates.first() {
+        Some(member) => {
+            let hash = member.password_hash.clone();
+            state
+                .passwords
+                .verify(hash, password)
+                .await
+                .then_some(member)
         }
-        hashes
-            .iter()
-            .position(|hash| verify_password(hash, &password))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        None => {
+            // As slow as a real check, so timing does not tell which emails exist.
+            let _ = state.passwords.hash(password).await;
+            None
+        }
+    };
     let now = state.clock.now();
     let ctx = |member: &Member| AuditContext {
         actor: Actor {
@@ -176,9 +198,9 @@ pub async fn submit(
         user_agent: client.user_agent.clone(),
         at: now,
     };
-    let Some(index) = matched else {
-        state.throttle.failed(&keys);
-        for member in &candidates {
+    let Some(member) = member else {
+        // Audited in the one organization the attempt was for, if any.
+        if let Some(member) = candidates.first() {
             let event = events::login("login.failed", member, Some("wrong password"));
             state
                 .store
@@ -187,10 +209,9 @@ pub async fn submit(
         }
         tracing::warn!(ip = ?client.ip, "sign-in failed");
         let error = "The email or password is not right.".to_owned();
-        return login_page(StatusCode::UNAUTHORIZED, &input.next, &email, Some(error));
+        return again(StatusCode::UNAUTHORIZED, organization, error);
     };
-    let member = &candidates[index];
-    state.throttle.succeeded(&keys[0]);
+    state.throttle.succeeded(&account, &address);
     let event = events::login("login.succeeded", member, None);
     state
         .store
@@ -238,6 +259,27 @@ pub async fn start_session(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Checks a signed-in member's password again (before a password change,
+/// before revealing the shared secret), throttled like a sign-in: a stolen
+/// session is not a way to guess the password.
+pub async fn check_password(state: &AppState, member: &Member, password: &str) -> bool {
+    let keys = [format!("account:{}", member.email)];
+    if state.throttle.attempt(&keys).is_err() {
+        return false;
+    }
+    let ok = state
+        .passwords
+        .verify(
+            member.password_hash.clone(),
+            SecretString::from(password.to_owned()),
+        )
+        .await;
+    if ok {
+        state.throttle.succeeded(&keys[0], "");
+    }
+    ok
 }
 
 #[derive(Deserialize)]
@@ -307,12 +349,7 @@ pub async fn change_password(
         response
     };
     let member = signed.0.member.clone();
-    let current = input.current.clone();
-    let hash = member.password_hash.clone();
-    let current_ok = tokio::task::spawn_blocking(move || verify_password(&hash, &current))
-        .await
-        .unwrap_or(false);
-    if !current_ok {
+    if !check_password(&state, &member, &input.current).await {
         return Err(again(vec!["The current password is not right.".to_owned()]));
     }
     if input.password != input.password_again {
@@ -323,33 +360,31 @@ pub async fn change_password(
             "Choose a password different from the current one.".to_owned(),
         ]));
     }
-    let new_hash = crate::api::members::new_password_hash(&SecretString::from(input.password))
-        .map_err(|e| match e {
-            ApiError::Invalid(errors) => again(
-                errors
-                    .into_iter()
-                    .map(|e| format!("New password: {}", e.message))
-                    .collect(),
-            ),
-            other => other.into_response(),
-        })?;
+    let new_hash =
+        crate::api::members::new_password_hash(&state, SecretString::from(input.password))
+            .await
+            .map_err(|e| match e {
+                ApiError::Invalid(errors) => again(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("New password: {}", e.message))
+                        .collect(),
+                ),
+                other => other.into_response(),
+            })?;
     let mut after = member.clone();
     after.password_hash = new_hash;
     after.must_change_password = false;
     let now = state.clock.now();
     let ctx = signed.principal().audit(now);
     let event = events::member_password("member.password_changed", &member);
-    let token_hash = signed.0.token.hash();
-    let saved = async {
-        state.store.update_member(&after, &ctx, event).await?;
-        // Every other session of this member ends with the old password.
-        state
-            .store
-            .delete_member_sessions(&member.id, Some(&token_hash))
-            .await
-    }
-    .await;
-    if let Err(error) = saved {
+    // Every other session of this member ends with the old password.
+    let keep = signed.0.token.hash();
+    if let Err(error) = state
+        .store
+        .set_member_password(&after, Some(&keep), &ctx, event)
+        .await
+    {
         return Err(error_page(
             Some(signed.nav("account")),
             ApiError::from(error).into_response().status(),

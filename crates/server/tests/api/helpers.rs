@@ -287,6 +287,16 @@ impl TestApp {
 
     /// Posts the sign-in form as a browser would; returns the response.
     pub async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_login_with(email, password, &[]).await
+    }
+
+    /// Posts the sign-in form with more fields (`next`, `organization`).
+    pub async fn post_login_with(
+        &self,
+        email: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
         let browser = self.browser();
         let page = browser
             .get(format!("{}/login", self.base))
@@ -299,11 +309,16 @@ impl TestApp {
         browser
             .post(format!("{}/login", self.base))
             .header("cookie", login_cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("email", email),
-                ("password", password),
-            ])
+            .form(
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("email", email),
+                    ("password", password),
+                ]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>(),
+            )
             .send()
             .await
             .unwrap()

@@ -251,16 +251,60 @@ async fn admins_manage_members_but_not_owners_and_an_owner_always_remains() {
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["role"], "analytics");
 
-    // The last owner can neither be demoted nor removed, even by a root key.
-    let (status, problem) = app.patch(&owner_path, json!({"role": "admin"})).await;
-    assert_problem(status, &problem, 409, "last_owner");
+    // Root keys count as admins: one an admin made cannot mint owners.
     let (status, problem) = app
-        .call(Method::DELETE, &owner_path, &app.org.root_key, None)
+        .post(
+            "/v1/members",
+            json!({"email": "o3@acme.example", "role": "owner"}),
+        )
+        .await;
+    assert_problem(status, &problem, 403, "owner_required");
+    let (status, problem) = app.patch(&owner_path, json!({"role": "admin"})).await;
+    assert_problem(status, &problem, 403, "owner_required");
+
+    // The last owner cannot step down.
+    let owner = app.sign_in(OWNER, OWNER_PASSWORD).await;
+    let (status, problem) = app
+        .session_call(
+            &owner,
+            Method::PATCH,
+            &owner_path,
+            Some(json!({"role": "admin"})),
+        )
         .await;
     assert_problem(status, &problem, 409, "last_owner");
+    let (status, problem) = app
+        .session_call(&owner, Method::DELETE, &owner_path, None)
+        .await;
+    assert_problem(status, &problem, 409, "cannot_remove_self");
+    // With a second owner, the first may step down.
+    let (status, second) = app
+        .session_call(
+            &owner,
+            Method::POST,
+            "/v1/members",
+            Some(json!({"email": "olga@acme.example", "role": "owner"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let (status, _) = app
+        .session_call(
+            &owner,
+            Method::PATCH,
+            &owner_path,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 
     let (_, events) = app.get("/v1/audit?action=member.updated").await;
-    let changes = &events["data"][0]["changes"]["role"];
+    let sams = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target"]["name"] == "sam@acme.example")
+        .unwrap();
+    let changes = &sams["changes"]["role"];
     assert_eq!(changes["before"], "support");
     assert_eq!(changes["after"], "analytics");
 }
@@ -397,5 +441,50 @@ async fn teams_group_members_and_name_their_actions_in_the_audit_log() {
         .call(Method::GET, "/v1/members", &other.root_key, None)
         .await;
     assert!(!members.to_string().contains("mia@acme.example"));
-    let _ = OWNER_PASSWORD;
+}
+
+#[tokio::test]
+async fn a_reset_password_is_temporary_and_ends_the_members_sessions() {
+    let app = spawn_app().await;
+    let (mia_id, mia) = app.member("mia@acme.example", "member").await;
+    let path = format!("/v1/members/{mia_id}/reset-password");
+    let (status, reset) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!(reset["member"]["must_change_password"], true);
+    let temporary = reset["temporary_password"].as_str().unwrap();
+
+    let (status, _) = app.session_call(&mia, Method::GET, "/v1/keys", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session ended");
+    let old = app
+        .post_login("mia@acme.example", "a long enough new password")
+        .await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let response = app.post_login("mia@acme.example", temporary).await;
+    assert_eq!(response.headers()["location"], "/account/password");
+
+    let (_, events) = app.get("/v1/audit?action=member.password_reset").await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+    assert!(!events.to_string().contains(temporary));
+
+    // Admins cannot reset an owner's password.
+    let (_, admin) = app.member("adam@acme.example", "admin").await;
+    let (_, members) = app.get("/v1/members").await;
+    let owner_id = members["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == OWNER)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, problem) = app
+        .session_call(
+            &admin,
+            Method::POST,
+            &format!("/v1/members/{owner_id}/reset-password"),
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(status, &problem, 403, "owner_required");
 }

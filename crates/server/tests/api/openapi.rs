@@ -31,6 +31,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/projects/{id}", &["get", "patch"]),
         ("/v1/members", &["get", "post"]),
         ("/v1/members/{id}", &["patch", "delete"]),
+        ("/v1/members/{id}/reset-password", &["post"]),
         ("/v1/teams", &["get", "post"]),
         ("/v1/teams/{id}", &["patch", "delete"]),
         ("/v1/shared-secret", &["get"]),

@@ -115,11 +115,12 @@ async fn failed_sign_ins_are_audited_and_throttled_with_growing_delays() {
     let (_, events) = app.get("/v1/audit?action=login.succeeded").await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
 
-    // Unknown emails are refused the same way, with nothing to audit.
+    // The address, too, still has its failures: guessing at another
+    // account from it waits as well.
     let response = app
         .post_login("nobody@acme.example", "whatever it is")
         .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -252,4 +253,84 @@ async fn pages_carry_a_strict_content_security_policy_and_no_outside_resources()
             "{path} has inline code"
         );
     }
+}
+
+#[tokio::test]
+async fn after_signing_in_only_paths_of_this_site_are_followed() {
+    let app = spawn_app().await;
+    for (next, expected) in [
+        ("/audit?action=key.created", "/audit?action=key.created"),
+        ("//evil.example/x", "/keys"),
+        ("/\t/evil.example", "/keys"),
+        ("https://evil.example", "/keys"),
+        ("/\\evil.example", "/keys"),
+        ("/keys\r\nSet-Cookie: x=1", "/keys"),
+    ] {
+        let response = app
+            .post_login_with(OWNER, OWNER_PASSWORD, &[("next", next)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(response.headers()["location"], expected, "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_email_in_two_organizations_signs_in_to_the_one_named() {
+    let app = spawn_app().await;
+    let other = app.new_org("Globex").await;
+    let mut temporaries = Vec::new();
+    for root in [&app.org.root_key, &other.root_key] {
+        let (_, created) = app
+            .call(
+                Method::POST,
+                "/v1/members",
+                root,
+                Some(json!({"email": "pat@example.com", "role": "analytics"})),
+            )
+            .await;
+        temporaries.push(created["temporary_password"].as_str().unwrap().to_owned());
+    }
+    let response = app.post_login("pat@example.com", &temporaries[1]).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("several organizations") && page.contains("id=\"organization\""));
+
+    // Named, the attempt concerns that organization only.
+    let wrong = app
+        .post_login_with(
+            "pat@example.com",
+            &temporaries[0],
+            &[("organization", "globex")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let (_, acme_failures) = app.get("/v1/audit?action=login.failed").await;
+    assert_eq!(acme_failures["data"].as_array().unwrap().len(), 0);
+    let (_, globex_failures) = app
+        .call(
+            Method::GET,
+            "/v1/audit?action=login.failed",
+            &other.root_key,
+            None,
+        )
+        .await;
+    assert_eq!(globex_failures["data"].as_array().unwrap().len(), 1);
+
+    let right = app
+        .post_login_with(
+            "pat@example.com",
+            &temporaries[1],
+            &[("organization", "Globex")],
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    let (_, globex_logins) = app
+        .call(
+            Method::GET,
+            "/v1/audit?action=login.succeeded",
+            &other.root_key,
+            None,
+        )
+        .await;
+    assert_eq!(globex_logins["data"].as_array().unwrap().len(), 1);
 }

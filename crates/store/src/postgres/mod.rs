@@ -379,6 +379,18 @@ impl Store for PgStore {
         self.update_member_impl(member, ctx, event).await
     }
 
+    #[tracing::instrument(skip_all, fields(org = %member.org_id, member = %member.id))]
+    async fn set_member_password(
+        &self,
+        member: &Member,
+        keep: Option<&[u8; 32]>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.set_member_password_impl(member, keep, ctx, event)
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(org = %org, member = %id))]
     async fn remove_member(
         &self,

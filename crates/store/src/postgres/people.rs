@@ -13,7 +13,7 @@ use keyward_core::audit::{AuditContext, NewEvent};
 use keyward_core::events;
 use keyward_core::id::{KeyId, MemberId, OrgId, TeamId};
 use keyward_core::model::{Member, Session, Team};
-use keyward_core::store::StoreError;
+use keyward_core::store::{LAST_OWNER, StoreError};
 use sqlx::{PgConnection, Row};
 use std::collections::BTreeMap;
 
@@ -77,12 +77,35 @@ impl PgStore {
         event: NewEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(&member.org_id).await?;
+        let done =
+            sqlx::query("UPDATE members SET name = $1, role = $2 WHERE org_id = $3 AND id = $4")
+                .bind(&member.name)
+                .bind(member.role.as_str())
+                .bind(member.org_id.as_str())
+                .bind(member.id.as_str())
+                .execute(tx.conn())
+                .await
+                .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        require_an_owner(tx.conn(), &member.org_id).await?;
+        audit::append(&mut tx, ctx, event).await?;
+        tx.commit().await
+    }
+
+    pub(super) async fn set_member_password_impl(
+        &self,
+        member: &Member,
+        keep: Option<&[u8; 32]>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(&member.org_id).await?;
         let done = sqlx::query(
-            "UPDATE members SET name = $1, role = $2, password_hash = $3, must_change_password = $4
-             WHERE org_id = $5 AND id = $6",
+            "UPDATE members SET password_hash = $1, must_change_password = $2
+             WHERE org_id = $3 AND id = $4",
         )
-        .bind(&member.name)
-        .bind(member.role.as_str())
         .bind(&member.password_hash)
         .bind(member.must_change_password)
         .bind(member.org_id.as_str())
@@ -93,6 +116,12 @@ impl PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("DELETE FROM sessions WHERE member_id = $1 AND token_hash IS DISTINCT FROM $2")
+            .bind(member.id.as_str())
+            .bind(keep.map(|k| k.to_vec()))
+            .execute(tx.conn())
+            .await
+            .map_err(backend)?;
         audit::append(&mut tx, ctx, event).await?;
         tx.commit().await
     }
@@ -140,6 +169,7 @@ impl PgStore {
             .execute(tx.conn())
             .await
             .map_err(backend)?;
+        require_an_owner(tx.conn(), org).await?;
         let event = events::member_removed(&member, &disabled);
         audit::append(&mut tx, ctx, event).await?;
         tx.commit().await?;
@@ -249,6 +279,12 @@ impl PgStore {
     }
 
     pub(super) async fn insert_session_impl(&self, session: &Session) -> Result<(), StoreError> {
+        // Expired sessions (and any one-time message they kept) go as new ones come.
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(micros(session.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, org_id, member_id, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -343,6 +379,22 @@ impl PgStore {
 
 /// Writes a member, the owner of a new organization included; `Conflict`
 /// when the email is taken in the organization.
+/// Fails the transaction when it left the organization without an owner.
+/// Changes to an organization's members hold its audit lock, so two owners
+/// demoting each other are serialized and the second one is refused.
+async fn require_an_owner(conn: &mut PgConnection, org: &OrgId) -> Result<(), StoreError> {
+    let owners: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE org_id = $1 AND role = 'owner'")
+            .bind(org.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if owners == 0 {
+        return Err(StoreError::Conflict(LAST_OWNER.to_owned()));
+    }
+    Ok(())
+}
+
 pub(super) async fn insert_member(
     tx: &mut PgConnection,
     member: &Member,

@@ -461,6 +461,17 @@ impl Store for SqliteStore {
         self.update_member_impl(member, ctx, event).await
     }
 
+    async fn set_member_password(
+        &self,
+        member: &Member,
+        keep: Option<&[u8; 32]>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.set_member_password_impl(member, keep, ctx, event)
+            .await
+    }
+
     async fn remove_member(
         &self,
         org: &OrgId,

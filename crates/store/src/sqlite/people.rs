@@ -7,7 +7,7 @@ use keyward_core::audit::{AuditContext, NewEvent};
 use keyward_core::events;
 use keyward_core::id::{KeyId, MemberId, OrgId, TeamId};
 use keyward_core::model::{Member, Session, Team};
-use keyward_core::store::StoreError;
+use keyward_core::store::{LAST_OWNER, StoreError};
 use rows::{micros, time};
 use sqlx::{Row, SqliteConnection};
 use std::collections::BTreeMap;
@@ -71,12 +71,33 @@ impl SqliteStore {
         event: NewEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE members SET name = ?, role = ? WHERE org_id = ? AND id = ?")
+            .bind(&member.name)
+            .bind(member.role.as_str())
+            .bind(member.org_id.as_str())
+            .bind(member.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        require_an_owner(&mut tx, &member.org_id).await?;
+        audit::append(&mut tx, &member.org_id, ctx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn set_member_password_impl(
+        &self,
+        member: &Member,
+        keep: Option<&[u8; 32]>,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE members SET name = ?, role = ?, password_hash = ?, must_change_password = ?
-             WHERE org_id = ? AND id = ?",
+            "UPDATE members SET password_hash = ?, must_change_password = ? WHERE org_id = ? AND id = ?",
         )
-        .bind(&member.name)
-        .bind(member.role.as_str())
         .bind(&member.password_hash)
         .bind(member.must_change_password)
         .bind(member.org_id.as_str())
@@ -87,6 +108,12 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("DELETE FROM sessions WHERE member_id = ? AND token_hash IS NOT ?")
+            .bind(member.id.as_str())
+            .bind(keep.map(|k| k.to_vec()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         audit::append(&mut tx, &member.org_id, ctx, event).await?;
         tx.commit().await.map_err(backend)
     }
@@ -130,6 +157,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        require_an_owner(&mut tx, org).await?;
         let event = events::member_removed(&member, &disabled);
         audit::append(&mut tx, org, ctx, event).await?;
         tx.commit().await.map_err(backend)?;
@@ -239,6 +267,12 @@ impl SqliteStore {
     }
 
     pub(super) async fn insert_session_impl(&self, session: &Session) -> Result<(), StoreError> {
+        // Expired sessions (and any one-time message they kept) go as new ones come.
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(micros(session.created_at))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, org_id, member_id, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?)",
@@ -328,6 +362,20 @@ impl SqliteStore {
         tx.commit().await.map_err(backend)?;
         Ok(flash.flatten())
     }
+}
+
+/// Fails the transaction when it left the organization without an owner.
+async fn require_an_owner(tx: &mut SqliteConnection, org: &OrgId) -> Result<(), StoreError> {
+    let owners: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE org_id = ? AND role = 'owner'")
+            .bind(org.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+    if owners == 0 {
+        return Err(StoreError::Conflict(LAST_OWNER.to_owned()));
+    }
+    Ok(())
 }
 
 async fn insert_member(tx: &mut SqliteConnection, member: &Member) -> Result<(), StoreError> {

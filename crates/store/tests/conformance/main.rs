@@ -73,6 +73,7 @@ conformance! {
     concurrency::concurrent_updates_of_one_key_let_one_win,
     people::members_are_added_listed_and_unique,
     people::members_are_updated,
+    people::an_organization_always_keeps_an_owner,
     people::removing_a_member_disables_their_live_keys,
     people::teams_are_created_updated_and_deleted,
     people::sessions_expire_and_end,

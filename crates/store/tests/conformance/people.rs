@@ -10,7 +10,7 @@ use keyward_core::id::{KeyId, MemberId, TeamId};
 use keyward_core::keys;
 use keyward_core::model::{KeyRecord, Member, MemberRole, Session, Team};
 use keyward_core::scope::Role;
-use keyward_core::store::{KeyChange, Store, StoreError};
+use keyward_core::store::{KeyChange, LAST_OWNER, Store, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,9 +168,10 @@ pub async fn members_are_updated(store: Arc<dyn Store>) {
     let mut changed = bob.clone();
     changed.name = "Robert".to_owned();
     changed.role = MemberRole::Support;
-    changed.password_hash = "$argon2id$v=19$temporary".to_owned();
+    // Only the name and role are written: the email and creation time are
+    // not changeable, and a stale copy cannot undo a password change.
+    changed.password_hash = "$argon2id$v=19$stale".to_owned();
     changed.must_change_password = true;
-    // The email and creation time are not changeable.
     changed.email = "robert@example.com".to_owned();
     changed.created_at = at(99);
     store
@@ -184,23 +185,39 @@ pub async fn members_are_updated(store: Arc<dyn Store>) {
     let stored = store.get_member(acme.id(), &bob.id).await.unwrap().unwrap();
     assert_eq!(stored.name, "Robert");
     assert_eq!(stored.role, MemberRole::Support);
-    assert_eq!(stored.password_hash, "$argon2id$v=19$temporary");
-    assert!(stored.must_change_password);
+    assert_eq!(stored.password_hash, bob.password_hash);
+    assert!(!stored.must_change_password);
     assert_eq!(stored.email, "bob@example.com");
     assert_eq!(stored.created_at, at(1));
 
-    let mut back = stored.clone();
-    back.must_change_password = false;
+    // A password change writes the password and ends the other sessions.
+    let far = at(10_000);
+    for token in [1, 2] {
+        store
+            .insert_session(&session(&stored, token, far))
+            .await
+            .unwrap();
+    }
+    let kept = session(&stored, 1, far).token_hash;
+    let mut reset = stored.clone();
+    reset.password_hash = "$argon2id$v=19$temporary".to_owned();
+    reset.must_change_password = true;
     store
-        .update_member(
-            &back,
+        .set_member_password(
+            &reset,
+            Some(&kept),
             &member_ctx(at(3)),
-            events::member_password("member.password_changed", &back),
+            events::member_password("member.password_changed", &reset),
         )
         .await
         .unwrap();
     let stored = store.get_member(acme.id(), &bob.id).await.unwrap().unwrap();
-    assert!(!stored.must_change_password);
+    assert_eq!(stored.password_hash, "$argon2id$v=19$temporary");
+    assert!(stored.must_change_password);
+    assert_eq!(stored.name, "Robert");
+    assert!(store.get_session(&kept, at(4)).await.unwrap().is_some());
+    let ended = session(&stored, 2, far).token_hash;
+    assert!(store.get_session(&ended, at(4)).await.unwrap().is_none());
 
     // Unknown, or of another organization: not found, and nothing audited.
     let unknown = member(&acme, "nobody@example.com", MemberRole::Member, at(4));
@@ -221,6 +238,52 @@ pub async fn members_are_updated(store: Arc<dyn Store>) {
         ["member.added", "member.updated", "member.password_changed"]
     );
     assert_eq!(actions(s, globex.id()).await.len(), 5);
+    assert_chain(s, &acme).await;
+}
+
+pub async fn an_organization_always_keeps_an_owner(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let acme = create_org(s, "Acme", at(0)).await;
+    let before = actions(s, acme.id()).await.len();
+    let mut demoted = acme.owner.clone();
+    demoted.role = MemberRole::Admin;
+    let result = store
+        .update_member(
+            &demoted,
+            &member_ctx(at(1)),
+            events::member_updated(&acme.owner, &demoted),
+        )
+        .await;
+    assert_eq!(conflict(result), LAST_OWNER);
+    let removed = store
+        .remove_member(acme.id(), &acme.owner.id, &member_ctx(at(1)))
+        .await;
+    assert!(
+        matches!(&removed, Err(StoreError::Conflict(m)) if m == LAST_OWNER),
+        "{removed:?}"
+    );
+    let stored = store
+        .get_member(acme.id(), &acme.owner.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.role, MemberRole::Owner);
+    assert_eq!(actions(s, acme.id()).await.len(), before, "nothing audited");
+
+    // With a second owner, the first may step down.
+    let second = member(&acme, "second@example.com", MemberRole::Owner, at(2));
+    store
+        .insert_member(&second, &member_ctx(at(2)), events::member_added(&second))
+        .await
+        .unwrap();
+    store
+        .update_member(
+            &demoted,
+            &member_ctx(at(3)),
+            events::member_updated(&acme.owner, &demoted),
+        )
+        .await
+        .unwrap();
     assert_chain(s, &acme).await;
 }
 
