@@ -51,7 +51,7 @@ impl Default for CacheConfig {
         Self {
             capacity: 1_000_000,
             ttl: Duration::from_secs(60),
-            negative_capacity: 100_000,
+            negative_capacity: 250_000,
             negative_ttl: Duration::from_secs(10),
             outage_policy: OutagePolicy::Refuse,
         }
@@ -117,8 +117,14 @@ impl Verifier {
                 .time_to_live(config.ttl)
                 .support_invalidation_closures()
                 .build_with_hasher(Prehashed),
+            // Least recently used, not TinyLFU: TinyLFU admits a new entry
+            // only when it was seen more often than the one it would evict,
+            // so under a flood of many distinct unknown keys most would never
+            // be cached and every repeat would reach storage. Unknown keys
+            // evict only unknown keys either way: the caches are apart.
             unknown: Cache::builder()
                 .max_capacity(config.negative_capacity)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(config.negative_ttl)
                 .build_with_hasher(Prehashed),
             changes: AtomicU64::new(0),
