@@ -278,6 +278,22 @@ impl Throttle {
         }
     }
 
+    /// A reserved attempt failed: its delay runs from now, the end of the
+    /// (slow) password check, not from when the attempt began.
+    pub fn failed_now(&self, keys: &[String]) {
+        for key in keys {
+            self.failures.entry(key.clone()).and_compute_with(|old| {
+                match old.map(|e| e.into_value()) {
+                    Some(f) => moka::ops::compute::Op::Put(Failures {
+                        last: Instant::now(),
+                        ..f
+                    }),
+                    None => moka::ops::compute::Op::Nop,
+                }
+            });
+        }
+    }
+
     /// A reserved attempt succeeded: the account starts afresh, and the
     /// address gets its attempt back.
     pub fn succeeded(&self, account: &str, address: &str) {

@@ -199,6 +199,9 @@ pub async fn submit(
         at: now,
     };
     let Some(member) = member else {
+        state
+            .throttle
+            .failed_now(&[account.clone(), address.clone()]);
         // Audited in the one organization the attempt was for, if any.
         if let Some(member) = candidates.first() {
             let event = events::login("login.failed", member, Some("wrong password"));
@@ -278,6 +281,8 @@ pub async fn check_password(state: &AppState, member: &Member, password: &str) -
         .await;
     if ok {
         state.throttle.succeeded(&keys[0], "");
+    } else {
+        state.throttle.failed_now(&keys);
     }
     ok
 }
