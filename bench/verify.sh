@@ -3,7 +3,7 @@
 #
 # The server is pinned to core 0, wrk to core 1. Measured, each for $DURATION
 # at $CONNS connections:
-#   (a) bare axum endpoint, fixed JSON body of a verification answer's size
+#   (a) bare axum endpoint, fixed JSON body of a verification answer's size, measured first and last (ratios are to the mean of both)
 #   (b) POST /v1/verify, 1,000 keys in the store and again with 1,000,000
 #       (cycling through up to $HOT distinct keys, cache warmed first)
 #   (c) first-time verifications: a fresh server, every request a new key
@@ -65,24 +65,31 @@ row() { # <label> <rps> <p99> <rss>
 echo "| case | requests/s | p99 ms | throughput / (a) | p99 / (a) | server RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|"
 
-# (a) the ceiling, body as large as a verification answer.
+# (a) the ceiling, body as large as a verification answer. Measured at the
+# start and again at the end of the run: on a shared machine the ceiling
+# itself moves by ±10 % from minute to minute, and every ratio is against the
+# mean of the two.
 BODY_SIZE=330
-start 18600 "$T/bare" 18600 "$BODY_SIZE"
-load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt" 3s > /dev/null
-read -r A_RPS A_P99 < <(load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt")
-row "(a) bare axum" "$A_RPS" "$A_P99" "$(rss_mib)"
-stop
+bare() {
+  start 18600 "$T/bare" 18600 "$BODY_SIZE"
+  load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt" 3s > /dev/null
+  load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt"
+  stop
+}
+read -r A1_RPS A1_P99 < <(bare)
+A_RPS=$A1_RPS; A_P99=$A1_P99
+ROWS=()
 
 for n in 1000 1000000; do
   serve 18601 "$WORK/data-$n"
   load 18601 bench/wrk/verify.lua "$WORK/data-$n/hot.txt" 20s > /dev/null # warm the cache
   read -r RPS P99 < <(load 18601 bench/wrk/verify.lua "$WORK/data-$n/hot.txt")
-  row "(b) verify, $n keys" "$RPS" "$P99" "$(rss_mib)"
+  ROWS+=("(b) verify, $n keys|$RPS|$P99|$(rss_mib)")
   if [ "$n" = 1000000 ]; then
     read -r RPS P99 < <(load 18601 bench/wrk/auth.lua "$WORK/data-$n/hot.txt")
-    row "(e) auth, $n keys" "$RPS" "$P99" "$(rss_mib)"
+    ROWS+=("(e) auth, $n keys|$RPS|$P99|$(rss_mib)")
     read -r RPS P99 < <(load 18601 bench/wrk/verify.lua "$WORK/data-$n/unknown.txt")
-    row "(d) unknown keys, $n keys" "$RPS" "$P99" "$(rss_mib)"
+    ROWS+=("(d) unknown keys, $n keys|$RPS|$P99|$(rss_mib)")
   fi
   stop
 done
@@ -90,5 +97,15 @@ done
 # (c) cold: a fresh server over 1,000,000 keys; each request a key not seen yet.
 serve 18602 "$WORK/data-1000000"
 read -r RPS P99 < <(load 18602 bench/wrk/verify.lua "$WORK/data-1000000/keys.txt" 5s)
-row "(c) first-time verifications" "$RPS" "$P99" "$(rss_mib)"
+ROWS+=("(c) first-time verifications|$RPS|$P99|$(rss_mib)")
 stop
+
+read -r A2_RPS A2_P99 < <(bare)
+A_RPS=$(echo "($A1_RPS + $A2_RPS) / 2" | bc -l)
+A_P99=$(echo "($A1_P99 + $A2_P99) / 2" | bc -l)
+row "(a) bare axum, first" "$A1_RPS" "$A1_P99" "-"
+row "(a) bare axum, last" "$A2_RPS" "$A2_P99" "-"
+for r in "${ROWS[@]}"; do
+  IFS='|' read -r label rps p99 rss <<< "$r"
+  row "$label" "$rps" "$p99" "$rss"
+done

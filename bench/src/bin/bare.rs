@@ -7,10 +7,6 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::{get, post};
 
-// The same allocator as `keyward`, so that the ceiling is the ceiling.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

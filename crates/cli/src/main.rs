@@ -6,12 +6,6 @@ mod commands;
 use clap::Parser;
 use std::process::ExitCode;
 
-// mimalloc rather than the system allocator: every request allocates a few
-// small buffers, and glibc's malloc and free were about 4 % of a busy
-// verification core (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
