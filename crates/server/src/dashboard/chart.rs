@@ -21,13 +21,6 @@ fn class(code: Code) -> &'static str {
     }
 }
 
-fn code_name(code: Code) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The SVG of `usage` (daily buckets, oldest first), and the totals by
 /// outcome code.
 pub fn usage_chart(usage: &Usage) -> (String, Vec<(String, u64)>) {
@@ -87,7 +80,7 @@ pub fn usage_chart(usage: &Usage) -> (String, Vec<(String, u64)>) {
     svg.push_str("</svg>");
     let totals = totals
         .into_iter()
-        .map(|(code, n)| (code_name(code), n))
+        .map(|(code, n)| (code.as_str().to_owned(), n))
         .collect();
     (svg, totals)
 }

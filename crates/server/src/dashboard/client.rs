@@ -38,6 +38,12 @@ impl Failure {
         }
     }
 
+    /// Whether the form that caused it should be shown again with these
+    /// messages (a refusal of the role gets its own page instead).
+    pub fn is_form_error(&self) -> bool {
+        self.status.is_client_error() && self.status != StatusCode::FORBIDDEN
+    }
+
     /// Every message, field errors named by their field.
     pub fn messages(&self) -> Vec<String> {
         if self.errors.is_empty() {

@@ -27,6 +27,14 @@ pub fn choices(options: &[(&str, &str)], current: &str) -> Vec<Choice> {
         .collect()
 }
 
+/// The name a value has in the API's JSON (`"revoked"`, `"secret"`, …).
+pub fn wire_name<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// `value` encoded for a query string.
 pub fn encode(value: &str) -> String {
     serde_urlencoded::to_string([("", value)])

@@ -2,7 +2,7 @@
 //! the usage chart, editing, regenerating, disabling, revoking and archiving.
 
 use super::client::{Api, Failure};
-use super::forms::{self, Choice, choices, query, time, time_or};
+use super::forms::{self, Choice, choices, query, time, time_or, wire_name};
 use super::{Nav, Signed, chart, error_page, failure_page, render};
 use crate::api::key_actions::RegenerateKey;
 use crate::api::usage::Usage;
@@ -100,21 +100,11 @@ fn role_label(role: Role) -> &'static str {
 }
 
 fn status_label(view: &KeyView) -> String {
-    let s = serde_json::to_value(view.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut chars = s.chars();
+    let name = wire_name(view.status);
+    let mut chars = name.chars();
     chars
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-fn name_of<T: Serialize>(value: T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 
@@ -216,10 +206,10 @@ pub async fn list(
             name: k.name.clone(),
             description: k.description.clone(),
             hint: k.hint.clone(),
-            kind: name_of(k.key_type),
+            kind: wire_name(k.key_type),
             project: project_name(&k.project_id),
             role: role_label(k.role).to_owned(),
-            access: if name_of(k.access) == "full" {
+            access: if wire_name(k.access) == "full" {
                 "Full".to_owned()
             } else {
                 "Partial".to_owned()
@@ -591,9 +581,7 @@ pub async fn create(
     });
     let created: KeyView = match api.send(Method::POST, "/v1/keys", &body).await {
         Ok(created) => created,
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             return Err(again(input, failure.messages()));
         }
         Err(failure) => return Err(failure_page(Some(nav), &failure)),
@@ -712,7 +700,7 @@ pub async fn show(
         .ok()
         .and_then(|ps| ps.into_iter().find(|p| p.id == key.project_id))
         .map_or_else(|| key.project_id.clone(), |p| p.name);
-    let access = if name_of(key.access) == "full" {
+    let access = if wire_name(key.access) == "full" {
         "Full"
     } else {
         "Partial"
@@ -724,7 +712,7 @@ pub async fn show(
         },
         Field {
             label: "Type",
-            value: name_of(key.key_type),
+            value: wire_name(key.key_type),
         },
         Field {
             label: "Project",
@@ -854,7 +842,7 @@ fn initial_input(key: &KeyView, catalog: &[String]) -> (KeyInput, Option<String>
         project_id: key.project_id.clone(),
         name: key.name.clone(),
         description: key.description.clone(),
-        key_type: name_of(key.key_type),
+        key_type: wire_name(key.key_type),
         access,
         apis,
         expiry: if key.expires_at.is_some() {
@@ -1003,11 +991,7 @@ pub async fn update(
     };
     match api.send::<KeyView>(Method::PATCH, &uri, &body).await {
         Ok(_) => Ok(Redirect::to(&format!("/keys/{}?done=updated", key.id)).into_response()),
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
-            Err(again(input, failure.messages()))
-        }
+        Err(failure) if failure.is_form_error() => Err(again(input, failure.messages())),
         Err(failure) => Err(failure_page(Some(nav), &failure)),
     }
 }

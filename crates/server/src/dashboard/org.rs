@@ -314,9 +314,7 @@ pub async fn create_project(
         .await
     {
         Ok(project) => Ok(Redirect::to(&format!("/projects/{}", project.id)).into_response()),
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             Err(projects_page(&state, &signed, input, failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("projects")), &failure)),
@@ -391,9 +389,7 @@ pub async fn update_project(
     }
     match api.send::<ProjectView>(Method::PATCH, &uri, &body).await {
         Ok(p) => Ok(Redirect::to(&format!("/projects/{}?saved=1", p.id)).into_response()),
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             let mut response = render(&ProjectPage {
                 title: "Project".to_owned(),
                 id,
@@ -492,10 +488,7 @@ async fn root_keys_page(
         rows: keys
             .into_iter()
             .map(|k| RootKeyRow {
-                status: serde_json::to_value(k.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                status: forms::wire_name(k.status),
                 id: k.id,
                 name: k.name,
                 hint: k.hint,
@@ -557,9 +550,7 @@ pub async fn create_root_key(
                 .map_err(IntoResponse::into_response)?;
             Ok(Redirect::to(&format!("/keys/{id}/created")).into_response())
         }
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             Err(root_keys_page(&state, &signed, input, failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("root-keys")), &failure)),

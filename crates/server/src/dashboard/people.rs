@@ -203,9 +203,7 @@ pub async fn add_member(
             };
             Ok(members_page(&state, &signed, view).await)
         }
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             let view = MembersView {
                 input,
                 created: None,
@@ -427,9 +425,7 @@ pub async fn create_team(
     let body = json!({"name": input.name, "members": input.members});
     match api.send::<TeamView>(Method::POST, "/v1/teams", &body).await {
         Ok(_) => Ok(Redirect::to("/teams").into_response()),
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             Err(teams_page(&state, &signed, input, failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
@@ -448,9 +444,7 @@ pub async fn update_team(
     let body = json!({"name": input.name, "members": input.members});
     match api.send::<TeamView>(Method::PATCH, &uri, &body).await {
         Ok(_) => Ok(Redirect::to("/teams").into_response()),
-        Err(failure)
-            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
-        {
+        Err(failure) if failure.is_form_error() => {
             Err(teams_page(&state, &signed, TeamForm::default(), failure.messages()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
