@@ -38,6 +38,21 @@ pub fn encode_fixed(mut value: u64, width: usize) -> String {
     digits.into_iter().map(char::from).collect()
 }
 
+/// Decodes base62 digits, most significant first: the inverse of
+/// [`encode_fixed`]. `None` for a byte outside the alphabet or a value past
+/// `u64`.
+pub fn decode(s: &str) -> Option<u64> {
+    s.bytes().try_fold(0u64, |value, byte| {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'A'..=b'Z' => byte - b'A' + 10,
+            b'a'..=b'z' => byte - b'a' + 36,
+            _ => return None,
+        };
+        value.checked_mul(62)?.checked_add(u64::from(digit))
+    })
+}
+
 /// True when every byte of `s` is a base62 character.
 pub fn is_base62(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -53,6 +68,15 @@ mod tests {
         assert_eq!(encode_fixed(61, 6), "00000z");
         assert_eq!(encode_fixed(62, 6), "000010");
         assert_eq!(encode_fixed(u64::from(u32::MAX), 6), "4gfFC3");
+    }
+
+    #[test]
+    fn decoding_inverts_fixed_width_encoding() {
+        for value in [0, 1, 61, 62, 3843, u64::from(u32::MAX), 56_800_235_583] {
+            assert_eq!(decode(&encode_fixed(value, 6)), Some(value));
+        }
+        assert_eq!(decode("00_000"), None);
+        assert_eq!(decode("zzzzzzzzzzzz"), None, "past u64");
     }
 
     #[test]

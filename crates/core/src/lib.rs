@@ -7,6 +7,7 @@
 //! backends implement. The server and the command line only translate between
 //! the outside world and these types.
 
+pub mod answer;
 pub mod audit;
 pub mod base62;
 pub mod clock;

@@ -6,6 +6,7 @@
 //! bounded negative cache so that a flood of random keys neither reaches
 //! storage at full rate nor evicts the entries of real keys.
 
+use crate::answer::KeyFields;
 use crate::clock::Clock;
 use crate::id::KeyId;
 use crate::key_format::{self, KeyHash};
@@ -14,10 +15,11 @@ use crate::model::KeyRecord;
 use crate::policy::{self, Code, Request};
 use crate::store::{Store, StoreError};
 use crate::usage::UsageRecorder;
-use moka::future::Cache;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sizes and lifetimes of the verification caches.
 #[derive(Debug, Clone)]
@@ -64,7 +66,7 @@ pub struct Outcome {
     /// The answer.
     pub code: Code,
     /// The key, when one was found.
-    pub key: Option<Arc<KeyRecord>>,
+    pub key: Option<Arc<CachedKey>>,
     /// True when the key's previous secret was used during its grace period.
     pub deprecated: bool,
     /// The key's rate limit after this verification, when it has one and got that far.
@@ -85,14 +87,40 @@ impl Outcome {
     }
 }
 
+/// A key record as verification keeps it, with the members of every answer
+/// about it encoded once.
+#[derive(Debug)]
+pub struct CachedKey {
+    /// The record, as read from storage.
+    pub record: KeyRecord,
+    /// The answer's members describing the key.
+    pub fields: KeyFields,
+}
+
+impl CachedKey {
+    fn new(record: KeyRecord) -> Result<Self, StoreError> {
+        let fields = KeyFields::of(&record).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Self { record, fields })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(record: KeyRecord) -> Self {
+        Self::new(record).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
 /// Verifies keys against the policy, with caches in front of storage.
 #[derive(Debug)]
 pub struct Verifier {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     usage: Arc<UsageRecorder>,
-    known: Cache<KeyHash, Arc<KeyRecord>, Prehashed>,
-    unknown: Cache<KeyHash, (), Prehashed>,
+    /// Key records by hash, with the time each was read from storage.
+    known: Cache<KeyHash, (Arc<CachedKey>, Instant), UnitWeighter, Prehashed>,
+    /// Hashes storage did not know, with the time it said so.
+    unknown: Cache<KeyHash, Instant, UnitWeighter, Prehashed>,
+    ttl: Duration,
+    negative_ttl: Duration,
     /// Bumped by every [`Verifier::forget`]; a load that overlapped a change
     /// is not trusted (see `lookup`).
     changes: AtomicU64,
@@ -112,21 +140,12 @@ impl Verifier {
             store,
             clock,
             usage,
-            known: Cache::builder()
-                .max_capacity(config.capacity)
-                .time_to_live(config.ttl)
-                .support_invalidation_closures()
-                .build_with_hasher(Prehashed),
-            // Least recently used, not TinyLFU: TinyLFU admits a new entry
-            // only when it was seen more often than the one it would evict,
-            // so under a flood of many distinct unknown keys most would never
-            // be cached and every repeat would reach storage. Unknown keys
-            // evict only unknown keys either way: the caches are apart.
-            unknown: Cache::builder()
-                .max_capacity(config.negative_capacity)
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .time_to_live(config.negative_ttl)
-                .build_with_hasher(Prehashed),
+            known: bounded_cache(config.capacity),
+            // Apart from `known`, so that unknown keys can only ever evict
+            // unknown keys.
+            unknown: bounded_cache(config.negative_capacity),
+            ttl: config.ttl,
+            negative_ttl: config.negative_ttl,
             changes: AtomicU64::new(0),
             storage_available: AtomicBool::new(true),
             outage_policy: config.outage_policy,
@@ -144,9 +163,10 @@ impl Verifier {
             return Err(StoreError::Backend("storage is unavailable".into()));
         }
         let hash = KeyHash::of(key);
-        let Some(record) = self.lookup(hash).await? else {
+        let Some(key) = self.lookup(hash).await? else {
             return Ok(Outcome::bare(Code::NotFound));
         };
+        let record = &key.record;
         let now = self.clock.now();
         let deprecated = if record.hash.ct_eq(&hash) {
             false
@@ -160,14 +180,14 @@ impl Verifier {
             return Ok(Outcome::bare(Code::NotFound));
         };
         let mut outcome = Outcome {
-            code: policy::evaluate(&record, request, now),
+            code: policy::evaluate(record, request, now),
             key: None,
             deprecated,
             ratelimit: None,
             quota: None,
         };
         if outcome.code == Code::Valid && (record.ratelimit.is_some() || record.quota.is_some()) {
-            match self.usage.limits.admit(&record, now) {
+            match self.usage.limits.admit(record, now) {
                 Admission::Allowed { ratelimit, quota } => {
                     outcome.ratelimit = ratelimit;
                     outcome.quota = quota;
@@ -182,17 +202,17 @@ impl Verifier {
                 }
             }
         }
-        self.usage.record(&record, outcome.code, now);
-        outcome.key = Some(record);
+        self.usage.record(record, outcome.code, now);
+        outcome.key = Some(key);
         Ok(outcome)
     }
 
     /// Forgets every cached entry of `record`, so the next verification reads
     /// storage. Call with the record before and after each change.
-    pub async fn forget(&self, record: &KeyRecord) {
+    pub fn forget(&self, record: &KeyRecord) {
         self.changes.fetch_add(1, Ordering::SeqCst);
         for hash in record.hashes() {
-            self.known.invalidate(&hash).await;
+            self.known.remove(&hash);
         }
     }
 
@@ -200,11 +220,7 @@ impl Verifier {
     /// known only by id).
     pub fn forget_id(&self, id: &KeyId) {
         self.changes.fetch_add(1, Ordering::SeqCst);
-        let id = id.clone();
-        // Only fails when invalidation closures are not enabled, which they are.
-        let _ = self
-            .known
-            .invalidate_entries_if(move |_, record| record.id == id);
+        self.known.retain(|_, (key, _)| key.record.id != *id);
     }
 
     /// Drops the rate limit and quota counters of a key that can never
@@ -216,8 +232,8 @@ impl Verifier {
     /// Forgets everything cached: changes may have been missed.
     pub fn forget_all(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);
-        self.known.invalidate_all();
-        self.unknown.invalidate_all();
+        self.known.clear();
+        self.unknown.clear();
     }
 
     /// Records whether storage answers (see [`OutagePolicy`]). When it comes
@@ -236,61 +252,78 @@ impl Verifier {
     }
 
     /// Reads storage without caching, after a load overlapped a change.
-    async fn read_uncached(&self, hash: KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        self.known.invalidate(&hash).await;
-        Ok(self.store.find_key_by_hash(&hash).await?.map(Arc::new))
+    async fn read_uncached(&self, hash: KeyHash) -> Result<Option<Arc<CachedKey>>, StoreError> {
+        self.known.remove(&hash);
+        self.store
+            .find_key_by_hash(&hash)
+            .await?
+            .map(|record| CachedKey::new(record).map(Arc::new))
+            .transpose()
     }
 
-    async fn lookup(&self, hash: KeyHash) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        if let Some(record) = self.known.get(&hash).await {
+    async fn lookup(&self, hash: KeyHash) -> Result<Option<Arc<CachedKey>>, StoreError> {
+        let now = Instant::now();
+        if let Some((record, read_at)) = self.known.get(&hash)
+            && now.duration_since(read_at) < self.ttl
+        {
             return Ok(Some(record));
         }
-        if self.unknown.contains_key(&hash) {
+        if let Some(found_unknown_at) = self.unknown.get(&hash)
+            && now.duration_since(found_unknown_at) < self.negative_ttl
+        {
             return Ok(None);
         }
-        // A change made while a load is in flight must not leave the loaded
-        // (possibly older) record behind. The load itself checks for changes
-        // during its read, so callers that joined it late are covered; the
-        // caller checks again afterwards, for a change between that check and
-        // the cache insertion.
+        // One read per hash at a time: verifications of the same hash that
+        // arrive meanwhile wait for it (or read themselves if it fails).
+        let guard = loop {
+            match self.known.get_value_or_guard_async(&hash).await {
+                Ok((record, read_at)) if read_at.elapsed() < self.ttl => return Ok(Some(record)),
+                // Expired: drop it (unless a fresher one replaced it) and load.
+                Ok((stale, read_at)) => {
+                    self.known.remove_if(&hash, |(record, at)| {
+                        *at == read_at && Arc::ptr_eq(record, &stale)
+                    });
+                }
+                Err(guard) => break guard,
+            }
+        };
+        // A change made while the read is in flight must not leave the read
+        // (possibly older) record behind: the change bumps `changes` before
+        // it removes cached entries, so a read that saw no bump before its
+        // insertion can only have been removed after it, and one that saw a
+        // bump is not cached.
         let changes_before = self.changes.load(Ordering::SeqCst);
-        let changes = &self.changes;
-        let store = Arc::clone(&self.store);
-        let found = self
-            .known
-            .try_get_with(hash, async move {
-                let before_read = changes.load(Ordering::SeqCst);
-                match store.find_key_by_hash(&hash).await {
-                    Ok(Some(_)) if changes.load(Ordering::SeqCst) != before_read => {
-                        Err(Lookup::Raced)
-                    }
-                    Ok(Some(record)) => Ok(Arc::new(record)),
-                    Ok(None) => Err(Lookup::Unknown),
-                    Err(e) => Err(Lookup::Failed(e.to_string())),
-                }
-            })
-            .await;
-        match found {
-            Ok(record) if self.changes.load(Ordering::SeqCst) == changes_before => Ok(Some(record)),
-            Ok(_) => self.read_uncached(hash).await,
-            Err(error) => match error.as_ref() {
-                Lookup::Raced => self.read_uncached(hash).await,
-                Lookup::Unknown => {
-                    self.unknown.insert(hash, ()).await;
-                    Ok(None)
-                }
-                Lookup::Failed(message) => Err(StoreError::Backend(message.clone().into())),
-            },
+        let read_at = Instant::now();
+        let found = match self.store.find_key_by_hash(&hash).await? {
+            Some(record) => Arc::new(CachedKey::new(record)?),
+            None => {
+                drop(guard);
+                self.unknown.insert(hash, read_at);
+                return Ok(None);
+            }
+        };
+        if self.changes.load(Ordering::SeqCst) != changes_before {
+            drop(guard);
+            return self.read_uncached(hash).await;
         }
+        // Only fails when the entry was removed meanwhile; the answer stands.
+        let _ = guard.insert((Arc::clone(&found), read_at));
+        if self.changes.load(Ordering::SeqCst) != changes_before {
+            return self.read_uncached(hash).await;
+        }
+        Ok(Some(found))
     }
 }
 
-#[derive(Debug)]
-enum Lookup {
-    /// A key changed during the read: the result may predate the change.
-    Raced,
-    Unknown,
-    Failed(String),
+/// A cache of at most `capacity` entries that grows as it fills.
+fn bounded_cache<V: Clone>(capacity: u64) -> Cache<KeyHash, V, UnitWeighter, Prehashed> {
+    Cache::with(
+        usize::try_from(capacity.min(4096)).unwrap_or(4096),
+        capacity,
+        UnitWeighter,
+        Prehashed,
+        DefaultLifecycle::default(),
+    )
 }
 
 /// Hashes a [`KeyHash`] by its first eight bytes: it is already a SHA-256,

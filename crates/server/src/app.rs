@@ -7,18 +7,25 @@ use crate::settings::Settings;
 use crate::state::{AppState, Shared};
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::handler::Handler;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use keyward_core::clock::Clock;
 use keyward_core::crypto::MasterKey;
 use keyward_core::store::{KeyChange, Store};
 use keyward_core::usage::UsageRecorder;
 use keyward_core::verify::Verifier;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::Service;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -144,8 +151,10 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), "keyward listening");
         let served = axum::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            Connections {
+                router: self.router,
+                state: self.state.clone(),
+            },
         )
         .with_graceful_shutdown(shutdown)
         .await;
@@ -281,6 +290,73 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard)
         .merge(management)
         .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// Makes the service of each accepted connection.
+#[derive(Debug, Clone)]
+struct Connections {
+    router: Router,
+    state: AppState,
+}
+
+impl<'a> Service<IncomingStream<'a, TcpListener>> for Connections {
+    type Response = Dispatch;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Dispatch, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, connection: IncomingStream<'a, TcpListener>) -> Self::Future {
+        std::future::ready(Ok(Dispatch {
+            router: self.router.clone(),
+            state: self.state.clone(),
+            peer: ConnectInfo(*connection.remote_addr()),
+        }))
+    }
+}
+
+/// Serves one connection's requests. The two verification requests go
+/// straight to their handlers: routing them through the whole router
+/// (matching, extensions, boxed layers) costs as much again as the
+/// verification itself. Everything else, including those paths with other
+/// methods, goes through the router, with the peer's address.
+#[derive(Debug, Clone)]
+struct Dispatch {
+    router: Router,
+    state: AppState,
+    peer: ConnectInfo<SocketAddr>,
+}
+
+impl Service<axum::extract::Request> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
+        let state = self.state.clone();
+        match (request.method(), request.uri().path()) {
+            (&Method::POST, "/v1/verify") => Box::pin(async move {
+                Ok(api::verify::verify(State(state), request)
+                    .await
+                    .into_response())
+            }),
+            (&Method::GET, "/v1/auth") => {
+                request.extensions_mut().insert(self.peer);
+                let answer = Handler::<_, AppState>::call(api::forward_auth::auth, request, state);
+                Box::pin(async move { Ok(answer.await) })
+            }
+            _ => {
+                request.extensions_mut().insert(self.peer);
+                Box::pin(self.router.call(request))
+            }
+        }
+    }
 }
 
 /// Request ids `<node>-<counter>`: a random prefix per process and a counter,

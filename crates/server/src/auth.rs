@@ -177,7 +177,7 @@ where
             ip: client.ip,
         };
         let outcome = state.verifier.verify(key, &request).await?;
-        match outcome.key {
+        match outcome.key.as_deref().map(|key| &key.record) {
             Some(record) if outcome.code == Code::Valid && record.root => Ok(Self {
                 org_id: record.org_id.clone(),
                 kind: ActorType::RootKey,

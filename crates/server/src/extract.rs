@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ipnet::IpNet;
 use keyward_core::error::FieldError;
 use serde::de::DeserializeOwned;
@@ -31,6 +32,22 @@ where
 
 /// Reads a body that must be declared as JSON (`application/json` or `…+json`).
 pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    ensure_json(&req)?;
+    body_bytes(req, state).await
+}
+
+/// [`json_bytes`] for a route served without the router's layers: the body
+/// limit is given rather than taken from the `DefaultBodyLimit` layer.
+pub async fn json_bytes_within(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    ensure_json(&req)?;
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge),
+        Err(_) => Err(unreadable_body()),
+    }
+}
+
+fn ensure_json(req: &Request) -> Result<(), ApiError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -40,10 +57,19 @@ pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
             let mime = mime.trim();
             mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
         });
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
     }
-    body_bytes(req, state).await
+}
+
+fn unreadable_body() -> ApiError {
+    ApiError::BadRequest {
+        code: "unreadable_body",
+        detail: "the request body could not be read".to_owned(),
+        errors: Vec::new(),
+    }
 }
 
 /// Reads the whole body within the configured limit.
@@ -54,11 +80,7 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::BadRequest {
-                    code: "unreadable_body",
-                    detail: "the request body could not be read".to_owned(),
-                    errors: Vec::new(),
-                }
+                unreadable_body()
             }
         })
 }

@@ -105,7 +105,7 @@ pub async fn auth(
         Code::RateLimited | Code::UsageExceeded => StatusCode::TOO_MANY_REQUESTS,
     };
     let mut headers: Vec<(HeaderName, String)> = Vec::new();
-    if let (Code::Valid, Some(key)) = (outcome.code, outcome.key.as_deref()) {
+    if let (Code::Valid, Some(key)) = (outcome.code, outcome.key.as_deref().map(|k| &k.record)) {
         let scopes: Vec<String> = key.scopes.iter().map(ToString::to_string).collect();
         headers.push((KEY_ID, key.id.to_string()));
         headers.push((ORG_ID, key.org_id.to_string()));

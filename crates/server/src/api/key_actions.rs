@@ -61,8 +61,8 @@ pub(super) async fn save(
             event,
         )
         .await;
-    state.verifier.forget(before).await;
-    state.verifier.forget(after).await;
+    state.verifier.forget(before);
+    state.verifier.forget(after);
     result?;
     tracing::info!(key = %after.id, org = %after.org_id, action, "key changed");
     Ok(())
@@ -230,11 +230,11 @@ pub async fn archive(
         .store
         .archive_key(&after, before.version, keep, &principal.audit(now), event)
         .await;
-    state.verifier.forget(&before).await;
+    state.verifier.forget(&before);
     let purged = result?;
     state.verifier.forget_counters(&after.id);
     for old in &purged {
-        state.verifier.forget(old).await;
+        state.verifier.forget(old);
         state.verifier.forget_counters(&old.id);
     }
     tracing::info!(key = %after.id, org = %after.org_id, purged = purged.len(), "key archived");

@@ -14,9 +14,10 @@ use keyward_core::key_format::KeyHash;
 use keyward_core::model::KeyRecord;
 use keyward_core::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 const FIND_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = ?1
@@ -28,6 +29,10 @@ const FIND_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = ?1
 pub(super) struct Lookups {
     connections: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Where each column of [`FIND_BY_HASH`] is, found once: rusqlite finds
+    /// a column by name with a scan of every column's name, and a key row
+    /// has over thirty columns.
+    columns: OnceLock<HashMap<String, usize>>,
 }
 
 impl std::fmt::Debug for Lookups {
@@ -54,6 +59,7 @@ impl Lookups {
         Ok(Self {
             connections,
             next: AtomicUsize::new(0),
+            columns: OnceLock::new(),
         })
     }
 
@@ -61,9 +67,17 @@ impl Lookups {
     pub(super) fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(FIND_BY_HASH).map_err(backend)?;
+        let columns = self.columns.get_or_init(|| {
+            statement
+                .column_names()
+                .into_iter()
+                .enumerate()
+                .map(|(index, name)| (name.to_owned(), index))
+                .collect()
+        });
         let mut found = statement.query([&hash.0[..]]).map_err(backend)?;
         match found.next().map_err(backend)? {
-            Some(row) => rows::key(row).map(Some),
+            Some(row) => rows::key(&rows::Indexed { row, columns }).map(Some),
             None => Ok(None),
         }
     }

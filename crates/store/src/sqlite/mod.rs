@@ -3,7 +3,10 @@
 //! One connection writes (SQLite serializes writers anyway; a single writer
 //! makes every transaction start without `SQLITE_BUSY` races and keeps the
 //! audit chain strictly ordered), a small pool reads. WAL mode lets readers
-//! and the writer proceed together.
+//! and the writer proceed together. Verification's own work runs on rusqlite
+//! connections beside them: lookups by hash inline ([`lookup`]), and the
+//! write-behind of usage on its own connection ([`usage::UsageWriter`]),
+//! which waits its turn for the write lock.
 
 mod audit;
 mod keys;
@@ -39,8 +42,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
-    /// Inline lookups by hash; `None` for in-memory databases.
-    lookups: Option<std::sync::Arc<lookup::Lookups>>,
+    /// Inline lookups by hash.
+    lookups: std::sync::Arc<lookup::Lookups>,
+    /// Usage written behind verification.
+    usage: std::sync::Arc<usage::UsageWriter>,
 }
 
 impl SqliteStore {
@@ -61,6 +66,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let file = options.get_filename().to_path_buf();
+        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" {
+            // Each connection would see a database of its own.
+            return Err(sqlx::Error::Configuration(
+                "an in-memory SQLite database is not supported: give a file".into(),
+            ));
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -69,23 +81,18 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        let file = options.get_filename().to_path_buf();
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
-        let lookups = if in_memory {
-            None
-        } else {
-            let lookups = lookup::Lookups::open(&file, 4)
-                .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
-            Some(std::sync::Arc::new(lookups))
-        };
+        let open = |e: StoreError| sqlx::Error::Configuration(Box::new(e));
+        let lookups = std::sync::Arc::new(lookup::Lookups::open(&file, 4).map_err(open)?);
+        let usage = std::sync::Arc::new(usage::UsageWriter::open(&file).map_err(open)?);
         Ok(Self {
             reader,
             writer,
             lookups,
+            usage,
         })
     }
 
@@ -268,20 +275,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
-        if let Some(lookups) = &self.lookups {
-            return lookups.find_by_hash(hash);
-        }
-        let row = sqlx::query(
-            "SELECT * FROM api_keys WHERE hash = ?1
-             UNION ALL
-             SELECT * FROM api_keys WHERE previous_hash = ?1
-             LIMIT 1",
-        )
-        .bind(&hash.0[..])
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(rows::key).transpose()
+        self.lookups.find_by_hash(hash)
     }
 
     async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {
@@ -324,7 +318,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
-        usage::record(&self.writer, batch).await
+        self.usage.record(batch).await
     }
 
     async fn key_usage(

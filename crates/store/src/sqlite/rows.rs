@@ -90,6 +90,24 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
+/// A rusqlite row read through a column index built once per statement.
+pub(crate) struct Indexed<'a> {
+    /// The row.
+    pub row: &'a rusqlite::Row<'a>,
+    /// Column name → position.
+    pub columns: &'a std::collections::HashMap<String, usize>,
+}
+
+impl Columns for Indexed<'_> {
+    fn column<T: Column>(&self, column: &'static str) -> Result<T, StoreError> {
+        let index = self
+            .columns
+            .get(column)
+            .ok_or_else(|| StoreError::Backend(format!("no column {column}").into()))?;
+        self.row.get(*index).map_err(backend)
+    }
+}
+
 fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
     bytes.try_into().map(KeyHash).map_err(|_| corrupt(column))
 }
