@@ -3,11 +3,14 @@
 #
 # The server is pinned to core 0, wrk to core 1. Measured, each for $DURATION
 # at $CONNS connections:
-#   (a) bare axum endpoint, fixed JSON body of a verification answer's size, measured first and last (ratios are to the mean of both)
+#   (a) bare axum endpoint, fixed JSON body of a verification answer's size,
+#       measured right before and right after every case below; each case's
+#       ratios are to the mean of its two
 #   (b) POST /v1/verify, 1,000 keys in the store and again with 1,000,000
 #       (cycling through up to $HOT distinct keys, cache warmed first)
 #   (c) first-time verifications: a fresh server, every request a new key
-#   (d) a flood of well-formed unknown keys
+#   (d) a flood of well-formed unknown keys (100,000, cycled): its first pass,
+#       then the flood repeating
 #   (e) GET /v1/auth
 # Run by hand (not by CI). Results: docs/benchmarks.md.
 set -euo pipefail
@@ -29,16 +32,20 @@ seed() { # <count>
   head -n "$HOT" "$dir/keys.txt" > "$dir/hot.txt"
 }
 
-SERVER_PID=
-start() { # <port> <command…>: pinned to core 0
+# Servers are pinned to core 0, wrk to core 1. The bare server runs the
+# whole time (idle while another case is measured).
+start() { # <port> <command…>; prints the pid
   local port=$1; shift
   taskset -c 0 "$@" > "$WORK/server-$port.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return; sleep 0.1; done
+  local pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && { echo "$pid"; return; }; sleep 0.1; done
   echo "server on $port did not start" >&2; exit 1
 }
-stop() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
-rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status"; }
+stop() { # <pid>: not this shell's child (started in a subshell), so poll
+  kill "$1" 2>/dev/null || true
+  while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
+}
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
 # wrk pinned to core 1; prints "requests/s p99-ms".
 load() { # <port> <lua> <keys-file> [duration]
@@ -51,61 +58,50 @@ load() { # <port> <lua> <keys-file> [duration]
   echo "$rps $p99"
 }
 
-serve() { # <port> <data-dir>
+serve() { # <port> <data-dir>; prints the pid
   start "$1" env KEYWARD_DATA_DIR="$2" "$T/keyward" serve --addr "127.0.0.1:$1"
 }
 
 seed 1000
 seed 1000000
 
-row() { # <label> <rps> <p99> <rss>
-  printf '| %s | %.0f | %.2f | %.2f | %.2f | %s |\n' "$1" "$2" "$3" "$(echo "$2 / $A_RPS" | bc -l)" "$(echo "$3 / $A_P99" | bc -l)" "$4"
-}
-
-echo "| case | requests/s | p99 ms | throughput / (a) | p99 / (a) | server RSS MiB |"
-echo "|---|---:|---:|---:|---:|---:|"
-
-# (a) the ceiling, body as large as a verification answer. Measured at the
-# start and again at the end of the run: on a shared machine the ceiling
-# itself moves by ±10 % from minute to minute, and every ratio is against the
-# mean of the two.
+# (a), the ceiling: a body as large as a verification answer. On a shared
+# machine the ceiling itself moves by 10 % or more from minute to minute, so
+# every case is measured between two measurements of (a), same Lua script and
+# keys, and compared with their mean.
 BODY_SIZE=330
-bare() {
-  start 18600 "$T/bare" 18600 "$BODY_SIZE"
-  load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt" 3s > /dev/null
-  load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt"
-  stop
+BARE=$(start 18600 "$T/bare" 18600 "$BODY_SIZE")
+load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt" 3s > /dev/null
+
+echo "| case | requests/s | p99 ms | (a) requests/s | (a) p99 ms | throughput / (a) | p99 / (a) | server RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+measure() { # <label> <port> <pid> <lua> <keys-file> [duration]
+  local a1 a1p rps p99 a2 a2p
+  read -r a1 a1p < <(load 18600 "$4" "$5")
+  read -r rps p99 < <(load "$2" "$4" "$5" "${6:-$DURATION}")
+  local rss; rss=$(rss_mib "$3")
+  read -r a2 a2p < <(load 18600 "$4" "$5")
+  local a ap; a=$(echo "($a1 + $a2) / 2" | bc -l); ap=$(echo "($a1p + $a2p) / 2" | bc -l)
+  printf '| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s |\n' "$1" "$rps" "$p99" "$a" "$ap" \
+    "$(echo "$rps / $a" | bc -l)" "$(echo "$p99 / $ap" | bc -l)" "$rss"
 }
-read -r A1_RPS A1_P99 < <(bare)
-A_RPS=$A1_RPS; A_P99=$A1_P99
-ROWS=()
 
 for n in 1000 1000000; do
-  serve 18601 "$WORK/data-$n"
+  KW=$(serve 18601 "$WORK/data-$n")
   load 18601 bench/wrk/verify.lua "$WORK/data-$n/hot.txt" 20s > /dev/null # warm the cache
-  read -r RPS P99 < <(load 18601 bench/wrk/verify.lua "$WORK/data-$n/hot.txt")
-  ROWS+=("(b) verify, $n keys|$RPS|$P99|$(rss_mib)")
+  measure "(b) verify, $n keys" 18601 "$KW" bench/wrk/verify.lua "$WORK/data-$n/hot.txt"
   if [ "$n" = 1000000 ]; then
-    read -r RPS P99 < <(load 18601 bench/wrk/auth.lua "$WORK/data-$n/hot.txt")
-    ROWS+=("(e) auth, $n keys|$RPS|$P99|$(rss_mib)")
-    read -r RPS P99 < <(load 18601 bench/wrk/verify.lua "$WORK/data-$n/unknown.txt")
-    ROWS+=("(d) unknown keys, $n keys|$RPS|$P99|$(rss_mib)")
+    measure "(e) auth, $n keys" 18601 "$KW" bench/wrk/auth.lua "$WORK/data-$n/hot.txt"
+    # Each unknown key's first sight reaches storage; the negative cache
+    # answers the repeats. Both measured: one pass first, then the flood.
+    measure "(d) unknown keys, first pass" 18601 "$KW" bench/wrk/verify.lua "$WORK/data-$n/unknown.txt" 6s
+    measure "(d) unknown keys, repeated" 18601 "$KW" bench/wrk/verify.lua "$WORK/data-$n/unknown.txt"
   fi
-  stop
+  stop "$KW"
 done
 
 # (c) cold: a fresh server over 1,000,000 keys; each request a key not seen yet.
-serve 18602 "$WORK/data-1000000"
-read -r RPS P99 < <(load 18602 bench/wrk/verify.lua "$WORK/data-1000000/keys.txt" 5s)
-ROWS+=("(c) first-time verifications|$RPS|$P99|$(rss_mib)")
-stop
-
-read -r A2_RPS A2_P99 < <(bare)
-A_RPS=$(echo "($A1_RPS + $A2_RPS) / 2" | bc -l)
-A_P99=$(echo "($A1_P99 + $A2_P99) / 2" | bc -l)
-row "(a) bare axum, first" "$A1_RPS" "$A1_P99" "-"
-row "(a) bare axum, last" "$A2_RPS" "$A2_P99" "-"
-for r in "${ROWS[@]}"; do
-  IFS='|' read -r label rps p99 rss <<< "$r"
-  row "$label" "$rps" "$p99" "$rss"
-done
+KW=$(serve 18602 "$WORK/data-1000000")
+measure "(c) first-time verifications" 18602 "$KW" bench/wrk/verify.lua "$WORK/data-1000000/keys.txt" 5s
+stop "$KW"
+stop "$BARE"

@@ -15,8 +15,8 @@ use crate::model::KeyRecord;
 use crate::policy::{self, Code, Request};
 use crate::store::{Store, StoreError};
 use crate::usage::UsageRecorder;
-use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{OptionsBuilder, UnitWeighter};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -140,10 +140,17 @@ impl Verifier {
             store,
             clock,
             usage,
-            known: bounded_cache(config.capacity),
+            // Scan-resistant: keys seen once wait in a small probation
+            // section, so a sweep of first-time verifications cannot push out
+            // the keys in steady use.
+            known: bounded_cache(config.capacity, HOT_SHARE),
             // Apart from `known`, so that unknown keys can only ever evict
-            // unknown keys.
-            unknown: bounded_cache(config.negative_capacity),
+            // unknown keys. Almost all probation: a flood of distinct unknown
+            // keys is exactly what must be remembered, from its first sight,
+            // for as long as the capacity allows (with the default 3 % of
+            // probation, keys of a 100,000-key flood left before their second
+            // sight and each reached storage again).
+            unknown: bounded_cache(config.negative_capacity, 0.1),
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             changes: AtomicU64::new(0),
@@ -315,15 +322,37 @@ impl Verifier {
     }
 }
 
-/// A cache of at most `capacity` entries that grows as it fills.
-fn bounded_cache<V: Clone>(capacity: u64) -> Cache<KeyHash, V, UnitWeighter, Prehashed> {
-    Cache::with(
-        usize::try_from(capacity.min(4096)).unwrap_or(4096),
-        capacity,
-        UnitWeighter,
-        Prehashed,
-        DefaultLifecycle::default(),
-    )
+/// quick_cache's default share of the capacity kept for entries used more
+/// than once (the rest is probation for new ones).
+const HOT_SHARE: f64 = 0.97;
+
+/// A cache of at most `capacity` entries that grows as it fills, with
+/// `hot_share` of it for entries used more than once.
+fn bounded_cache<V: Clone>(
+    capacity: u64,
+    hot_share: f64,
+) -> Cache<KeyHash, V, UnitWeighter, Prehashed> {
+    let options = OptionsBuilder::new()
+        .estimated_items_capacity(usize::try_from(capacity.min(4096)).unwrap_or(4096))
+        .weight_capacity(capacity)
+        .hot_allocation(hot_share)
+        .build();
+    match options {
+        Ok(options) => Cache::with_options(
+            options,
+            UnitWeighter,
+            Prehashed,
+            DefaultLifecycle::default(),
+        ),
+        // Only an allocation outside [0, 1] is refused, and both are inside.
+        Err(_) => Cache::with(
+            usize::try_from(capacity.min(4096)).unwrap_or(4096),
+            capacity,
+            UnitWeighter,
+            Prehashed,
+            DefaultLifecycle::default(),
+        ),
+    }
 }
 
 /// Hashes a [`KeyHash`] by its first eight bytes: it is already a SHA-256,
