@@ -91,9 +91,14 @@ impl<'a> From<&'a Outcome> for VerifyResponse<'a> {
 }
 
 /// The members of an answer that describe its key: `"key_id":…` through
-/// `"expires_at":…`, without the braces, encoded once per key read.
+/// `"expires_at":…`, without the braces, encoded once per key read; and its
+/// scopes comma-separated, as forward authentication's `X-Keyward-Scopes`
+/// carries them.
 #[derive(Debug, Clone)]
-pub struct KeyFields(Box<str>);
+pub struct KeyFields {
+    members: Box<str>,
+    scope_list: Box<str>,
+}
 
 impl KeyFields {
     /// Encodes the members describing `key`. (Only a `meta` map that is not
@@ -123,14 +128,28 @@ impl KeyFields {
             meta: &key.meta,
             expires_at: key.expires_at,
         })?;
-        Ok(Self(object[1..object.len() - 1].into()))
+        let scope_list = key
+            .scopes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self {
+            members: object[1..object.len() - 1].into(),
+            scope_list: scope_list.into(),
+        })
+    }
+
+    /// The key's scopes, comma-separated.
+    pub fn scope_list(&self) -> &str {
+        &self.scope_list
     }
 }
 
 /// The answer to `outcome` as JSON, byte for byte what serializing
 /// [`VerifyResponse`] gives.
 pub fn to_json(outcome: &Outcome) -> Vec<u8> {
-    let fields = outcome.key.as_deref().map(|key| key.fields.0.as_bytes());
+    let fields = outcome.key.as_deref().map(|key| key.fields.members.as_bytes());
     let mut out = Vec::with_capacity(fields.map_or(0, <[u8]>::len) + 160);
     out.extend_from_slice(if outcome.code == Code::Valid {
         br#"{"valid":true,"code":""#

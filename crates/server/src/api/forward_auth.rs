@@ -105,12 +105,11 @@ pub async fn auth(
         Code::RateLimited | Code::UsageExceeded => StatusCode::TOO_MANY_REQUESTS,
     };
     let mut headers: Vec<(HeaderName, String)> = Vec::new();
-    if let (Code::Valid, Some(key)) = (outcome.code, outcome.key.as_deref().map(|k| &k.record)) {
-        let scopes: Vec<String> = key.scopes.iter().map(ToString::to_string).collect();
-        headers.push((KEY_ID, key.id.to_string()));
-        headers.push((ORG_ID, key.org_id.to_string()));
-        headers.push((PROJECT_ID, key.project_id.to_string()));
-        headers.push((SCOPES, scopes.join(",")));
+    if let (Code::Valid, Some(key)) = (outcome.code, outcome.key.as_deref()) {
+        headers.push((KEY_ID, key.record.id.to_string()));
+        headers.push((ORG_ID, key.record.org_id.to_string()));
+        headers.push((PROJECT_ID, key.record.project_id.to_string()));
+        headers.push((SCOPES, key.fields.scope_list().to_owned()));
     }
     let retry_after = match outcome.code {
         Code::RateLimited => outcome
@@ -134,7 +133,7 @@ pub async fn auth(
     Ok(answer(status, outcome.code.as_str(), &headers))
 }
 
-fn answer(status: StatusCode, code: &str, headers: &[(HeaderName, String)]) -> Response {
+fn answer(status: StatusCode, code: &'static str, headers: &[(HeaderName, String)]) -> Response {
     let body = format!(
         r#"{{"valid":{},"code":"{code}"}}"#,
         status == StatusCode::OK
@@ -145,9 +144,7 @@ fn answer(status: StatusCode, code: &str, headers: &[(HeaderName, String)]) -> R
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(value) = HeaderValue::from_str(code) {
-        map.insert(CODE, value);
-    }
+    map.insert(CODE, HeaderValue::from_static(code));
     if status == StatusCode::UNAUTHORIZED {
         map.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }

@@ -115,8 +115,15 @@ async fn failed_sign_ins_are_audited_and_throttled_with_growing_delays() {
     let (_, events) = app.get("/v1/audit?action=login.succeeded").await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
 
-    // The address, too, still has its failures: guessing at another
-    // account from it waits as well.
+    // The address, too, still has its failures (the success took back only
+    // its own attempt): once the address's delay has run out, one more
+    // failure from it, at another account, is its fourth, and the next guess
+    // waits. Had the success cleared the address, both would answer 401.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = app
+        .post_login("nobody@acme.example", "whatever it is")
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = app
         .post_login("nobody@acme.example", "whatever it is")
         .await;
