@@ -149,7 +149,10 @@ impl KeyFields {
 /// The answer to `outcome` as JSON, byte for byte what serializing
 /// [`VerifyResponse`] gives.
 pub fn to_json(outcome: &Outcome) -> Vec<u8> {
-    let fields = outcome.key.as_deref().map(|key| key.fields.members.as_bytes());
+    let fields = outcome
+        .key
+        .as_deref()
+        .map(|key| key.fields.members.as_bytes());
     let mut out = Vec::with_capacity(fields.map_or(0, <[u8]>::len) + 160);
     out.extend_from_slice(if outcome.code == Code::Valid {
         br#"{"valid":true,"code":""#

@@ -85,7 +85,9 @@ impl UsageWriter {
                 // Ends when the store, and with it the sender, is dropped.
                 for (mut batch, reply) in received {
                     // In key order, neighbours in the indexes share pages.
-                    batch.last_used.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                    batch
+                        .last_used
+                        .sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
                     batch
                         .counts
                         .sort_unstable_by(|a, b| a.key_id.as_str().cmp(b.key_id.as_str()));
