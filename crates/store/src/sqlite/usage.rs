@@ -124,12 +124,14 @@ fn write(connection: &mut Connection, batch: &UsageBatch) -> Result<(), StoreErr
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    let mut rows = Pacing::default();
     {
         let mut last_used = tx.prepare_cached(LAST_USED).map_err(backend)?;
         for (key_id, at) in &batch.last_used {
             last_used
                 .execute(params![key_id.as_str(), micros(*at)])
                 .map_err(backend)?;
+            rows.written();
         }
         let mut quota_used = tx.prepare_cached(QUOTA_USED).map_err(backend)?;
         for quota in &batch.quotas {
@@ -140,6 +142,7 @@ fn write(connection: &mut Connection, batch: &UsageBatch) -> Result<(), StoreErr
                     quota.key_id.as_str(),
                 ])
                 .map_err(backend)?;
+            rows.written();
         }
         let mut count = tx.prepare_cached(COUNT).map_err(backend)?;
         for c in &batch.counts {
@@ -152,9 +155,29 @@ fn write(connection: &mut Connection, batch: &UsageBatch) -> Result<(), StoreErr
                     i64::try_from(c.count).unwrap_or(i64::MAX),
                 ])
                 .map_err(backend)?;
+            rows.written();
         }
     }
     tx.commit().map_err(backend)
+}
+
+/// Offers the core to other threads every few rows. Linux's scheduler
+/// (EEVDF) lets a thread it picks run for a whole slice, about 3 ms,
+/// whatever its priority: a flush sharing a core with the request loop held
+/// it that long at a time, and the p99 of verification doubled. Yielding
+/// every 64 rows (about 0.3 ms of work) keeps each hold short.
+#[derive(Default)]
+struct Pacing(u32);
+
+impl Pacing {
+    const ROWS: u32 = 64;
+
+    fn written(&mut self) {
+        self.0 += 1;
+        if self.0.is_multiple_of(Self::ROWS) {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Hourly counts of one key between `from` and `to`.
