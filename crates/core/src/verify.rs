@@ -54,7 +54,11 @@ impl Default for CacheConfig {
             capacity: 1_000_000,
             ttl: Duration::from_secs(60),
             negative_capacity: 250_000,
-            negative_ttl: Duration::from_secs(10),
+            // As long as a record is trusted. A hash storage does not know
+            // can become known only by a restore of storage: a key's secret
+            // is drawn at random when the key is stored, so nobody verified
+            // it before. Longer means a repeating flood reaches storage less.
+            negative_ttl: Duration::from_secs(60),
             outage_policy: OutagePolicy::Refuse,
         }
     }
