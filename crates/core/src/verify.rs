@@ -298,6 +298,14 @@ impl Verifier {
                 Err(guard) => break guard,
             }
         };
+        // Whoever held the guard before may have found the hash unknown.
+        if self
+            .unknown
+            .get(&hash)
+            .is_some_and(|found_unknown_at| found_unknown_at.elapsed() < self.negative_ttl)
+        {
+            return Ok(None);
+        }
         // A change made while the read is in flight must not leave the read
         // (possibly older) record behind: the change bumps `changes` before
         // it removes cached entries, so a read that saw no bump before its
@@ -308,8 +316,9 @@ impl Verifier {
         let found = match self.store.find_key_by_hash(&hash).await? {
             Some(record) => Arc::new(CachedKey::new(record)?),
             None => {
-                drop(guard);
+                // Remembered before the guard goes to the next waiter.
                 self.unknown.insert(hash, read_at);
+                drop(guard);
                 return Ok(None);
             }
         };
