@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The answer. Borrows from the cached key record: answering allocates
-/// nothing per field.
+/// The answer's shape and OpenAPI schema; serializing it gives the bytes
+/// [`to_json`] writes. Borrows from the cached key record.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifyResponse<'a> {
     /// True only for `VALID`.

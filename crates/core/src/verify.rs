@@ -345,26 +345,17 @@ fn bounded_cache<V: Clone>(
     capacity: u64,
     hot_share: f64,
 ) -> Cache<KeyHash, V, UnitWeighter, Prehashed> {
+    let estimated = usize::try_from(capacity.min(4096)).unwrap_or(4096);
     let options = OptionsBuilder::new()
-        .estimated_items_capacity(usize::try_from(capacity.min(4096)).unwrap_or(4096))
+        .estimated_items_capacity(estimated)
         .weight_capacity(capacity)
         .hot_allocation(hot_share)
         .build();
+    let lifecycle = DefaultLifecycle::default();
     match options {
-        Ok(options) => Cache::with_options(
-            options,
-            UnitWeighter,
-            Prehashed,
-            DefaultLifecycle::default(),
-        ),
-        // Only an allocation outside [0, 1] is refused, and both are inside.
-        Err(_) => Cache::with(
-            usize::try_from(capacity.min(4096)).unwrap_or(4096),
-            capacity,
-            UnitWeighter,
-            Prehashed,
-            DefaultLifecycle::default(),
-        ),
+        Ok(options) => Cache::with_options(options, UnitWeighter, Prehashed, lifecycle),
+        // `build` refuses only a capacity left unset, and both are set.
+        Err(_) => Cache::with(estimated, capacity, UnitWeighter, Prehashed, lifecycle),
     }
 }
 
