@@ -179,11 +179,14 @@ impl Verifier {
         };
         let record = &key.record;
         let now = self.clock.now();
-        let deprecated = if record.hash.ct_eq(&hash) {
+        // Plain comparisons, not constant-time ones: the hash already chose
+        // the record, and which of its two hashes matched is no secret to
+        // whoever holds the key.
+        let deprecated = if record.hash == hash {
             false
         } else if record
             .previous
-            .is_some_and(|p| p.hash.ct_eq(&hash) && now < p.expires_at)
+            .is_some_and(|p| p.hash == hash && now < p.expires_at)
         {
             true
         } else {

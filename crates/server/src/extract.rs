@@ -3,11 +3,12 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use axum::body::HttpBody as _;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use ipnet::IpNet;
 use keyward_core::error::FieldError;
 use serde::de::DeserializeOwned;
@@ -40,23 +41,49 @@ pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
 /// limit is given rather than taken from the `DefaultBodyLimit` layer.
 pub async fn json_bytes_within(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     ensure_json(&req)?;
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(body) => Ok(body.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge),
-        Err(_) => Err(unreadable_body()),
+    let mut body = req.into_body();
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ApiError::PayloadTooLarge);
     }
+    // A small body arrives as one frame: that frame is the whole body, handed
+    // on as it is. Only a body in several frames is copied together.
+    let mut whole = Bytes::new();
+    let mut pieces: Option<BytesMut> = None;
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let Ok(data) = frame.map_err(|_| unreadable_body())?.into_data() else {
+            continue; // trailers
+        };
+        let read = pieces.as_ref().map_or(whole.len(), BytesMut::len) + data.len();
+        if read > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        match &mut pieces {
+            Some(pieces) => pieces.extend_from_slice(&data),
+            None if whole.is_empty() => whole = data,
+            None => {
+                let mut joined = BytesMut::with_capacity(read);
+                joined.extend_from_slice(&whole);
+                joined.extend_from_slice(&data);
+                pieces = Some(joined);
+            }
+        }
+    }
+    Ok(pieces.map_or(whole, BytesMut::freeze))
 }
 
 fn ensure_json(req: &Request) -> Result<(), ApiError> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim();
-            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
-        });
+    let is_json = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let essence = v
+            .as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default();
+        let mime = essence.trim_ascii();
+        mime.eq_ignore_ascii_case(b"application/json") || mime.ends_with(b"+json")
+    });
     if is_json {
         Ok(())
     } else {

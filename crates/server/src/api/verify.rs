@@ -4,9 +4,10 @@
 use crate::error::{ApiError, Problem};
 use crate::extract::{json_bytes_within, parse_json};
 use crate::state::AppState;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keyward_core::answer::{self, VerifyResponse};
 use keyward_core::keys::parse_required_scopes;
 use keyward_core::policy::Request;
@@ -77,12 +78,10 @@ pub async fn verify(
         ip,
     };
     let outcome = state.verifier.verify(&input.key, &request).await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        answer::to_json(&outcome),
-    )
-        .into_response())
+    let mut response = Response::new(Body::from(answer::to_json(&outcome)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }

@@ -232,3 +232,102 @@ async fn responses_carry_a_request_id_and_are_not_cached() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// POSTs `chunks` to `/v1/verify` as a chunked body (no `Content-Length`),
+/// each chunk written and flushed on its own, over a plain connection. The
+/// body is ended only when `complete`; otherwise the answer must come first.
+async fn verify_chunked(
+    app: &crate::helpers::TestApp,
+    content_type: &str,
+    chunks: &[&[u8]],
+    complete: bool,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /v1/verify HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in chunks {
+        stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(chunk).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if complete {
+        stream.write_all(b"0\r\n\r\n").await.unwrap();
+    }
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "answers carry a Content-Length: {head}"
+    );
+    (status, serde_json::from_str(body).unwrap())
+}
+
+#[tokio::test]
+async fn verification_bodies_in_several_chunks_are_read_whole_and_within_the_limit() {
+    let app = spawn_app_with(|s| s.body_limit = 1024).await;
+    let key = app.create_key(json!({"name": "k"})).await;
+    let body = json!({"key": key["key"]}).to_string();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let (second, third) = rest.split_at(rest.len() / 2);
+
+    let (status, answer) =
+        verify_chunked(&app, "application/json", &[first, second, third], true).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["code"], "VALID");
+    assert_eq!(answer["key_id"], key["id"]);
+
+    // Parameters and `+json` types are JSON too; other types are not.
+    let (status, answer) = verify_chunked(
+        &app,
+        "Application/JSON; charset=utf-8",
+        &[body.as_bytes()],
+        true,
+    )
+    .await;
+    assert_eq!((status, &answer["code"]), (200, &json!("VALID")));
+    let (status, answer) = verify_chunked(
+        &app,
+        "application/merge-patch+json",
+        &[body.as_bytes()],
+        true,
+    )
+    .await;
+    assert_eq!((status, &answer["code"]), (200, &json!("VALID")));
+    let (status, answer) = verify_chunked(&app, "text/plain", &[body.as_bytes()], true).await;
+    assert_problem(
+        StatusCode::from_u16(status).unwrap(),
+        &answer,
+        415,
+        "unsupported_media_type",
+    );
+
+    // No length announced: the limit is enforced as the chunks arrive.
+    let padding = format!(r#"{{"key":"{}","#, key["key"].as_str().unwrap());
+    let filler = vec![b' '; 600];
+    let (status, answer) = verify_chunked(
+        &app,
+        "application/json",
+        &[padding.as_bytes(), &filler, &filler],
+        false,
+    )
+    .await;
+    assert_problem(
+        StatusCode::from_u16(status).unwrap(),
+        &answer,
+        413,
+        "payload_too_large",
+    );
+}
