@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Verification speed against the ceiling of this machine, in one run.
 #
-# The server is pinned to core 0, wrk to core 1. Measured, each for $DURATION
-# at $CONNS connections:
-#   (a) bare axum endpoint, fixed JSON body of a verification answer's size,
-#       measured right before and right after every case below; each case's
-#       ratios are to the mean of its two
+# The server is pinned to core 0, wrk to core 1. Measured at $CONNS
+# connections, each case in $ROUNDS rounds of $DURATION interleaved with the
+# ceiling (a, x, a, x, …, a):
+#   (a) bare axum endpoint, fixed JSON body of a verification answer's size
 #   (b) POST /v1/verify, 1,000 keys in the store and again with 1,000,000
 #       (cycling through up to $HOT distinct keys, cache warmed first)
-#   (c) first-time verifications: a fresh server, every request a new key
+#   (c) first-time verifications: a fresh server each round, every request a
+#       key nobody verified before in this run
 #   (d) a flood of well-formed unknown keys (100,000, cycled): its first pass,
 #       then the flood repeating
 #   (e) GET /v1/auth
+# Each figure is the median of its rounds, and each ratio compares it with
+# the median of the (a) rounds around it; the last column lists every
+# round's own throughput ratio. The machine is shared with other services
+# whose bursts land on either core, so one round can be off by 10 % or more.
 # Run by hand (not by CI). Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 HOT=${HOT:-1000}
 WORK=${WORK:-/tmp/keyward-bench}
@@ -34,10 +39,14 @@ seed() { # <count>
 
 # Servers are pinned to core 0, wrk to core 1. The bare server runs the
 # whole time (idle while another case is measured).
+# Servers still running when the script ends, however it ends, are stopped.
+rm -f "$WORK/pids"
+trap 'xargs -r kill < "$WORK/pids" 2>/dev/null; rm -f "$WORK/pids"' EXIT
 start() { # <port> <command…>; prints the pid
   local port=$1; shift
   taskset -c 0 "$@" > "$WORK/server-$port.log" 2>&1 &
   local pid=$!
+  echo "$pid" >> "$WORK/pids"
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && { echo "$pid"; return; }; sleep 0.1; done
   echo "server on $port did not start" >&2; exit 1
 }
@@ -65,28 +74,38 @@ serve() { # <port> <data-dir>; prints the pid
 seed 1000
 seed 1000000
 
-# (a), the ceiling: a body as large as a verification answer. On a shared
-# machine the ceiling itself moves by 10 % or more from minute to minute, so
-# every case is measured between two measurements of (a), same Lua script and
-# keys, and compared with their mean.
+# (a), the ceiling: a body as large as a verification answer.
 BODY_SIZE=330
 BARE=$(start 18600 "$T/bare" 18600 "$BODY_SIZE")
 load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt" 3s > /dev/null
 
-echo "| case | requests/s | p99 ms | (a) requests/s | (a) p99 ms | throughput / (a) | p99 / (a) | server RSS MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-row() { # <label> <rps> <p99> <(a) rps before> <(a) p99 before> <(a) rps after> <(a) p99 after> <rss>
-  local a ap; a=$(echo "($4 + $6) / 2" | bc -l); ap=$(echo "($5 + $7) / 2" | bc -l)
-  printf '| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s |\n' "$1" "$2" "$3" "$a" "$ap" \
-    "$(echo "$2 / $a" | bc -l)" "$(echo "$3 / $ap" | bc -l)" "$8"
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+
+echo "| case | requests/s | p99 ms | (a) requests/s | (a) p99 ms | throughput / (a) | p99 / (a) | server RSS MiB | each round / (a) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+# row <label> <rss> <case rps…> / <case p99…> / <(a) rps…> / <(a) p99…>
+row() {
+  local label=$1 rss=$2; shift 2
+  local lists; lists=$(echo "$*" | tr '/' '\n')
+  local rps p99 arps ap99
+  read -r rps p99 arps ap99 < <(echo "$lists" | while read -r l; do echo "$l" | median; done | paste -sd' ')
+  local rounds="" r=($(echo "$lists" | sed -n 1p)) a=($(echo "$lists" | sed -n 3p)) i
+  for i in "${!r[@]}"; do
+    rounds+=$(printf '%.2f ' "$(echo "${r[$i]} / ((${a[$i]} + ${a[$((i + 1))]:-${a[$i]}}) / 2)" | bc -l)")
+  done
+  printf '| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s | %s|\n' "$label" "$rps" "$p99" "$arps" "$ap99" \
+    "$(echo "$rps / $arps" | bc -l)" "$(echo "$p99 / $ap99" | bc -l)" "$rss" "$rounds"
 }
-measure() { # <label> <port> <pid> <lua> <keys-file> [duration]
-  local a1 a1p rps p99 rss a2 a2p
-  read -r a1 a1p < <(load 18600 "$4" "$5")
-  read -r rps p99 < <(load "$2" "$4" "$5" "${6:-$DURATION}")
-  rss=$(rss_mib "$3")
-  read -r a2 a2p < <(load 18600 "$4" "$5")
-  row "$1" "$rps" "$p99" "$a1" "$a1p" "$a2" "$a2p" "$rss"
+# measure <label> <port> <pid> <lua> <keys-file>: rounds interleaved with (a)
+measure() {
+  local rps=() p99=() arps=() ap99=() x y i
+  for ((i = 0; i < ROUNDS; i++)); do
+    read -r x y < <(load 18600 "$4" "$5"); arps+=("$x"); ap99+=("$y")
+    read -r x y < <(load "$2" "$4" "$5"); rps+=("$x"); p99+=("$y")
+  done
+  local rss; rss=$(rss_mib "$3")
+  read -r x y < <(load 18600 "$4" "$5"); arps+=("$x"); ap99+=("$y")
+  row "$1" "$rss" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
 }
 
 for n in 1000 1000000; do
@@ -96,22 +115,31 @@ for n in 1000 1000000; do
   if [ "$n" = 1000000 ]; then
     measure "(e) auth, $n keys" 18601 "$KW" bench/wrk/auth.lua "$WORK/data-$n/hot.txt"
     # Each unknown key's first sight reaches storage; the negative cache
-    # answers the repeats (for 60 s). One flood: its first pass, then its
-    # repeats.
+    # answers the repeats (for 60 s). One flood: its first pass (once: after
+    # it the keys are known to be unknown), then its repeats.
     unknown="$WORK/data-$n/unknown.txt"
     read -r A1 A1P < <(load 18600 bench/wrk/verify.lua "$unknown")
     read -r FIRST FIRST_P99 < <(load 18601 bench/wrk/verify.lua "$unknown" 6s)
-    read -r AGAIN AGAIN_P99 < <(load 18601 bench/wrk/verify.lua "$unknown")
-    RSS=$(rss_mib "$KW")
     read -r A2 A2P < <(load 18600 bench/wrk/verify.lua "$unknown")
-    row "(d) unknown keys, first pass" "$FIRST" "$FIRST_P99" "$A1" "$A1P" "$A2" "$A2P" "$RSS"
-    row "(d) unknown keys, repeated" "$AGAIN" "$AGAIN_P99" "$A1" "$A1P" "$A2" "$A2P" "$RSS"
+    row "(d) unknown keys, first pass" "$(rss_mib "$KW")" "$FIRST" / "$FIRST_P99" / "$A1 $A2" / "$A1P $A2P"
+    measure "(d) unknown keys, repeated" 18601 "$KW" bench/wrk/verify.lua "$unknown"
   fi
   stop "$KW"
 done
 
-# (c) cold: a fresh server over 1,000,000 keys; each request a key not seen yet.
-KW=$(serve 18602 "$WORK/data-1000000")
-measure "(c) first-time verifications" 18602 "$KW" bench/wrk/verify.lua "$WORK/data-1000000/keys.txt" 5s
-stop "$KW"
+# (c) cold: each round a fresh server over 1,000,000 keys, sent keys from its
+# own slice of the file (keys 300,001 on, 200,000 a round), none verified
+# before in this run.
+rps=() p99=() arps=() ap99=() rss=0
+for ((i = 0; i < ROUNDS; i++)); do
+  keys="$WORK/data-1000000/cold-$i.txt"
+  sed -n "$((300001 + i * 200000)),$((500000 + i * 200000))p" "$WORK/data-1000000/keys.txt" > "$keys"
+  read -r x y < <(load 18600 bench/wrk/verify.lua "$keys"); arps+=("$x"); ap99+=("$y")
+  KW=$(serve 18602 "$WORK/data-1000000")
+  read -r x y < <(load 18602 bench/wrk/verify.lua "$keys"); rps+=("$x"); p99+=("$y")
+  r=$(rss_mib "$KW"); [ "$r" -gt "$rss" ] && rss=$r
+  stop "$KW"
+done
+read -r x y < <(load 18600 bench/wrk/verify.lua "$keys"); arps+=("$x"); ap99+=("$y")
+row "(c) first-time verifications" "$rss" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
 stop "$BARE"
