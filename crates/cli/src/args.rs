@@ -86,6 +86,10 @@ pub struct Serve {
     /// reading storage (bounds staleness when a change notification is lost).
     #[arg(long, env = "KEYWARD_CACHE_TTL", default_value_t = 60)]
     pub cache_ttl: u64,
+    /// Most memory, in MiB, the cache of key records takes (each record's
+    /// size estimated); the least used records leave first.
+    #[arg(long, env = "KEYWARD_CACHE_SIZE_MB", default_value_t = 256)]
+    pub cache_size_mb: u64,
     /// While storage is unreachable: `refuse` every verification, or
     /// `serve-cached` keys already in the cache.
     #[arg(long, env = "KEYWARD_OUTAGE_POLICY", value_enum, default_value_t = OutagePolicy::Refuse)]

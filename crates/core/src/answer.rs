@@ -101,6 +101,11 @@ pub struct KeyFields {
 }
 
 impl KeyFields {
+    /// Bytes of the encoded members.
+    pub fn encoded_len(&self) -> usize {
+        self.members.len() + self.scope_list.len()
+    }
+
     /// Encodes the members describing `key`. (Only a `meta` map that is not
     /// JSON-encodable could fail, and one read from storage always is.)
     pub fn of(key: &KeyRecord) -> serde_json::Result<Self> {
@@ -222,6 +227,20 @@ mod tests {
         )
         .unwrap();
         Arc::new(CachedKey::for_tests(created.record))
+    }
+
+    #[test]
+    fn a_cached_key_weighs_at_least_its_text() {
+        let plain = key(json!({"name": "k"}));
+        assert!(plain.weight() > 2 * plain.fields.encoded_len() as u64);
+        let notes = "x".repeat(6_000);
+        let annotated = key(json!({"name": "k", "meta": {"notes": notes}}));
+        assert!(
+            annotated.weight() >= plain.weight() + 2 * 6_000,
+            "{} against {}",
+            annotated.weight(),
+            plain.weight()
+        );
     }
 
     fn outcome(code: Code, key: Option<Arc<CachedKey>>) -> Outcome {

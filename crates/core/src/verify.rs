@@ -16,7 +16,7 @@ use crate::policy::{self, Code, Request};
 use crate::store::{Store, StoreError};
 use crate::usage::UsageRecorder;
 use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::{OptionsBuilder, UnitWeighter};
+use quick_cache::{OptionsBuilder, UnitWeighter, Weighter};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 /// Sizes and lifetimes of the verification caches.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// Most key records kept.
-    pub capacity: u64,
+    /// Most memory the cached key records take, in bytes (each one's size
+    /// estimated by [`CachedKey::weight`]).
+    pub capacity_bytes: u64,
     /// Longest time a record is trusted without reading storage again.
     pub ttl: Duration,
     /// Most unknown hashes remembered.
@@ -51,7 +52,7 @@ pub enum OutagePolicy {
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
-            capacity: 1_000_000,
+            capacity_bytes: 256 * 1024 * 1024,
             ttl: Duration::from_secs(60),
             negative_capacity: 250_000,
             // As long as a record is trusted. A hash storage does not know
@@ -99,12 +100,39 @@ pub struct CachedKey {
     pub record: KeyRecord,
     /// The answer's members describing the key.
     pub fields: KeyFields,
+    /// Bytes this entry takes in the cache, estimated once.
+    weight: u64,
 }
 
 impl CachedKey {
+    /// Memory an entry takes besides what its text explains: quick_cache's
+    /// slot, the `Arc`'s counts and the allocator's rounding of a dozen
+    /// allocations. With it, a key without meta weighs about 1,660 bytes,
+    /// and the server grew by about 1,690 bytes per key newly cached
+    /// (docs/benchmarks.md).
+    const OVERHEAD: usize = 512;
+
     fn new(record: KeyRecord) -> Result<Self, StoreError> {
         let fields = KeyFields::of(&record).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Self { record, fields })
+        // The encoded members repeat most of the record's text (ids, name,
+        // scopes, origins, meta), which the record holds again decoded, in
+        // strings and map nodes that take about twice their text.
+        let text = fields.encoded_len() * 3
+            + record.description.len()
+            + record.created_by.len()
+            + record.sealed_key.as_ref().map_or(0, Vec::len)
+            + record.revoked_reason.as_ref().map_or(0, String::len);
+        let weight = (size_of::<Self>() + Self::OVERHEAD + text) as u64;
+        Ok(Self {
+            record,
+            fields,
+            weight,
+        })
+    }
+
+    /// Bytes this entry is estimated to take in the cache.
+    pub fn weight(&self) -> u64 {
+        self.weight
     }
 
     #[cfg(test)]
@@ -119,8 +147,9 @@ pub struct Verifier {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     usage: Arc<UsageRecorder>,
-    /// Key records by hash, with the time each was read from storage.
-    known: Cache<KeyHash, (Arc<CachedKey>, Instant), UnitWeighter, Prehashed>,
+    /// Key records by hash, with the time each was read from storage,
+    /// weighed in bytes.
+    known: Cache<KeyHash, (Arc<CachedKey>, Instant), KeyWeight, Prehashed>,
     /// Hashes storage did not know, with the time it said so.
     unknown: Cache<KeyHash, Instant, UnitWeighter, Prehashed>,
     ttl: Duration,
@@ -147,14 +176,14 @@ impl Verifier {
             // Scan-resistant: keys seen once wait in a small probation
             // section, so a sweep of first-time verifications cannot push out
             // the keys in steady use.
-            known: bounded_cache(config.capacity, HOT_SHARE),
+            known: bounded_cache(config.capacity_bytes, HOT_SHARE, KeyWeight),
             // Apart from `known`, so that unknown keys can only ever evict
             // unknown keys. Almost all probation: a flood of distinct unknown
             // keys is exactly what must be remembered, from its first sight,
             // for as long as the capacity allows (with the default 3 % of
             // probation, keys of a 100,000-key flood left before their second
             // sight and each reached storage again).
-            unknown: bounded_cache(config.negative_capacity, 0.1),
+            unknown: bounded_cache(config.negative_capacity, 0.1, UnitWeighter),
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             changes: AtomicU64::new(0),
@@ -342,12 +371,14 @@ impl Verifier {
 /// than once (the rest is probation for new ones).
 const HOT_SHARE: f64 = 0.97;
 
-/// A cache of at most `capacity` entries that grows as it fills, with
-/// `hot_share` of it for entries used more than once.
-fn bounded_cache<V: Clone>(
+/// A cache of at most `capacity`, as `weighter` weighs its entries, that
+/// grows as it fills, with `hot_share` of it for entries used more than once.
+fn bounded_cache<V: Clone, W: Weighter<KeyHash, V> + Clone>(
     capacity: u64,
     hot_share: f64,
-) -> Cache<KeyHash, V, UnitWeighter, Prehashed> {
+    weighter: W,
+) -> Cache<KeyHash, V, W, Prehashed> {
+    // Room for this many entries is made at once; the cache grows past it.
     let estimated = usize::try_from(capacity.min(4096)).unwrap_or(4096);
     let options = OptionsBuilder::new()
         .estimated_items_capacity(estimated)
@@ -356,9 +387,19 @@ fn bounded_cache<V: Clone>(
         .build();
     let lifecycle = DefaultLifecycle::default();
     match options {
-        Ok(options) => Cache::with_options(options, UnitWeighter, Prehashed, lifecycle),
+        Ok(options) => Cache::with_options(options, weighter, Prehashed, lifecycle),
         // `build` refuses only a capacity left unset, and both are set.
-        Err(_) => Cache::with(estimated, capacity, UnitWeighter, Prehashed, lifecycle),
+        Err(_) => Cache::with(estimated, capacity, weighter, Prehashed, lifecycle),
+    }
+}
+
+/// Weighs a cached key by its estimated size in bytes.
+#[derive(Debug, Clone, Copy)]
+struct KeyWeight;
+
+impl Weighter<KeyHash, (Arc<CachedKey>, Instant)> for KeyWeight {
+    fn weight(&self, _: &KeyHash, (key, _): &(Arc<CachedKey>, Instant)) -> u64 {
+        key.weight
     }
 }
 

@@ -13,6 +13,7 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     settings.trusted_proxies = args.trusted_proxies;
     settings.body_limit = args.body_limit;
     settings.cache.ttl = std::time::Duration::from_secs(args.cache_ttl.max(1));
+    settings.cache.capacity_bytes = args.cache_size_mb.max(1).saturating_mul(1024 * 1024);
     settings.cache.outage_policy = match args.outage_policy {
         crate::args::OutagePolicy::Refuse => keyward_core::verify::OutagePolicy::Refuse,
         crate::args::OutagePolicy::ServeCached => keyward_core::verify::OutagePolicy::ServeCached,
