@@ -112,6 +112,11 @@ impl CachedKey {
     /// (docs/benchmarks.md).
     const OVERHEAD: usize = 512;
 
+    /// About the most a key can weigh: 8 KiB of meta, 2,000 characters of
+    /// description and 100 each of scopes, origins and address ranges,
+    /// counted as [`CachedKey::new`] counts them.
+    const HEAVIEST: u64 = 128 * 1024;
+
     fn new(record: KeyRecord) -> Result<Self, StoreError> {
         let fields = KeyFields::of(&record).map_err(|e| StoreError::Backend(Box::new(e)))?;
         // The encoded members repeat most of the record's text (ids, name,
@@ -176,14 +181,19 @@ impl Verifier {
             // Scan-resistant: keys seen once wait in a small probation
             // section, so a sweep of first-time verifications cannot push out
             // the keys in steady use.
-            known: bounded_cache(config.capacity_bytes, HOT_SHARE, KeyWeight),
+            known: bounded_cache(
+                config.capacity_bytes,
+                HOT_SHARE,
+                KeyWeight,
+                CachedKey::HEAVIEST,
+            ),
             // Apart from `known`, so that unknown keys can only ever evict
             // unknown keys. Almost all probation: a flood of distinct unknown
             // keys is exactly what must be remembered, from its first sight,
             // for as long as the capacity allows (with the default 3 % of
             // probation, keys of a 100,000-key flood left before their second
             // sight and each reached storage again).
-            unknown: bounded_cache(config.negative_capacity, 0.1, UnitWeighter),
+            unknown: bounded_cache(config.negative_capacity, 0.1, UnitWeighter, 1),
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             changes: AtomicU64::new(0),
@@ -373,17 +383,27 @@ const HOT_SHARE: f64 = 0.97;
 
 /// A cache of at most `capacity`, as `weighter` weighs its entries, that
 /// grows as it fills, with `hot_share` of it for entries used more than once.
+///
+/// quick_cache divides the capacity among its shards and does not keep an
+/// entry heavier than a shard's part, so there are never so many shards that
+/// a part holds fewer than eight of the `heaviest` entries.
 fn bounded_cache<V: Clone, W: Weighter<KeyHash, V> + Clone>(
     capacity: u64,
     hot_share: f64,
     weighter: W,
+    heaviest: u64,
 ) -> Cache<KeyHash, V, W, Prehashed> {
     // Room for this many entries is made at once; the cache grows past it.
     let estimated = usize::try_from(capacity.min(4096)).unwrap_or(4096);
+    // quick_cache's own default is four shards per core.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let fitting = usize::try_from(capacity / (8 * heaviest.max(1))).unwrap_or(usize::MAX);
+    let shards = (cores * 4).min(fitting).max(1);
     let options = OptionsBuilder::new()
         .estimated_items_capacity(estimated)
         .weight_capacity(capacity)
         .hot_allocation(hot_share)
+        .shards(shards)
         .build();
     let lifecycle = DefaultLifecycle::default();
     match options {

@@ -251,12 +251,12 @@ async fn verify_chunked(
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     for chunk in chunks {
-        stream
-            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .await
-            .unwrap();
-        stream.write_all(chunk).await.unwrap();
-        stream.write_all(b"\r\n").await.unwrap();
+        // Each chunk in one write: an answer sent before a chunk's last bytes
+        // arrive would leave them unread, and the close would reset.
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        stream.write_all(&framed).await.unwrap();
         stream.flush().await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
