@@ -243,6 +243,20 @@ impl KeyHash {
         self.0.ct_eq(&other.0).into()
     }
 
+    /// The first eight bytes, as the set of stored hashes keeps them
+    /// ([`crate::store::StoredHashes`]).
+    pub fn prefix(&self) -> u64 {
+        let [a, b, c, d, e, f, g, h, ..] = self.0;
+        u64::from_le_bytes([a, b, c, d, e, f, g, h])
+    }
+
+    /// The prefix of a hash as storage returns it: `None` unless it has 32 bytes.
+    pub fn prefix_of(bytes: &[u8]) -> Option<u64> {
+        <[u8; 32]>::try_from(bytes)
+            .ok()
+            .map(|hash| Self(hash).prefix())
+    }
+
     /// Lower-case hex, for logs that need to correlate without revealing.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()

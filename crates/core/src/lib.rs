@@ -23,6 +23,7 @@ pub mod origin;
 pub mod policy;
 pub mod scope;
 pub mod store;
+mod stored_hashes;
 pub mod usage;
 pub mod verify;
 

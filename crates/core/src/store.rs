@@ -6,6 +6,7 @@
 
 use crate::audit::{AuditContext, AuditEvent, NewEvent};
 use crate::id::{KeyId, MemberId, OrgId, ProjectId, TeamId};
+use crate::key_format::KeyHash;
 use crate::model::{KeyRecord, KeyStatus, Member, Organization, Project, Session, Team};
 use crate::usage::UsageBatch;
 use chrono::{DateTime, Utc};
@@ -249,6 +250,32 @@ pub enum KeyChange {
     Resync,
 }
 
+/// Stored key hashes, each as its [`KeyHash::prefix`],
+/// as far as the hash clock went when they were read.
+///
+/// Every write of a key's hash columns takes the next number of the store's
+/// hash clock inside its transaction, and numbers become visible in the
+/// order they were taken. So whoever read everything up to `through` needs
+/// only what comes after it to know every hash stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredHashes {
+    /// The current and previous hash of every key read.
+    pub prefixes: Vec<u64>,
+    /// The highest clock number read; the `after` asked for when nothing
+    /// newer was stored.
+    pub through: u64,
+}
+
+impl StoredHashes {
+    /// Adds a key row as storage returns it: its hash, its previous hash if
+    /// it has one, and the clock number of its last write.
+    pub fn add(&mut self, hash: &[u8], previous: Option<&[u8]>, seq: i64) {
+        self.prefixes.extend(KeyHash::prefix_of(hash));
+        self.prefixes.extend(previous.and_then(KeyHash::prefix_of));
+        self.through = self.through.max(u64::try_from(seq).unwrap_or(0));
+    }
+}
+
 /// What a backend must do. Every method is scoped to one organization
 /// except the lookups by hash (the key itself names its organization).
 #[async_trait::async_trait]
@@ -307,10 +334,10 @@ pub trait Store: Send + Sync + Debug {
     /// One key.
     async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// The key whose current or previous secret hashes to `hash`.
-    async fn find_key_by_hash(
-        &self,
-        hash: &crate::key_format::KeyHash,
-    ) -> Result<Option<KeyRecord>, StoreError>;
+    async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError>;
+    /// The hashes of keys written after `after` on the hash clock, or of
+    /// every key when `None` (see [`StoredHashes`]).
+    async fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError>;
     /// One page of keys plus one more row, if any, so the caller knows there is a next page.
     async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError>;
     /// Saves a changed key if nobody changed it since `expected_version`;

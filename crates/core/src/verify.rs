@@ -4,7 +4,9 @@
 //! A key already seen costs one SHA-256 and one cache hit; no storage I/O and
 //! no write happen on the request path. Unknown keys land in a separate,
 //! bounded negative cache so that a flood of random keys neither reaches
-//! storage at full rate nor evicts the entries of real keys.
+//! storage at full rate nor evicts the entries of real keys. A key seen for
+//! the first time is looked up only when the node's copy of the stored
+//! hashes says it may be stored (`stored_hashes.rs`).
 
 use crate::answer::KeyFields;
 use crate::clock::Clock;
@@ -14,6 +16,7 @@ use crate::limits::{Admission, QuotaStatus, RateStatus};
 use crate::model::KeyRecord;
 use crate::policy::{self, Code, Request};
 use crate::store::{Store, StoreError};
+use crate::stored_hashes::StoredHashSet;
 use crate::usage::UsageRecorder;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{OptionsBuilder, UnitWeighter, Weighter};
@@ -157,6 +160,10 @@ pub struct Verifier {
     known: Cache<KeyHash, (Arc<CachedKey>, Instant), KeyWeight, Prehashed>,
     /// Hashes storage did not know, with the time it said so.
     unknown: Cache<KeyHash, Instant, UnitWeighter, Prehashed>,
+    /// Every hash storage holds, so that a key never stored is not looked up.
+    stored: StoredHashSet,
+    /// Lookups of keys by hash that reached storage.
+    storage_reads: AtomicU64,
     ttl: Duration,
     negative_ttl: Duration,
     /// Bumped by every [`Verifier::forget`]; a load that overlapped a change
@@ -194,6 +201,8 @@ impl Verifier {
             // probation, keys of a 100,000-key flood left before their second
             // sight and each reached storage again).
             unknown: bounded_cache(config.negative_capacity, 0.1, UnitWeighter, 1),
+            stored: StoredHashSet::default(),
+            storage_reads: AtomicU64::new(0),
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             changes: AtomicU64::new(0),
@@ -299,6 +308,18 @@ impl Verifier {
         }
     }
 
+    /// Reads every stored hash into this node's copy, in place of the one
+    /// it had (see `stored_hashes.rs`); until the first load, every
+    /// key not cached is looked up. Returns how many hashes the copy holds.
+    pub async fn load_stored_hashes(&self) -> Result<usize, StoreError> {
+        self.stored.load(self.store.as_ref()).await
+    }
+
+    /// How many lookups by hash have reached storage since the start.
+    pub fn storage_reads(&self) -> u64 {
+        self.storage_reads.load(Ordering::Relaxed)
+    }
+
     /// Whether storage answered at the last check.
     pub fn storage_available(&self) -> bool {
         self.storage_available.load(Ordering::Relaxed)
@@ -307,6 +328,7 @@ impl Verifier {
     /// Reads storage without caching, after a load overlapped a change.
     async fn read_uncached(&self, hash: KeyHash) -> Result<Option<Arc<CachedKey>>, StoreError> {
         self.known.remove(&hash);
+        self.storage_reads.fetch_add(1, Ordering::Relaxed);
         self.store
             .find_key_by_hash(&hash)
             .await?
@@ -324,6 +346,12 @@ impl Verifier {
         if let Some(found_unknown_at) = self.unknown.get(&hash)
             && now.duration_since(found_unknown_at) < self.negative_ttl
         {
+            return Ok(None);
+        }
+        if self.stored.may_hold(&hash) == Some(false)
+            && !self.stored.may_hold_now(&hash, self.store.as_ref()).await?
+        {
+            self.unknown.insert(hash, Instant::now());
             return Ok(None);
         }
         // One read per hash at a time: verifications of the same hash that
@@ -355,6 +383,7 @@ impl Verifier {
         // bump is not cached.
         let changes_before = self.changes.load(Ordering::SeqCst);
         let read_at = Instant::now();
+        self.storage_reads.fetch_add(1, Ordering::Relaxed);
         let found = match self.store.find_key_by_hash(&hash).await? {
             Some(record) => Arc::new(CachedKey::new(record)?),
             None => {
@@ -423,11 +452,12 @@ impl Weighter<KeyHash, (Arc<CachedKey>, Instant)> for KeyWeight {
     }
 }
 
-/// Hashes a [`KeyHash`] by its first eight bytes: it is already a SHA-256,
+/// Hashes a [`KeyHash`] (or its [`KeyHash::prefix`]) by its first eight
+/// bytes: it is already a SHA-256,
 /// uniform and beyond a caller's control, so hashing it again (SipHash, the
 /// default) only costs time on every verification.
 #[derive(Debug, Clone, Copy, Default)]
-struct Prehashed;
+pub(crate) struct Prehashed;
 
 impl std::hash::BuildHasher for Prehashed {
     type Hasher = PrehashedHasher;
@@ -437,7 +467,7 @@ impl std::hash::BuildHasher for Prehashed {
 }
 
 #[derive(Debug, Default)]
-struct PrehashedHasher(u64);
+pub(crate) struct PrehashedHasher(u64);
 
 impl std::hash::Hasher for PrehashedHasher {
     fn finish(&self) -> u64 {

@@ -142,6 +142,10 @@ impl Application {
                 Arc::clone(&self.state.verifier),
             ));
         }
+        let hashes = tokio::spawn(keep_stored_hashes(
+            Arc::clone(&self.state.verifier),
+            stop.subscribe(),
+        ));
         let watchdog = tokio::spawn(watch_storage(
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.verifier),
@@ -161,8 +165,33 @@ impl Application {
         let _ = stop.send(true);
         flusher.await.context("usage writer")?;
         watchdog.await.context("storage watchdog")?;
+        hashes.await.context("stored hashes")?;
         tracing::info!("keyward stopped");
         Ok(served?)
+    }
+}
+
+/// Loads the verifier's copy of the stored hashes, and loads it again every
+/// hour to drop the hashes of keys purged since. (Hashes written meanwhile
+/// are read as verification needs them.)
+async fn keep_stored_hashes(verifier: Arc<Verifier>, mut shutdown: watch::Receiver<bool>) {
+    const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+    loop {
+        let wait = match verifier.load_stored_hashes().await {
+            Ok(hashes) => {
+                tracing::info!(hashes, "loaded the stored key hashes");
+                RELOAD_EVERY
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot load the stored key hashes; every new key is looked up");
+                RETRY_AFTER
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

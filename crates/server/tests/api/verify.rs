@@ -45,6 +45,54 @@ async fn malformed_and_unknown_keys() {
 }
 
 #[tokio::test]
+async fn keys_nobody_stored_are_not_looked_up_and_new_keys_are_found_at_once() {
+    let app = spawn_app().await;
+    let verifier = &app.state.verifier;
+    verifier.load_stored_hashes().await.unwrap();
+    // Created after the load, so missing from the node's copy of the hashes.
+    let created_here = app.create_key(json!({"name": "fresh"})).await;
+    let reads = verifier.storage_reads();
+
+    // Well-formed keys nobody stored: each is unknown, and none is looked up.
+    for _ in 0..20 {
+        let unknown = keyward_core::key_format::FullKey::generate(
+            &keyward_core::key_format::KeyPrefix::default(),
+            keyward_core::key_format::KeyType::Secret,
+        )
+        .unwrap();
+        assert_eq!(app.verify_code(unknown.expose()).await, "NOT_FOUND");
+    }
+    assert_eq!(verifier.storage_reads(), reads);
+
+    // A key this node stored after the load is found at its first verification.
+    let key = created_here["key"].as_str().unwrap();
+    assert_eq!(app.verify_code(key).await, "VALID");
+    assert_eq!(verifier.storage_reads(), reads + 1);
+
+    // So is one stored by another process or node on the same database.
+    let elsewhere = keyward_server::app::open_store(&app.state.settings)
+        .await
+        .unwrap();
+    let created_elsewhere = keyward_server::bootstrap::create_organization(
+        elsewhere.as_ref(),
+        &app.state.master_key,
+        app.clock.as_ref(),
+        "Elsewhere",
+        "owner@elsewhere.example",
+        Some(secrecy::SecretString::from(
+            "correct horse battery staple".to_owned(),
+        )),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.verify_code(created_elsewhere.root_key.expose()).await,
+        "VALID"
+    );
+    assert_eq!(verifier.storage_reads(), reads + 2);
+}
+
+#[tokio::test]
 async fn scopes_with_wildcards() {
     let app = app_with_catalog().await;
     let project = app.0;

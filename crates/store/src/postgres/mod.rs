@@ -25,6 +25,7 @@ use keyward_core::key_format::KeyHash;
 use keyward_core::model::{KeyRecord, Member, Organization, Project, Session, Team};
 use keyward_core::store::{
     AuditQuery, IdempotentResponse, KeyChange, KeyQuery, NewOrganization, Store, StoreError,
+    StoredHashes,
 };
 use keyward_core::usage::{UsageBatch, UsageCount};
 use rows::micros;
@@ -222,6 +223,10 @@ impl Store for PgStore {
         .await
         .map_err(backend)?;
         row.as_ref().map(rows::key).transpose()
+    }
+
+    async fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError> {
+        keys::stored_hashes(&self.pool, after).await
     }
 
     async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {

@@ -12,7 +12,7 @@ use super::rows;
 use crate::backend;
 use keyward_core::key_format::KeyHash;
 use keyward_core::model::KeyRecord;
-use keyward_core::store::StoreError;
+use keyward_core::store::{StoreError, StoredHashes};
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +24,10 @@ const FIND_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = ?1
      UNION ALL
      SELECT * FROM api_keys WHERE previous_hash = ?1
      LIMIT 1";
+
+const HASHES_AFTER: &str = "SELECT hash, previous_hash, hash_seq FROM api_keys WHERE hash_seq > ?1";
+
+const EVERY_HASH: &str = "SELECT hash, previous_hash, hash_seq FROM api_keys";
 
 /// Page cache of each lookup connection, in KiB (SQLite's default is 2 MiB).
 /// A lookup descends the hash index to a leaf: with 1,000,000 keys the index
@@ -92,6 +96,36 @@ impl Lookups {
             Some(row) => rows::key(&rows::Indexed { row, columns }).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The hashes of keys written after `after` on the hash clock, or of
+    /// every key, in one statement (one snapshot).
+    pub(super) fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError> {
+        let connection = self.connection();
+        let (sql, params) = match after {
+            Some(after) => (HASHES_AFTER, vec![i64::try_from(after).unwrap_or(i64::MAX)]),
+            None => (EVERY_HASH, vec![]),
+        };
+        let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params))
+            .map_err(backend)?;
+        let mut stored = StoredHashes {
+            prefixes: Vec::new(),
+            through: after.unwrap_or(0),
+        };
+        while let Some(row) = rows.next().map_err(backend)? {
+            let hash: &[u8] = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(backend)?;
+            let previous = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_blob_or_null()?))
+                .map_err(backend)?;
+            stored.add(hash, previous, row.get(2).map_err(backend)?);
+        }
+        Ok(stored)
     }
 
     /// The first idle connection, else the next one in turn.

@@ -23,7 +23,7 @@ use keyward_core::id::{KeyId, MemberId, OrgId, ProjectId, TeamId};
 use keyward_core::key_format::KeyHash;
 use keyward_core::model::{KeyRecord, Member, Organization, Project, Session, Team};
 use keyward_core::store::{
-    AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError,
+    AuditQuery, IdempotentResponse, KeyQuery, NewOrganization, Store, StoreError, StoredHashes,
 };
 use keyward_core::usage::{UsageBatch, UsageCount};
 use rows::{micros, time};
@@ -276,6 +276,21 @@ impl Store for SqliteStore {
 
     async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
         self.lookups.find_by_hash(hash)
+    }
+
+    async fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError> {
+        match after {
+            // Only what was written since: a short indexed read, inline like
+            // the lookups by hash.
+            Some(_) => self.lookups.stored_hashes(after),
+            // Every key: a scan of the table, kept off the runtime's workers.
+            None => {
+                let lookups = std::sync::Arc::clone(&self.lookups);
+                tokio::task::spawn_blocking(move || lookups.stored_hashes(None))
+                    .await
+                    .map_err(backend)?
+            }
+        }
     }
 
     async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {

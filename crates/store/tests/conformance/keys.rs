@@ -12,7 +12,7 @@ use keyward_core::keys;
 use keyward_core::limits::{Quota, QuotaPeriod, RateLimit};
 use keyward_core::policy::Code;
 use keyward_core::scope::Role;
-use keyward_core::store::{Store, StoreError};
+use keyward_core::store::{Store, StoreError, StoredHashes};
 use keyward_core::usage::{UsageBatch, UsageCount};
 use std::sync::Arc;
 
@@ -320,4 +320,73 @@ pub async fn archive_purges_beyond_the_limit_with_audit(store: Arc<dyn Store>) {
         "more than 2 archived keys"
     );
     assert_eq!(purge.occurred_at, at(102));
+}
+
+pub async fn stored_hashes_follow_every_write_of_a_hash(store: Arc<dyn Store>) {
+    let acme = create_org(store.as_ref(), "Acme", at(0)).await;
+    let every = store.stored_hashes(None).await.unwrap();
+    assert_eq!(every.prefixes, [acme.root_key.hash.prefix()]);
+    let after_org = every.through;
+
+    // A new key: only its hash comes after the organization's.
+    let original = add_named_key(store.as_ref(), &acme, "Server", at(1)).await;
+    let since = store.stored_hashes(Some(after_org)).await.unwrap();
+    assert_eq!(since.prefixes, [original.hash.prefix()]);
+    assert!(since.through > after_org);
+    let after_insert = since.through;
+
+    // A regeneration writes the new hash and keeps the old one as previous.
+    let mut regenerated = original.clone();
+    keys::regenerate(
+        &mut regenerated,
+        &acme.project,
+        3_600,
+        &fixtures::master_key(),
+        at(10),
+    )
+    .unwrap();
+    store
+        .update_key(
+            &regenerated,
+            1,
+            &member_ctx(at(10)),
+            key_event("key.regenerated", &regenerated),
+        )
+        .await
+        .unwrap();
+    let since = store.stored_hashes(Some(after_insert)).await.unwrap();
+    let mut prefixes = since.prefixes.clone();
+    prefixes.sort_unstable();
+    let mut expected = vec![regenerated.hash.prefix(), original.hash.prefix()];
+    expected.sort_unstable();
+    assert_eq!(prefixes, expected);
+    let after_regenerate = since.through;
+    assert!(after_regenerate > after_insert);
+
+    // An update that loses to a newer version takes no clock number.
+    let err = store
+        .update_key(
+            &regenerated,
+            1,
+            &member_ctx(at(11)),
+            key_event("key.updated", &regenerated),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.stored_hashes(Some(after_regenerate)).await.unwrap(),
+        StoredHashes {
+            prefixes: Vec::new(),
+            through: after_regenerate,
+        }
+    );
+
+    // Read whole, everything is there, as far as the last write.
+    let every = store.stored_hashes(None).await.unwrap();
+    let mut prefixes = every.prefixes;
+    prefixes.sort_unstable();
+    expected.push(acme.root_key.hash.prefix());
+    expected.sort_unstable();
+    assert_eq!((prefixes, every.through), (expected, after_regenerate));
 }
