@@ -116,8 +116,9 @@ for n in 1000 1000000; do
   if [ "$n" = 1000000 ]; then
     measure "(e) auth, $n keys" 18601 "$KW" bench/wrk/auth.lua "$WORK/data-$n/hot.txt"
     # A flood of unknown keys, twice. First sight: every request a key
-    # nobody sent before (a fresh set each round), so each one
-    # reaches storage. Repeated: 100,000 keys cycled, after a pass that put
+    # nobody sent before (a fresh set each round), so no cache knows it; the
+    # node's copy of the stored hashes answers, after one shared read of what
+    # was written since. Repeated: 100,000 keys cycled, after a pass that put
     # them all in the negative cache (which answers them for 60 s).
     unknown="$WORK/data-$n/unknown.txt"
     # More keys than a round can send (about 100,000 a second at most here).

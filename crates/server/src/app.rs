@@ -8,7 +8,6 @@ use crate::state::{AppState, Shared};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
@@ -346,11 +345,12 @@ impl<'a> Service<IncomingStream<'a, TcpListener>> for Connections {
     }
 }
 
-/// Serves one connection's requests. The two verification requests go
+/// Serves one connection's requests. `POST /v1/verify`, and `/v1/auth` with
+/// any method (also as `/v1/auth/<original path>`, Envoy's form), go
 /// straight to their handlers: routing them through the whole router
 /// (matching, extensions, boxed layers) costs as much again as the
-/// verification itself. Everything else, including those paths with other
-/// methods, goes through the router, with the peer's address.
+/// verification itself. Everything else, `/v1/verify` with other methods
+/// included, goes through the router, with the peer's address.
 #[derive(Debug, Clone)]
 struct Dispatch {
     router: Router,
@@ -375,10 +375,13 @@ impl Service<axum::extract::Request> for Dispatch {
                     .await
                     .into_response())
             }),
-            (&Method::GET, "/v1/auth") => {
+            (_, path) if is_forward_auth(path) => {
                 request.extensions_mut().insert(self.peer);
-                let answer = Handler::<_, AppState>::call(api::forward_auth::auth, request, state);
-                Box::pin(async move { Ok(answer.await) })
+                Box::pin(async move {
+                    Ok(api::forward_auth::auth(State(state), request)
+                        .await
+                        .into_response())
+                })
             }
             _ => {
                 request.extensions_mut().insert(self.peer);
@@ -386,6 +389,15 @@ impl Service<axum::extract::Request> for Dispatch {
             }
         }
     }
+}
+
+/// `/v1/auth`, and `/v1/auth/<original path>` as Envoy's ext_authz asks
+/// it, with any method: the paths the router hands to `forward_auth::auth`.
+fn is_forward_auth(path: &str) -> bool {
+    path == "/v1/auth"
+        || path
+            .strip_prefix("/v1/auth/")
+            .is_some_and(|original| !original.is_empty())
 }
 
 /// Request ids `<node>-<counter>`: a random prefix per process and a counter,

@@ -9,16 +9,16 @@
 
 use crate::auth::bearer;
 use crate::error::ApiError;
-use crate::extract::Client;
+use crate::extract::client_ip;
 use crate::state::AppState;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::request::Parts;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keyward_core::keys::parse_required_scopes;
 use keyward_core::policy::{Code, Request};
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// Query of `GET /v1/auth`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -53,29 +53,34 @@ const LIFETIME_QUOTA_RETRY_SECONDS: i64 = 86_400;
 )]
 pub async fn auth(
     State(state): State<AppState>,
-    client: Client,
-    params: Result<Query<AuthParams>, QueryRejection>,
-    parts: Parts,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        detail: e.body_text(),
-        errors: Vec::new(),
-    })?;
+    // The request's own parts, not extractors: `Parts` as an extractor is a
+    // copy of every header, on the path that must be as fast as the stack.
+    let (parts, _) = request.into_parts();
+    let query = match parts.uri.query() {
+        Some(_) => {
+            Query::<AuthParams>::try_from_uri(&parts.uri)
+                .map_err(|e| ApiError::BadRequest {
+                    code: "invalid_query",
+                    detail: e.body_text(),
+                    errors: Vec::new(),
+                })?
+                .0
+                .scopes
+        }
+        None => None,
+    };
     let key = bearer(&parts).or_else(|| parts.headers.get("x-api-key")?.to_str().ok());
     let Some(key) = key else {
         // No key at all is as good as a malformed one.
-        return Ok(answer(
-            StatusCode::UNAUTHORIZED,
-            Code::Malformed.as_str(),
-            &[],
-        ));
+        return Ok(answer(StatusCode::UNAUTHORIZED, Code::Malformed, &[]));
     };
     let required: Vec<String> = parts
         .headers
         .get(&SCOPES)
         .and_then(|v| v.to_str().ok())
-        .or(params.scopes.as_deref())
+        .or(query.as_deref())
         .map(|s| {
             s.split(',')
                 .map(str::trim)
@@ -85,13 +90,17 @@ pub async fn auth(
         })
         .unwrap_or_default();
     let scopes = parse_required_scopes(&required)?;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
     let request = Request {
         scopes: &scopes,
         origin: parts
             .headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok()),
-        ip: client.ip,
+        ip: peer.map(|peer| client_ip(peer, &parts, &state.settings.trusted_proxies)),
     };
     let outcome = state.verifier.verify(key, &request).await?;
     let status = match outcome.code {
@@ -104,12 +113,12 @@ pub async fn auth(
         }
         Code::RateLimited | Code::UsageExceeded => StatusCode::TOO_MANY_REQUESTS,
     };
-    let mut headers: Vec<(HeaderName, String)> = Vec::new();
+    let mut headers: Vec<(HeaderName, &str)> = Vec::new();
     if let (Code::Valid, Some(key)) = (outcome.code, outcome.key.as_deref()) {
-        headers.push((KEY_ID, key.record.id.to_string()));
-        headers.push((ORG_ID, key.record.org_id.to_string()));
-        headers.push((PROJECT_ID, key.record.project_id.to_string()));
-        headers.push((SCOPES, key.fields.scope_list().to_owned()));
+        headers.push((KEY_ID, key.record.id.as_str()));
+        headers.push((ORG_ID, key.record.org_id.as_str()));
+        headers.push((PROJECT_ID, key.record.project_id.as_str()));
+        headers.push((SCOPES, key.fields.scope_list()));
     }
     let retry_after = match outcome.code {
         Code::RateLimited => outcome
@@ -127,18 +136,21 @@ pub async fn auth(
         ),
         _ => None,
     };
-    if let Some(seconds) = retry_after {
-        headers.push((header::RETRY_AFTER, seconds.max(1).to_string()));
+    let retry_after = retry_after.map(|seconds| seconds.max(1).to_string());
+    if let Some(seconds) = &retry_after {
+        headers.push((header::RETRY_AFTER, seconds));
     }
-    Ok(answer(status, outcome.code.as_str(), &headers))
+    Ok(answer(status, outcome.code, &headers))
 }
 
-fn answer(status: StatusCode, code: &'static str, headers: &[(HeaderName, String)]) -> Response {
+fn answer(status: StatusCode, code: Code, headers: &[(HeaderName, &str)]) -> Response {
+    let code = code.as_str();
     let body = format!(
         r#"{{"valid":{},"code":"{code}"}}"#,
         status == StatusCode::OK
     );
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
     let map = response.headers_mut();
     map.insert(
         header::CONTENT_TYPE,
