@@ -250,29 +250,30 @@ pub enum KeyChange {
     Resync,
 }
 
-/// Stored key hashes, each as its [`KeyHash::prefix`],
-/// as far as the hash clock went when they were read.
+/// Stored key hashes, each as its [`KeyHash::prefix`], and how far through
+/// the store's hash clock they go.
 ///
-/// Every write of a key's hash columns takes the next number of the store's
-/// hash clock inside its transaction, and numbers become visible in the
-/// order they were taken. So whoever read everything up to `through` needs
-/// only what comes after it to know every hash stored.
+/// The database numbers every write that stores a hash (a new key, a
+/// regeneration) from its hash clock, inside the writing transaction, and
+/// the numbers become visible in the order they were taken. So a read that
+/// sees the clock at `n` sees every write numbered up to `n`, and whoever
+/// read everything up to `n` needs only what is numbered after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredHashes {
     /// The current and previous hash of every key read.
     pub prefixes: Vec<u64>,
-    /// The highest clock number read; the `after` asked for when nothing
-    /// newer was stored.
+    /// The hash clock when they were read. Below the `after` asked for only
+    /// when the clock went back: the database was restored, or failed over
+    /// to a replica that had not seen the last writes.
     pub through: u64,
 }
 
 impl StoredHashes {
-    /// Adds a key row as storage returns it: its hash, its previous hash if
-    /// it has one, and the clock number of its last write.
-    pub fn add(&mut self, hash: &[u8], previous: Option<&[u8]>, seq: i64) {
+    /// Adds a key as storage returns it: its hash and its previous hash,
+    /// if it has one.
+    pub fn add(&mut self, hash: &[u8], previous: Option<&[u8]>) {
         self.prefixes.extend(KeyHash::prefix_of(hash));
         self.prefixes.extend(previous.and_then(KeyHash::prefix_of));
-        self.through = self.through.max(u64::try_from(seq).unwrap_or(0));
     }
 }
 
@@ -335,8 +336,8 @@ pub trait Store: Send + Sync + Debug {
     async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// The key whose current or previous secret hashes to `hash`.
     async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError>;
-    /// The hashes of keys written after `after` on the hash clock, or of
-    /// every key when `None` (see [`StoredHashes`]).
+    /// The hashes written after `after` on the hash clock, or every stored
+    /// hash when `None`, with the clock as they were read (see [`StoredHashes`]).
     async fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError>;
     /// One page of keys plus one more row, if any, so the caller knows there is a next page.
     async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError>;

@@ -4,7 +4,8 @@
 //! The copy keeps the first eight bytes of each hash ([`KeyHash::prefix`]),
 //! current and previous secrets alike, and how far through storage's hash
 //! clock it was read ([`StoredHashes`]). About 18 bytes per key: 18 MB for
-//! a million keys.
+//! a million keys, and about 2.5 times that while a load builds the next
+//! copy beside it.
 //!
 //! - A hash the copy holds may be stored: verification reads storage as
 //!   before. (A prefix can be shared; a key can have been purged since.)
@@ -13,6 +14,11 @@
 //!   copy first reads what was written since, and only a hash still missing
 //!   is unknown. That read begins after the verification asked, so a key
 //!   stored before it was presented is always found.
+//! - A clock that went back (a restore, a failover to a replica that missed
+//!   the last writes) may hand out numbers the copy has read through again:
+//!   the copy is dropped and loaded again whole. So is a copy the verifier
+//!   drops with everything else it caches, when storage comes back after an
+//!   outage or announcements between nodes were lost.
 //!
 //! Verifications that arrive together share one such read: under a flood
 //! of keys nobody stored, storage sees one short read per batch instead of
@@ -36,6 +42,10 @@ pub(crate) struct StoredHashSet {
     begun: AtomicU64,
     /// The number of the last catch-up finished.
     finished: AtomicU64,
+    /// The number of the last catch-up that failed.
+    failed: AtomicU64,
+    /// Told when the copy was dropped and must be loaded again.
+    stale: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -69,8 +79,18 @@ impl StoredHashSet {
         // Catch-ups are numbered as they begin, under the turn: any number
         // above `asked` began after this verification asked.
         if self.finished.load(Ordering::SeqCst) <= asked {
+            // Such a catch-up failed: share its failure rather than queue
+            // one more read of a storage that does not answer.
+            if self.failed.load(Ordering::SeqCst) > asked {
+                return Err(StoreError::Backend(
+                    "storage did not answer for the stored key hashes".into(),
+                ));
+            }
             let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
-            self.catch_up(store).await?;
+            if let Err(error) = self.catch_up(store).await {
+                self.failed.store(number, Ordering::SeqCst);
+                return Err(error);
+            }
             self.finished.store(number, Ordering::SeqCst);
         }
         // Still under the turn: a load cannot swap the copy meanwhile.
@@ -90,29 +110,51 @@ impl StoredHashSet {
         copy.add(every);
         let _turn = self.turn.lock().await;
         // What was written during the long read.
-        copy.add(store.stored_hashes(Some(copy.through)).await?);
+        let since = store.stored_hashes(Some(copy.through)).await?;
+        if since.through < copy.through {
+            self.drop_copy();
+            return Err(StoreError::Backend(
+                "the hash clock went back while the stored key hashes were read".into(),
+            ));
+        }
+        copy.add(since);
         let held = copy.prefixes.len();
-        *self
-            .copy
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(copy);
+        *self.write() = Some(copy);
         Ok(held)
     }
 
-    /// Adds what was written since the copy's clock number.
+    /// Drops the copy: until it is loaded again, every key not cached is
+    /// looked up. The loader is told (see [`StoredHashSet::stale`]).
+    pub(crate) fn drop_copy(&self) {
+        *self.write() = None;
+        self.stale.notify_one();
+    }
+
+    /// Completes when the copy was dropped since the last call.
+    pub(crate) async fn stale(&self) {
+        self.stale.notified().await;
+    }
+
+    /// Adds what was written since the copy's clock number. A clock below
+    /// it went back (a restore, or a failover to a replica that had not
+    /// seen the last writes), and numbers the copy has read through may be
+    /// taken again: the copy is dropped, to be loaded again whole.
     async fn catch_up(&self, store: &dyn Store) -> Result<(), StoreError> {
         let Some(through) = self.read().as_ref().map(|copy| copy.through) else {
             return Ok(());
         };
         let since = store.stored_hashes(Some(through)).await?;
-        if since.through != through || !since.prefixes.is_empty() {
-            let mut copy = self
-                .copy
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(copy) = copy.as_mut() {
-                copy.add(since);
-            }
+        if since.through < through {
+            tracing::warn!(
+                was = through,
+                now = since.through,
+                "the hash clock went back; loading the stored key hashes again"
+            );
+            self.drop_copy();
+        } else if since.through != through
+            && let Some(copy) = self.write().as_mut()
+        {
+            copy.add(since);
         }
         Ok(())
     }
@@ -122,11 +164,17 @@ impl StoredHashSet {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Copy>> {
+        self.copy
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Copy {
     fn add(&mut self, stored: StoredHashes) {
         self.prefixes.extend(stored.prefixes);
-        self.through = self.through.max(stored.through);
+        self.through = stored.through;
     }
 }

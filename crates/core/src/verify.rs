@@ -291,11 +291,15 @@ impl Verifier {
         self.usage.limits.forget(id);
     }
 
-    /// Forgets everything cached: changes may have been missed.
+    /// Forgets everything cached: changes may have been missed. The copy of
+    /// the stored hashes goes too (storage may have failed over to a replica
+    /// whose hash clock is behind), to be loaded again
+    /// ([`Verifier::stored_hashes_dropped`]).
     pub fn forget_all(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.known.clear();
         self.unknown.clear();
+        self.stored.drop_copy();
     }
 
     /// Records whether storage answers (see [`OutagePolicy`]). When it comes
@@ -313,6 +317,12 @@ impl Verifier {
     /// key not cached is looked up. Returns how many hashes the copy holds.
     pub async fn load_stored_hashes(&self) -> Result<usize, StoreError> {
         self.stored.load(self.store.as_ref()).await
+    }
+
+    /// Completes when the copy of the stored hashes was dropped since the
+    /// last call and must be loaded again.
+    pub async fn stored_hashes_dropped(&self) {
+        self.stored.stale().await;
     }
 
     /// How many lookups by hash have reached storage since the start.

@@ -170,9 +170,9 @@ impl Application {
     }
 }
 
-/// Loads the verifier's copy of the stored hashes, and loads it again every
-/// hour to drop the hashes of keys purged since. (Hashes written meanwhile
-/// are read as verification needs them.)
+/// Loads the verifier's copy of the stored hashes, again every hour to drop
+/// the hashes of keys purged since, and again whenever the verifier dropped
+/// it. (Hashes written meanwhile are read as verification needs them.)
 async fn keep_stored_hashes(verifier: Arc<Verifier>, mut shutdown: watch::Receiver<bool>) {
     const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
     const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
@@ -189,6 +189,7 @@ async fn keep_stored_hashes(verifier: Arc<Verifier>, mut shutdown: watch::Receiv
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = verifier.stored_hashes_dropped() => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -10,27 +10,14 @@ use keyward_core::store::{
 };
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
-/// Takes the next number of the hash clock for a write of a key's hash
-/// columns. The row lock taken with it is held until the transaction ends,
-/// so writers on every node take numbers one at a time and the numbers
-/// become visible in the order they were taken.
-async fn next_hash_seq(tx: &mut PgConnection) -> Result<i64, StoreError> {
-    sqlx::query_scalar("UPDATE hash_clock SET seq = seq + 1 WHERE id = 1 RETURNING seq")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)
-}
-
 pub(super) async fn insert(tx: &mut PgConnection, key: &KeyRecord) -> Result<(), StoreError> {
-    let hash_seq = next_hash_seq(tx).await?;
     sqlx::query(
         "INSERT INTO api_keys (id, org_id, project_id, root, name, description, key_type, role, scopes,
              scope_sort, enabled, hash, hint, previous_hash, previous_expires_at, sealed_key, created_by,
              created_at, updated_at, expires_at, last_used_at, revoked_at, revoked_reason, archived_at,
-             trusted_origins, allowed_ips, meta, ratelimit, quota, quota_used, quota_period_start, version,
-             hash_seq)
+             trusted_origins, allowed_ips, meta, ratelimit, quota, quota_used, quota_period_start, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
     )
     .bind(key.id.as_str())
     .bind(key.org_id.as_str())
@@ -64,7 +51,6 @@ pub(super) async fn insert(tx: &mut PgConnection, key: &KeyRecord) -> Result<(),
     .bind(count(key.quota_used))
     .bind(key.quota_period_start.map(micros))
     .bind(key.version)
-    .bind(hash_seq)
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
@@ -115,14 +101,13 @@ pub(super) async fn update(
     key: &KeyRecord,
     expected_version: i64,
 ) -> Result<(), StoreError> {
-    let hash_seq = next_hash_seq(tx).await?;
     let done = sqlx::query(
         "UPDATE api_keys SET name = $1, description = $2, role = $3, scopes = $4, scope_sort = $5,
              enabled = $6, hash = $7, hint = $8, previous_hash = $9, previous_expires_at = $10,
              sealed_key = $11, updated_at = $12, expires_at = $13, revoked_at = $14,
              revoked_reason = $15, archived_at = $16, trusted_origins = $17, allowed_ips = $18,
-             meta = $19, ratelimit = $20, quota = $21, version = version + 1, hash_seq = $22
-         WHERE org_id = $23 AND id = $24 AND version = $25",
+             meta = $19, ratelimit = $20, quota = $21, version = version + 1
+         WHERE org_id = $22 AND id = $23 AND version = $24",
     )
     .bind(&key.name)
     .bind(&key.description)
@@ -145,7 +130,6 @@ pub(super) async fn update(
     .bind(json(&key.meta)?)
     .bind(key.ratelimit.map(|rl| json(&rl)).transpose()?)
     .bind(key.quota.map(|q| json(&q)).transpose()?)
-    .bind(hash_seq)
     .bind(key.org_id.as_str())
     .bind(key.id.as_str())
     .bind(expected_version)
@@ -330,25 +314,34 @@ pub(super) fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// The hashes of keys written after `after` on the hash clock, or of every
-/// key, read row by row in one statement (one snapshot).
+/// The hashes written after `after` on the hash clock, or every stored
+/// hash, with the clock, in one statement (one snapshot). The clock's row
+/// always comes back, joined to each key read or to none.
 pub(super) async fn stored_hashes(
     pool: &PgPool,
     after: Option<u64>,
 ) -> Result<StoredHashes, StoreError> {
     use futures_util::TryStreamExt;
-    let from = after.map_or(-1, |after| i64::try_from(after).unwrap_or(i64::MAX));
-    let mut rows = sqlx::query_as::<_, (Vec<u8>, Option<Vec<u8>>, i64)>(
-        "SELECT hash, previous_hash, hash_seq FROM api_keys WHERE hash_seq > $1",
-    )
-    .bind(from)
-    .fetch(pool);
-    let mut stored = StoredHashes {
-        prefixes: Vec::new(),
-        through: after.unwrap_or(0),
+    let query = match after {
+        Some(after) => sqlx::query_as::<_, (i64, Option<Vec<u8>>, Option<Vec<u8>>)>(
+            "SELECT c.seq, k.hash, k.previous_hash
+               FROM hash_clock c LEFT JOIN api_keys k ON k.hash_seq > $1
+              WHERE c.id = 1",
+        )
+        .bind(i64::try_from(after).unwrap_or(i64::MAX)),
+        None => sqlx::query_as(
+            "SELECT c.seq, k.hash, k.previous_hash
+               FROM hash_clock c LEFT JOIN api_keys k ON TRUE
+              WHERE c.id = 1",
+        ),
     };
-    while let Some((hash, previous, seq)) = rows.try_next().await.map_err(backend)? {
-        stored.add(&hash, previous.as_deref(), seq);
+    let mut rows = query.fetch(pool);
+    let mut stored = StoredHashes::default();
+    while let Some((clock, hash, previous)) = rows.try_next().await.map_err(backend)? {
+        stored.through = u64::try_from(clock).unwrap_or(0);
+        if let Some(hash) = hash {
+            stored.add(&hash, previous.as_deref());
+        }
     }
     Ok(stored)
 }

@@ -8,26 +8,14 @@ use keyward_core::model::{KeyRecord, KeyStatus};
 use keyward_core::store::{CursorValue, KeyQuery, KeySort, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-/// Takes the next number of the hash clock for a write of a key's hash
-/// columns. The single writer connection holds it until the transaction
-/// ends, so numbers become visible in the order they were taken.
-async fn next_hash_seq(tx: &mut SqliteConnection) -> Result<i64, StoreError> {
-    sqlx::query_scalar("UPDATE hash_clock SET seq = seq + 1 WHERE id = 1 RETURNING seq")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)
-}
-
 pub(super) async fn insert(tx: &mut SqliteConnection, key: &KeyRecord) -> Result<(), StoreError> {
-    let hash_seq = next_hash_seq(tx).await?;
     sqlx::query(
         "INSERT INTO api_keys (id, org_id, project_id, root, name, description, key_type, role, scopes,
              scope_sort, enabled, hash, hint, previous_hash, previous_expires_at, sealed_key, created_by,
              created_at, updated_at, expires_at, last_used_at, revoked_at, revoked_reason, archived_at,
-                          trusted_origins, allowed_ips, meta, ratelimit, quota, quota_used, quota_period_start, version,
-             hash_seq)
+                          trusted_origins, allowed_ips, meta, ratelimit, quota, quota_used, quota_period_start, version)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                 ?, ?, ?, ?, ?, ?)",
+                 ?, ?, ?, ?, ?)",
     )
     .bind(key.id.as_str())
     .bind(key.org_id.as_str())
@@ -61,7 +49,6 @@ pub(super) async fn insert(tx: &mut SqliteConnection, key: &KeyRecord) -> Result
     .bind(i64::try_from(key.quota_used).unwrap_or(i64::MAX))
     .bind(key.quota_period_start.map(micros))
     .bind(key.version)
-    .bind(hash_seq)
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
@@ -76,12 +63,11 @@ pub(super) async fn update(
     key: &KeyRecord,
     expected_version: i64,
 ) -> Result<(), StoreError> {
-    let hash_seq = next_hash_seq(tx).await?;
     let done = sqlx::query(
         "UPDATE api_keys SET name = ?, description = ?, role = ?, scopes = ?, scope_sort = ?, enabled = ?,
              hash = ?, hint = ?, previous_hash = ?, previous_expires_at = ?, sealed_key = ?, updated_at = ?,
              expires_at = ?, revoked_at = ?, revoked_reason = ?, archived_at = ?, trusted_origins = ?,
-                          allowed_ips = ?, meta = ?, ratelimit = ?, quota = ?, version = version + 1, hash_seq = ?
+                          allowed_ips = ?, meta = ?, ratelimit = ?, quota = ?, version = version + 1
          WHERE org_id = ? AND id = ? AND version = ?",
     )
     .bind(&key.name)
@@ -105,7 +91,6 @@ pub(super) async fn update(
         .bind(json(&key.meta)?)
     .bind(key.ratelimit.map(|rl| json(&rl)).transpose()?)
     .bind(key.quota.map(|q| json(&q)).transpose()?)
-    .bind(hash_seq)
     .bind(key.org_id.as_str())
     .bind(key.id.as_str())
     .bind(expected_version)

@@ -25,9 +25,14 @@ const FIND_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = ?1
      SELECT * FROM api_keys WHERE previous_hash = ?1
      LIMIT 1";
 
-const HASHES_AFTER: &str = "SELECT hash, previous_hash, hash_seq FROM api_keys WHERE hash_seq > ?1";
+/// The hash clock's row always comes back, joined to each key read or to none.
+const HASHES_AFTER: &str = "SELECT c.seq, k.hash, k.previous_hash
+       FROM hash_clock c LEFT JOIN api_keys k ON k.hash_seq > ?1
+      WHERE c.id = 1";
 
-const EVERY_HASH: &str = "SELECT hash, previous_hash, hash_seq FROM api_keys";
+const EVERY_HASH: &str = "SELECT c.seq, k.hash, k.previous_hash
+       FROM hash_clock c LEFT JOIN api_keys k ON 1
+      WHERE c.id = 1";
 
 /// Page cache of each lookup connection, in KiB (SQLite's default is 2 MiB).
 /// A lookup descends the hash index to a leaf: with 1,000,000 keys the index
@@ -98,8 +103,8 @@ impl Lookups {
         }
     }
 
-    /// The hashes of keys written after `after` on the hash clock, or of
-    /// every key, in one statement (one snapshot).
+    /// The hashes written after `after` on the hash clock, or every stored
+    /// hash, with the clock, in one statement (one snapshot).
     pub(super) fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError> {
         let connection = self.connection();
         let (sql, params) = match after {
@@ -110,20 +115,15 @@ impl Lookups {
         let mut rows = statement
             .query(rusqlite::params_from_iter(params))
             .map_err(backend)?;
-        let mut stored = StoredHashes {
-            prefixes: Vec::new(),
-            through: after.unwrap_or(0),
-        };
+        let mut stored = StoredHashes::default();
         while let Some(row) = rows.next().map_err(backend)? {
-            let hash: &[u8] = row
-                .get_ref(0)
-                .and_then(|v| Ok(v.as_blob()?))
-                .map_err(backend)?;
-            let previous = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_blob_or_null()?))
-                .map_err(backend)?;
-            stored.add(hash, previous, row.get(2).map_err(backend)?);
+            let clock: i64 = row.get(0).map_err(backend)?;
+            stored.through = u64::try_from(clock).unwrap_or(0);
+            let hash = row.get_ref(1).and_then(|v| Ok(v.as_blob_or_null()?));
+            let previous = row.get_ref(2).and_then(|v| Ok(v.as_blob_or_null()?));
+            if let Some(hash) = hash.map_err(backend)? {
+                stored.add(hash, previous.map_err(backend)?);
+            }
         }
         Ok(stored)
     }

@@ -49,6 +49,15 @@ impl Backend {
         }
     }
 
+    /// `bytes` as a literal of this database's SQL.
+    pub fn blob_literal(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        match &self.database {
+            Database::Sqlite(_) => format!("X'{hex}'"),
+            Database::Postgres(_) => format!("'\\x{hex}'::bytea"),
+        }
+    }
+
     /// Runs `sql` on a connection of its own, bypassing the store.
     pub async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
         match &self.database {

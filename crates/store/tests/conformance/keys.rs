@@ -363,7 +363,36 @@ pub async fn stored_hashes_follow_every_write_of_a_hash(store: Arc<dyn Store>) {
     let after_regenerate = since.through;
     assert!(after_regenerate > after_insert);
 
-    // An update that loses to a newer version takes no clock number.
+    // A write that leaves the hashes as they were takes no clock number.
+    let mut renamed = regenerated.clone();
+    keys::update(
+        &mut renamed,
+        keys::UpdateKey {
+            name: Some("Server (renamed)".to_owned()),
+            ..keys::UpdateKey::default()
+        },
+        &acme.project.apis,
+        at(11),
+    )
+    .unwrap();
+    store
+        .update_key(
+            &renamed,
+            2,
+            &member_ctx(at(11)),
+            key_event("key.updated", &renamed),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stored_hashes(Some(after_regenerate)).await.unwrap(),
+        StoredHashes {
+            prefixes: Vec::new(),
+            through: after_regenerate,
+        }
+    );
+
+    // Nor does an update that loses to a newer version.
     let err = store
         .update_key(
             &regenerated,

@@ -19,6 +19,7 @@ mod organizations;
 mod people;
 mod postgres_only;
 mod usage;
+mod verification;
 
 /// Declares every conformance test once per backend, as
 /// `sqlite::<test>` and `postgres::<test>`.
@@ -73,6 +74,7 @@ conformance! {
     concurrency::concurrent_writers_keep_one_chain,
     concurrency::concurrent_updates_of_one_key_let_one_win,
     concurrency::a_reader_following_the_hash_clock_misses_no_write,
+    verification::the_stored_hashes_answer_unknown_keys_and_follow_every_writer,
     people::members_are_added_listed_and_unique,
     people::members_are_updated,
     people::an_organization_always_keeps_an_owner,
