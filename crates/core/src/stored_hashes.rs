@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub(crate) struct StoredHashSet {
     /// `None` until the first load.
-    copy: RwLock<Option<Copy>>,
+    copy: RwLock<Option<StoredCopy>>,
     /// One catch-up (or the end of a load) at a time.
     turn: tokio::sync::Mutex<()>,
     /// Catch-ups begun, which numbers them in the order they began.
@@ -49,7 +49,7 @@ pub(crate) struct StoredHashSet {
 }
 
 #[derive(Debug)]
-struct Copy {
+struct StoredCopy {
     prefixes: HashSet<u64, Prehashed>,
     /// The hash clock number the copy was read through.
     through: u64,
@@ -103,7 +103,7 @@ impl StoredHashSet {
     pub(crate) async fn load(&self, store: &dyn Store) -> Result<usize, StoreError> {
         // The long read, outside the turn: verifications go on meanwhile.
         let every = store.stored_hashes(None).await?;
-        let mut copy = Copy {
+        let mut copy = StoredCopy {
             prefixes: HashSet::with_capacity_and_hasher(every.prefixes.len(), Prehashed),
             through: every.through,
         };
@@ -159,20 +159,20 @@ impl StoredHashSet {
         Ok(())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Copy>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<StoredCopy>> {
         self.copy
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Copy>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<StoredCopy>> {
         self.copy
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-impl Copy {
+impl StoredCopy {
     fn add(&mut self, stored: StoredHashes) {
         self.prefixes.extend(stored.prefixes);
         self.through = stored.through;
