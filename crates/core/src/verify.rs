@@ -463,9 +463,9 @@ impl Weighter<KeyHash, (Arc<CachedKey>, Instant)> for KeyWeight {
 }
 
 /// Hashes a [`KeyHash`] (or its [`KeyHash::prefix`]) by its first eight
-/// bytes: it is already a SHA-256,
-/// uniform and beyond a caller's control, so hashing it again (SipHash, the
-/// default) only costs time on every verification.
+/// bytes: it is already a SHA-256, uniform and beyond a caller's control, so
+/// hashing it again (SipHash, the default) only costs time on every
+/// verification.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Prehashed;
 

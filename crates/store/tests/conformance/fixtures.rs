@@ -194,6 +194,28 @@ pub async fn add_named_key(
     add_key(store, org, key_input(name, Role::Readonly), now).await
 }
 
+/// Regenerates `key`, as stored, with a grace period of an hour, and stores
+/// the result.
+pub async fn regenerate_key(
+    store: &dyn Store,
+    org: &Org,
+    key: &KeyRecord,
+    now: DateTime<Utc>,
+) -> KeyRecord {
+    let mut regenerated = key.clone();
+    keys::regenerate(&mut regenerated, &org.project, 3_600, &master_key(), now).unwrap();
+    store
+        .update_key(
+            &regenerated,
+            key.version,
+            &member_ctx(now),
+            key_event("key.regenerated", &regenerated),
+        )
+        .await
+        .unwrap();
+    regenerated
+}
+
 /// A member acting from a browser, in team `blue`.
 pub fn member_ctx(now: DateTime<Utc>) -> AuditContext {
     AuditContext {

@@ -82,24 +82,7 @@ pub async fn key_with_every_field_round_trips(store: Arc<dyn Store>) {
 pub async fn key_is_found_by_current_and_previous_hash(store: Arc<dyn Store>) {
     let acme = create_org(store.as_ref(), "Acme", at(0)).await;
     let original = add_named_key(store.as_ref(), &acme, "Server", at(1)).await;
-    let mut record = original.clone();
-    keys::regenerate(
-        &mut record,
-        &acme.project,
-        3_600,
-        &fixtures::master_key(),
-        at(10),
-    )
-    .unwrap();
-    store
-        .update_key(
-            &record,
-            1,
-            &member_ctx(at(10)),
-            key_event("key.regenerated", &record),
-        )
-        .await
-        .unwrap();
+    let record = fixtures::regenerate_key(store.as_ref(), &acme, &original, at(10)).await;
 
     let by_new = store.find_key_by_hash(&record.hash).await.unwrap().unwrap();
     let by_old = store
@@ -336,24 +319,7 @@ pub async fn stored_hashes_follow_every_write_of_a_hash(store: Arc<dyn Store>) {
     let after_insert = since.through;
 
     // A regeneration writes the new hash and keeps the old one as previous.
-    let mut regenerated = original.clone();
-    keys::regenerate(
-        &mut regenerated,
-        &acme.project,
-        3_600,
-        &fixtures::master_key(),
-        at(10),
-    )
-    .unwrap();
-    store
-        .update_key(
-            &regenerated,
-            1,
-            &member_ctx(at(10)),
-            key_event("key.regenerated", &regenerated),
-        )
-        .await
-        .unwrap();
+    let regenerated = fixtures::regenerate_key(store.as_ref(), &acme, &original, at(10)).await;
     let since = store.stored_hashes(Some(after_insert)).await.unwrap();
     let mut prefixes = since.prefixes.clone();
     prefixes.sort_unstable();
