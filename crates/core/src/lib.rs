@@ -14,6 +14,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod id;
 pub mod key_format;
 pub mod keys;

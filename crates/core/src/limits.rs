@@ -15,6 +15,11 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Longest rate limit window: one day.
 pub const MAX_WINDOW_SECONDS: u32 = 86_400;
+/// Most verifications a rate limit window may allow: the largest `int32`.
+pub const MAX_RATELIMIT: u32 = i32::MAX as u32;
+/// Most verifications a quota may allow: the largest integer every JSON
+/// client reads exactly (2^53 - 1), well inside the stored `i64`.
+pub const MAX_QUOTA: u64 = (1 << 53) - 1;
 
 /// At most `limit` valid verifications per `window_seconds`.
 #[derive(
@@ -22,9 +27,11 @@ pub const MAX_WINDOW_SECONDS: u32 = 86_400;
 )]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Verifications allowed per window, at least 1.
+    /// Verifications allowed per window, 1 to 2147483647.
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub limit: u32,
     /// Window length in seconds, 1 to 86400.
+    #[schema(minimum = 1, maximum = 86400)]
     pub window_seconds: u32,
 }
 
@@ -48,7 +55,8 @@ pub enum QuotaPeriod {
 )]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
-    /// Verifications allowed per period, at least 1.
+    /// Verifications allowed per period, 1 to 9007199254740991 (2^53 - 1).
+    #[schema(minimum = 1, maximum = 9_007_199_254_740_991_f64)]
     pub limit: u64,
     /// `day`, `month` or `none`.
     pub period: QuotaPeriod,
@@ -57,8 +65,8 @@ pub struct Quota {
 impl RateLimit {
     /// Checks the bounds.
     pub fn validate(self) -> Result<Self, String> {
-        if self.limit == 0 {
-            Err("limit must be at least 1".to_owned())
+        if self.limit == 0 || self.limit > MAX_RATELIMIT {
+            Err(format!("limit must be 1 to {MAX_RATELIMIT}"))
         } else if self.window_seconds == 0 || self.window_seconds > MAX_WINDOW_SECONDS {
             Err(format!("window_seconds must be 1 to {MAX_WINDOW_SECONDS}"))
         } else {
@@ -70,8 +78,8 @@ impl RateLimit {
 impl Quota {
     /// Checks the bounds.
     pub fn validate(self) -> Result<Self, String> {
-        if self.limit == 0 {
-            Err("limit must be at least 1".to_owned())
+        if self.limit == 0 || self.limit > MAX_QUOTA {
+            Err(format!("limit must be 1 to {MAX_QUOTA}"))
         } else {
             Ok(self)
         }

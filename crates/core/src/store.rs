@@ -18,9 +18,13 @@ pub enum StoreError {
     /// The object does not exist (or belongs to another organization).
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule or a concurrent change got in the way.
+    /// A uniqueness rule got in the way.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Another request changed the object since it was read (an optimistic
+    /// update found a newer version).
+    #[error("the object was changed by another request; read it again and retry")]
+    Changed,
     /// The database failed or could not be reached.
     #[error("storage failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -43,6 +43,9 @@ pub enum ApiError {
         /// For people.
         detail: String,
     },
+    /// 409: another request changed the object since it was read.
+    #[error("the object was changed by another request; read it again and retry")]
+    Changed,
     /// 405.
     #[error("this route does not accept that method")]
     MethodNotAllowed,
@@ -90,6 +93,7 @@ impl ApiError {
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
+            Self::Changed => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -210,6 +214,7 @@ impl From<StoreError> for ApiError {
                 code: "conflict",
                 detail,
             },
+            StoreError::Changed => Self::Changed,
             e @ StoreError::Backend(_) => Self::Unavailable(e),
         }
     }

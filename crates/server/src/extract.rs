@@ -112,37 +112,61 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
         })
 }
 
-/// Parses JSON, naming the offending field on failure.
+/// Parses a body that must be exactly one JSON object, naming the offending
+/// field on failure. Trailing data after the object, or an array where an
+/// object belongs (serde would map it to fields by position), is malformed.
 pub fn parse_json<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(malformed("the body must be a JSON object".to_owned()));
+    }
+    // The plain parser first; only a body it refuses is parsed again to name
+    // the offending field (path tracking costs on every field).
+    let error = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::BadRequest {
-                code: "malformed_json",
-                detail: format!("the body is not valid JSON: {inner}"),
-                errors: Vec::new(),
-            };
+    match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        Err(error) => Err(named(error)),
+        // Only what follows the value was wrong.
+        Ok(_) => Err(malformed(format!("the body is not valid JSON: {error}"))),
+    }
+}
+
+fn malformed(detail: String) -> ApiError {
+    ApiError::BadRequest {
+        code: "malformed_json",
+        detail,
+        errors: Vec::new(),
+    }
+}
+
+fn named(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return malformed(format!("the body is not valid JSON: {inner}"));
+    }
+    let message = strip_position(&inner.to_string());
+    let error = FieldError {
+        field: if path == "." { String::new() } else { path },
+        message,
+    };
+    // A field the API does not have is a malformed request; a field of
+    // the wrong type, an unknown enum value or a missing field is an
+    // invalid value.
+    if error.message.starts_with("unknown field") {
+        ApiError::BadRequest {
+            code: "invalid_body",
+            detail: "the body has a field this API does not accept".to_owned(),
+            errors: vec![error],
         }
-        let message = strip_position(&inner.to_string());
-        let error = FieldError {
-            field: if path == "." { String::new() } else { path },
-            message,
-        };
-        // A field the API does not have is a malformed request; a field of
-        // the wrong type, an unknown enum value or a missing field is an
-        // invalid value.
-        if error.message.starts_with("unknown field") {
-            ApiError::BadRequest {
-                code: "invalid_body",
-                detail: "the body has a field this API does not accept".to_owned(),
-                errors: vec![error],
-            }
-        } else {
-            ApiError::Invalid(vec![error])
-        }
-    })
+    } else {
+        ApiError::Invalid(vec![error])
+    }
 }
 
 /// serde_json appends " at line L column C"; the field already says where.
@@ -250,5 +274,29 @@ where
 impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A path parameter, rejected in the problem shape when it cannot be read
+/// (`/v1/keys/%FF%FE` is not UTF-8).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|rejection| ApiError::BadRequest {
+                code: "invalid_path",
+                detail: rejection.body_text(),
+                errors: Vec::new(),
+            })
     }
 }

@@ -7,13 +7,14 @@
 
 use crate::crypto::MasterKey;
 use crate::error::{DomainError, Validation};
+use crate::fields::{not_null, nullable, nullable_timestamp, timestamp};
 use crate::id::{KeyId, OrgId};
 use crate::key_format::{FullKey, KeyType};
 use crate::limits::{Quota, RateLimit};
 use crate::model::{KeyRecord, PreviousSecret, Project};
 use crate::scope::Role;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 mod input;
@@ -35,41 +36,52 @@ pub struct CreateKey {
     /// Display name, 1–200 characters.
     pub name: String,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub description: Option<String>,
     /// The project; the organization's default project when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub project_id: Option<String>,
     /// `secret` (default) or `publishable`.
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub key_type: Option<KeyType>,
     /// `admin`, `readonly` (default when no scopes are given) or `custom`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     /// Explicit scopes; implies `custom`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub scopes: Option<Vec<String>>,
     /// When the key stops verifying.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "timestamp")]
+    #[schema(nullable = false)]
     pub expires_at: Option<DateTime<Utc>>,
     /// `scheme://host[:port]`, host may start with `*.`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub trusted_origins: Option<Vec<String>>,
     /// CIDR blocks or single addresses, IPv4 or IPv6.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub allowed_ips: Option<Vec<String>>,
     /// Any JSON object, returned on verification (at most 8 KiB).
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Object)]
     pub meta: Option<Map<String, Value>>,
     /// False creates the key disabled.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// At most `limit` valid verifications per `window_seconds`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub ratelimit: Option<RateLimit>,
     /// At most `limit` valid verifications per `period` (`day`, `month`, `none`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub quota: Option<Quota>,
 }
 
@@ -79,34 +91,40 @@ pub struct CreateKey {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     /// New name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// New description.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// New role.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     /// New scopes; implies `custom`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub scopes: Option<Vec<String>>,
     /// New expiry; `null` for none.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_timestamp")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
     /// New trusted origins.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub trusted_origins: Option<Vec<String>>,
     /// New allowed IPs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub allowed_ips: Option<Vec<String>>,
     /// New meta (replaces the old one).
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Object)]
     pub meta: Option<Map<String, Value>>,
     /// Disable or enable.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// New rate limit; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
@@ -116,15 +134,6 @@ pub struct UpdateKey {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Quota>)]
     pub quota: Option<Option<Quota>>,
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A new key record and the full key, which the caller shows exactly once.

@@ -2,29 +2,34 @@
 //! ForwardAuth and Envoy `ext_authz`.
 //!
 //! The key comes from `Authorization: Bearer …` or `X-API-Key`, required
-//! scopes from `X-Keyward-Scopes` or `?scopes=`, the origin from `Origin`, the
+//! scopes from `X-Keyward-Scopes` and `?scopes=` together (the key must hold
+//! all of them, so a client that adds either can only tighten the check), the
+//! origin from `Origin`, the
 //! client address from the peer or, behind a trusted proxy, from
 //! `X-Forwarded-For`/`X-Real-IP`. The answer is a status the proxy acts on
 //! and `X-Keyward-*` headers it can pass upstream.
 
 use crate::auth::bearer;
-use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::Response;
-use keyward_core::keys::parse_required_scopes;
 use keyward_core::policy::{Code, Request};
-use serde::Deserialize;
+use keyward_core::scope::Scope;
 use std::net::SocketAddr;
 
-/// Query of `GET /v1/auth`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// Query of `GET /v1/auth`; any other parameter is the proxied request's own
+/// and is ignored.
+#[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthParams {
-    /// Required scopes, comma-separated (instead of `X-Keyward-Scopes`).
+    /// Required scopes, comma-separated; repeated, each adds to the requirement.
+    #[expect(
+        dead_code,
+        reason = "read by `required_scopes`; declared for the OpenAPI document"
+    )]
     scopes: Option<String>,
 }
 
@@ -33,6 +38,10 @@ const ORG_ID: HeaderName = HeaderName::from_static("x-keyward-org-id");
 const PROJECT_ID: HeaderName = HeaderName::from_static("x-keyward-project-id");
 const SCOPES: HeaderName = HeaderName::from_static("x-keyward-scopes");
 const CODE: HeaderName = HeaderName::from_static("x-keyward-code");
+/// `X-Keyward-Code` when the proxy's requirement cannot be parsed.
+pub const INVALID_REQUIREMENT: &str = "INVALID_REQUIREMENT";
+/// `X-Keyward-Code` when storage cannot answer.
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
 /// `Retry-After` when a lifetime quota is spent: one day.
 const LIFETIME_QUOTA_RETRY_SECONDS: i64 = 86_400;
 
@@ -42,54 +51,35 @@ const LIFETIME_QUOTA_RETRY_SECONDS: i64 = 86_400;
     params(
         AuthParams,
         ("X-API-Key" = Option<String>, Header, description = "The key, if not in `Authorization: Bearer`"),
-        ("X-Keyward-Scopes" = Option<String>, Header, description = "Required scopes, comma-separated"),
+        ("X-Keyward-Scopes" = Option<String>, Header, description = "Required scopes, comma-separated; with `?scopes=`, the key must hold both"),
     ),
     responses(
         (status = 200, description = "Allowed; `X-Keyward-Key-Id`, `X-Keyward-Org-Id`, `X-Keyward-Project-Id` and `X-Keyward-Scopes` describe the key"),
         (status = 401, description = "Missing, malformed, unknown, disabled, expired or revoked key"),
-        (status = 403, description = "Scope, origin or IP not allowed"),
+        (status = 403, description = "Scope, origin or IP not allowed, or a required scope that cannot be parsed (`X-Keyward-Code: INVALID_REQUIREMENT`)"),
         (status = 429, description = "Rate limit or quota spent; `Retry-After` says when to retry"),
+        (status = 503, description = "Storage cannot answer (`X-Keyward-Code: UNAVAILABLE`)"),
     ),
 )]
-pub async fn auth(
-    State(state): State<AppState>,
-    request: axum::extract::Request,
-) -> Result<Response, ApiError> {
+pub async fn auth(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     // The request's own parts, not extractors: `Parts` as an extractor is a
     // copy of every header, on the path that must be as fast as the stack.
     let (parts, _) = request.into_parts();
-    let query = match parts.uri.query() {
-        Some(_) => {
-            Query::<AuthParams>::try_from_uri(&parts.uri)
-                .map_err(|e| ApiError::BadRequest {
-                    code: "invalid_query",
-                    detail: e.body_text(),
-                    errors: Vec::new(),
-                })?
-                .0
-                .scopes
-        }
-        None => None,
-    };
     let key = bearer(&parts).or_else(|| parts.headers.get("x-api-key")?.to_str().ok());
     let Some(key) = key else {
         // No key at all is as good as a malformed one.
-        return Ok(answer(StatusCode::UNAUTHORIZED, Code::Malformed, &[]));
+        return answer(StatusCode::UNAUTHORIZED, Code::Malformed.as_str(), &[]);
     };
-    let required: Vec<String> = parts
-        .headers
-        .get(&SCOPES)
-        .and_then(|v| v.to_str().ok())
-        .or(query.as_deref())
-        .map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let scopes = parse_required_scopes(&required)?;
+    let scopes = match required_scopes(&parts) {
+        Ok(scopes) => scopes,
+        Err(mistake) => {
+            tracing::warn!(
+                %mistake,
+                "forward auth refused: the proxy sent a requirement that cannot be parsed"
+            );
+            return answer(StatusCode::FORBIDDEN, INVALID_REQUIREMENT, &[]);
+        }
+    };
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -102,7 +92,14 @@ pub async fn auth(
             .and_then(|v| v.to_str().ok()),
         ip: peer.map(|peer| client_ip(peer, &parts, &state.settings.trusted_proxies)),
     };
-    let outcome = state.verifier.verify(key, &request).await?;
+    let outcome = match state.verifier.verify(key, &request).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // Proxies act on 2xx/401/403 only; anything else is unavailable.
+            tracing::error!(%error, "forward auth could not verify the key");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, &[]);
+        }
+    };
     let status = match outcome.code {
         Code::Valid => StatusCode::OK,
         Code::Malformed | Code::NotFound | Code::Disabled | Code::Expired | Code::Revoked => {
@@ -140,11 +137,42 @@ pub async fn auth(
     if let Some(seconds) = &retry_after {
         headers.push((header::RETRY_AFTER, seconds));
     }
-    Ok(answer(status, outcome.code, &headers))
+    answer(status, outcome.code.as_str(), &headers)
 }
 
-fn answer(status: StatusCode, code: Code, headers: &[(HeaderName, &str)]) -> Response {
-    let code = code.as_str();
+/// The scopes the request must hold: the union of every `X-Keyward-Scopes`
+/// header and every `scopes` query parameter. A client can add to what the
+/// proxy requires but never take anything away, and a value that cannot be
+/// read whole (not visible ASCII, not percent-decodable to UTF-8, not a scope)
+/// is an error, never "nothing required".
+fn required_scopes(parts: &Parts) -> Result<Vec<Scope>, String> {
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut add = |list: &str| -> Result<(), String> {
+        for scope in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let scope = Scope::parse(scope)?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        Ok(())
+    };
+    for value in parts.headers.get_all(&SCOPES) {
+        let value = value
+            .to_str()
+            .map_err(|_| "`X-Keyward-Scopes` holds bytes that are not visible ASCII".to_owned())?;
+        add(value)?;
+    }
+    if let Some(query) = parts.uri.query() {
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name == "scopes" {
+                add(&value)?;
+            }
+        }
+    }
+    Ok(scopes)
+}
+
+fn answer(status: StatusCode, code: &'static str, headers: &[(HeaderName, &str)]) -> Response {
     let body = format!(
         r#"{{"valid":{},"code":"{code}"}}"#,
         status == StatusCode::OK

@@ -9,11 +9,12 @@ use super::views::KeyView;
 use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysRevoke, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, OptionalJson};
+use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use keyward_core::audit::{self, NewEvent};
 use keyward_core::events::key_target;
+use keyward_core::fields::not_null;
 use keyward_core::keys::{self, audit_view};
 use keyward_core::model::KeyRecord;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,8 @@ use serde_json::{Map, Value, json};
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKey {
     /// How long the old secret keeps working (answering `deprecated: true`); 0 or absent stops it at once. At most 30 days.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub grace_period_seconds: Option<u64>,
 }
 
@@ -33,7 +35,8 @@ pub struct RegenerateKey {
 #[serde(deny_unknown_fields)]
 pub struct RevokeKey {
     /// Why, for the audit log and the key's record.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
 }
 
@@ -73,7 +76,7 @@ async fn load_for_change(
     principal: &Principal,
     id: &str,
 ) -> Result<KeyRecord, ApiError> {
-    let record = load_key(state, principal, id).await?;
+    let record = load_key(&state, &principal, &id).await?;
     if record.root {
         principal.require("org:admin")?;
         principal.require_covers(&record.scopes)?;
@@ -92,7 +95,7 @@ async fn load_for_change(
 pub async fn regenerate(
     State(state): State<AppState>,
     principal: Authorized<KeysWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(input): OptionalJson<RegenerateKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
     let before = load_for_change(&state, &principal, &id).await?;
@@ -134,7 +137,7 @@ pub async fn regenerate(
 pub async fn disable(
     state: State<AppState>,
     principal: Authorized<KeysWrite>,
-    id: Path<String>,
+    id: ApiPath<String>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
     set_enabled(state, principal, id, false).await
 }
@@ -149,7 +152,7 @@ pub async fn disable(
 pub async fn enable(
     state: State<AppState>,
     principal: Authorized<KeysWrite>,
-    id: Path<String>,
+    id: ApiPath<String>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
     set_enabled(state, principal, id, true).await
 }
@@ -157,11 +160,26 @@ pub async fn enable(
 async fn set_enabled(
     State(state): State<AppState>,
     principal: Authorized<KeysWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     enabled: bool,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id).await?;
-    let project = project_of(&state, &before).await?;
+    let mut attempts = Attempts::default();
+    loop {
+        match set_enabled_once(&state, &principal, &id, enabled).await {
+            Err(ApiError::Changed) if attempts.again() => {}
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn set_enabled_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    enabled: bool,
+) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(state, principal, id).await?;
+    let project = project_of(state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
     keys::set_enabled(&mut after, enabled, now)?;
@@ -174,8 +192,34 @@ async fn set_enabled(
         "key.disabled"
     };
     let changes = audit::diff(&audit_view(&before), &audit_view(&after));
-    save(&state, &principal, &before, &after, action, changes).await?;
+    save(state, principal, &before, &after, action, changes).await?;
     Ok(ApiJson(KeyView::new(&after, &project.apis, now)))
+}
+
+/// Counts the attempts of an action that loads, changes and saves a key,
+/// done again for as long as it fails only because another request changed
+/// the key between its load and its save. Revoking, disabling or archiving
+/// during an incident must not fail because someone rotated the key at the
+/// same moment; each attempt saves its event with its change or not at all,
+/// so the audit log stays in order, and a key already revoked or archived
+/// ends the loop with the domain's own answer.
+#[derive(Debug)]
+struct Attempts(usize);
+
+impl Default for Attempts {
+    /// Each attempt reads the newer version, so the loop ends as soon as no
+    /// write slips in between; the bound only guards against a key
+    /// rewritten without pause.
+    fn default() -> Self {
+        Self(100)
+    }
+}
+
+impl Attempts {
+    fn again(&mut self) -> bool {
+        self.0 -= 1;
+        self.0 > 0
+    }
 }
 
 /// Revokes the key for good: verification answers `REVOKED` from now on.
@@ -189,16 +233,31 @@ async fn set_enabled(
 pub async fn revoke(
     State(state): State<AppState>,
     principal: Authorized<KeysRevoke>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(input): OptionalJson<RevokeKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id).await?;
-    let project = project_of(&state, &before).await?;
+    let mut attempts = Attempts::default();
+    loop {
+        match revoke_once(&state, &principal, &id, input.reason.clone()).await {
+            Err(ApiError::Changed) if attempts.again() => {}
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn revoke_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    reason: Option<String>,
+) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(state, principal, id).await?;
+    let project = project_of(state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
-    keys::revoke(&mut after, input.reason, now)?;
+    keys::revoke(&mut after, reason, now)?;
     let changes = audit::diff(&audit_view(&before), &audit_view(&after));
-    save(&state, &principal, &before, &after, "key.revoked", changes).await?;
+    save(state, principal, &before, &after, "key.revoked", changes).await?;
     Ok(ApiJson(KeyView::new(&after, &project.apis, now)))
 }
 
@@ -213,10 +272,24 @@ pub async fn revoke(
 pub async fn archive(
     State(state): State<AppState>,
     principal: Authorized<KeysWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id).await?;
-    let project = project_of(&state, &before).await?;
+    let mut attempts = Attempts::default();
+    loop {
+        match archive_once(&state, &principal, &id).await {
+            Err(ApiError::Changed) if attempts.again() => {}
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn archive_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<ApiJson<KeyView>, ApiError> {
+    let before = load_for_change(state, principal, id).await?;
+    let project = project_of(state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
     keys::archive(&mut after, now)?;

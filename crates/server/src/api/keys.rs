@@ -4,10 +4,10 @@ use super::views::{KeyView, Page};
 use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysRead, KeysWrite, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, json_bytes, parse_json};
+use crate::extract::{ApiJson, ApiPath, json_bytes, parse_json};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -414,7 +414,7 @@ fn decode_cursor(cursor: &str) -> Option<CursorToken> {
 pub async fn get(
     State(state): State<AppState>,
     principal: Authorized<KeysRead>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
     let record = load_key(&state, &principal, &id).await?;
     let project = project_of(&state, &record).await?;
@@ -437,7 +437,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     principal: Authorized<KeysWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
     let before = load_key(&state, &principal, &id).await?;

@@ -9,14 +9,15 @@ use super::views::Page;
 use crate::auth::{Authorized, MembersWrite, Principal};
 use crate::bootstrap::validate_email;
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyward_core::base62;
 use keyward_core::error::Validation;
 use keyward_core::events;
+use keyward_core::fields::not_null;
 use keyward_core::id::MemberId;
 use keyward_core::keys::validate_name;
 use keyward_core::model::{Member, MemberRole};
@@ -81,7 +82,8 @@ pub struct CreateMember {
     /// Sign-in email, unique in the organization.
     pub email: String,
     /// Display name; the email when left out.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// The member's role.
     pub role: MemberRole,
@@ -92,10 +94,12 @@ pub struct CreateMember {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
     /// New display name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// New role.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub role: Option<MemberRole>,
 }
 
@@ -216,7 +220,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     principal: Authorized<MembersWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateMember>,
 ) -> Result<ApiJson<MemberView>, ApiError> {
     let before = load(&state, &principal, &id).await?;
@@ -257,7 +261,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     principal: Authorized<MembersWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<RemovedMember>, ApiError> {
     let member = load(&state, &principal, &id).await?;
     require_may_manage(&principal, member.role)?;
@@ -304,7 +308,7 @@ fn last_owner(error: StoreError) -> ApiError {
 pub async fn reset_password(
     State(state): State<AppState>,
     principal: Authorized<MembersWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<CreatedMember>, ApiError> {
     let member = load(&state, &principal, &id).await?;
     require_may_manage(&principal, member.role)?;

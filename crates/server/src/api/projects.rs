@@ -3,13 +3,14 @@
 use super::views::{Page, ProjectView};
 use crate::auth::{Authorized, Principal, ProjectsRead, ProjectsWrite};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use keyward_core::audit::{self, NewEvent};
 use keyward_core::error::Validation;
 use keyward_core::events;
+use keyward_core::fields::not_null;
 use keyward_core::id::ProjectId;
 use keyward_core::key_format::KeyPrefix;
 use keyward_core::keys::validate_name;
@@ -26,10 +27,12 @@ pub struct CreateProject {
     /// Display name, unique in the organization.
     pub name: String,
     /// 1–16 lowercase letters and digits; default `kw`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub key_prefix: Option<String>,
     /// The API catalog, e.g. `["data", "push"]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub apis: Option<Vec<String>>,
 }
 
@@ -39,13 +42,16 @@ pub struct CreateProject {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
     /// New name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// New key prefix.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub key_prefix: Option<String>,
     /// New API catalog (replaces the old one).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub apis: Option<Vec<String>>,
 }
 
@@ -145,7 +151,7 @@ async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Proje
 pub async fn get(
     State(state): State<AppState>,
     principal: Authorized<ProjectsRead>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<ProjectView>, ApiError> {
     Ok(ApiJson(ProjectView::from(
         &load(&state, &principal, &id).await?,
@@ -163,7 +169,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     principal: Authorized<ProjectsWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateProject>,
 ) -> Result<ApiJson<ProjectView>, ApiError> {
     let before = load(&state, &principal, &id).await?;

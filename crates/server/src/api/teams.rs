@@ -4,13 +4,14 @@
 use super::views::Page;
 use crate::auth::{Authorized, MembersWrite, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyward_core::error::Validation;
 use keyward_core::events;
+use keyward_core::fields::not_null;
 use keyward_core::id::{MemberId, TeamId};
 use keyward_core::keys::validate_name;
 use keyward_core::model::Team;
@@ -57,10 +58,12 @@ pub struct CreateTeam {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTeam {
     /// New name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// The new member list (replaces the old one).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub members: Option<Vec<String>>,
 }
 
@@ -162,7 +165,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     principal: Authorized<MembersWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateTeam>,
 ) -> Result<ApiJson<TeamView>, ApiError> {
     let before = load(&state, &principal, &id).await?;
@@ -200,7 +203,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     principal: Authorized<MembersWrite>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let team = load(&state, &principal, &id).await?;
     let now = state.clock.now();

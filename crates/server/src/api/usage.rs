@@ -3,10 +3,10 @@
 use super::load_key;
 use crate::auth::{Authorized, KeysRead};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 use keyward_core::error::Validation;
 use keyward_core::policy::Code;
@@ -59,7 +59,7 @@ pub struct Usage {
 pub async fn usage(
     State(state): State<AppState>,
     principal: Authorized<KeysRead>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Result<ApiJson<Usage>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest {

@@ -57,12 +57,7 @@ pub async fn verify(
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let body = json_bytes_within(request, state.settings.body_limit).await?;
-    // The plain parser first; only a body it refuses is parsed again to name
-    // the offending field (path tracking costs on every field).
-    let input: VerifyRequest<'_> = match serde_json::from_slice(&body) {
-        Ok(input) => input,
-        Err(_) => parse_json(&body)?,
-    };
+    let input: VerifyRequest<'_> = parse_json(&body)?;
     let scopes = parse_required_scopes(&input.scopes)?;
     let ip = match input.ip.as_deref() {
         Some(ip) => Some(

@@ -11,6 +11,7 @@ mod backend {
 
 mod audit;
 mod errors;
+mod forward_auth;
 mod helpers;
 mod isolation;
 mod keys;
@@ -19,5 +20,7 @@ mod limits;
 mod members;
 mod openapi;
 mod projects;
+mod races;
 mod sessions;
+mod strict_input;
 mod verify;

@@ -13,6 +13,8 @@ mod backend {
 mod audit;
 #[path = "../api/errors.rs"]
 mod errors;
+#[path = "../api/forward_auth.rs"]
+mod forward_auth;
 #[path = "../api/helpers.rs"]
 mod helpers;
 #[path = "../api/isolation.rs"]
@@ -29,7 +31,11 @@ mod members;
 mod openapi;
 #[path = "../api/projects.rs"]
 mod projects;
+#[path = "../api/races.rs"]
+mod races;
 #[path = "../api/sessions.rs"]
 mod sessions;
+#[path = "../api/strict_input.rs"]
+mod strict_input;
 #[path = "../api/verify.rs"]
 mod verify;

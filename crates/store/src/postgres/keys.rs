@@ -139,9 +139,7 @@ pub(super) async fn update(
     if done.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(StoreError::Conflict(
-            "the key was changed by another request; read it again and retry".to_owned(),
-        ))
+        Err(StoreError::Changed)
     }
 }
 

@@ -1,0 +1,143 @@
+//! `GET /v1/auth` as a hostile client behind a proxy would try it: what the
+//! client sends can only tighten the check, and what cannot be parsed fails
+//! closed with a status every proxy understands.
+
+use crate::helpers::{TestApp, spawn_app};
+use reqwest::header::HeaderValue;
+use serde_json::json;
+
+async fn auth(
+    app: &TestApp,
+    query: &str,
+    headers: &[(&str, HeaderValue)],
+    key: &str,
+) -> (u16, String) {
+    let mut request = app
+        .http
+        .get(format!("{}/v1/auth{query}", app.base))
+        .bearer_auth(key);
+    for (name, value) in headers {
+        request = request.header(*name, value.clone());
+    }
+    let response = request.send().await.unwrap();
+    let code = response
+        .headers()
+        .get("x-keyward-code")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), code)
+}
+
+async fn data_reader(app: &TestApp) -> String {
+    app.create_project("Data", "data", &["data", "push"]).await;
+    let projects = app.get("/v1/projects").await.1;
+    let project = projects["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Data")
+        .unwrap()["id"]
+        .clone();
+    let key = app
+        .create_key(json!({"name": "reader", "project_id": project, "scopes": ["data:read"]}))
+        .await;
+    key["key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_client_header_cannot_replace_the_proxy_query() {
+    let app = spawn_app().await;
+    let key = data_reader(&app).await;
+    let header = |v: &'static str| vec![("x-keyward-scopes", HeaderValue::from_static(v))];
+
+    assert_eq!(
+        auth(&app, "?scopes=push:read", &[], &key).await,
+        (403, "INSUFFICIENT_SCOPE".into())
+    );
+    for value in ["data:read", "", " , "] {
+        let answer = auth(&app, "?scopes=push:read", &header(value), &key).await;
+        assert_eq!(
+            answer,
+            (403, "INSUFFICIENT_SCOPE".into()),
+            "header {value:?}"
+        );
+    }
+    // Both sources are required together, in either direction.
+    assert_eq!(
+        auth(&app, "?scopes=data:read", &header("push:read"), &key)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        auth(&app, "?scopes=data:read", &header("data:read"), &key)
+            .await
+            .0,
+        200
+    );
+    // A repeated parameter adds to the requirement as well.
+    assert_eq!(
+        auth(&app, "?scopes=data:read&scopes=push:read", &[], &key)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        auth(&app, "?scopes=data:read&scopes=data:read", &[], &key)
+            .await
+            .0,
+        200
+    );
+    // Two header lines: both count.
+    let two = vec![
+        ("x-keyward-scopes", HeaderValue::from_static("data:read")),
+        ("x-keyward-scopes", HeaderValue::from_static("push:read")),
+    ];
+    assert_eq!(auth(&app, "", &two, &key).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_requirement_that_cannot_be_parsed_is_refused_with_403() {
+    let app = spawn_app().await;
+    let key = data_reader(&app).await;
+    let raw: [&[u8]; 3] = [b"d\xd0\xb0ta:write", b"data:write,\xff", b"\xff"];
+    for bytes in raw {
+        let header = vec![("x-keyward-scopes", HeaderValue::from_bytes(bytes).unwrap())];
+        let answer = auth(&app, "", &header, &key).await;
+        assert_eq!(answer, (403, "INVALID_REQUIREMENT".into()), "{bytes:?}");
+    }
+    for query in [
+        "?scopes=%FF",
+        "?scopes=data:read,%D0%B0",
+        "?scopes=not%20a%20scope",
+        "?scopes=data:read&scopes=UPPER:case",
+    ] {
+        let answer = auth(&app, query, &[], &key).await;
+        assert_eq!(answer, (403, "INVALID_REQUIREMENT".into()), "{query}");
+    }
+    // The proxied request's own parameters are not Keyward's business.
+    assert_eq!(
+        auth(&app, "?page=2&scopes=data:read", &[], &key).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn forward_auth_answers_only_what_proxies_understand() {
+    let app = spawn_app().await;
+    let key = data_reader(&app).await;
+    for query in [
+        "?scopes",
+        "?scopes=&scopes=",
+        "?%zz=1",
+        "?scopes=data:read&&&",
+        "?=",
+        "?scopes=%",
+    ] {
+        let (status, _) = auth(&app, query, &[], &key).await;
+        assert!(
+            [200, 401, 403, 429, 503].contains(&status),
+            "{query}: {status}"
+        );
+    }
+}
