@@ -66,6 +66,15 @@ pub enum Command {
     Audit(Audit),
     /// Apply database migrations.
     Migrate,
+    /// Write a consistent copy of the live embedded database.
+    Backup(Backup),
+}
+
+#[derive(Debug, Args)]
+pub struct Backup {
+    /// The copy to write; it must not exist yet.
+    #[arg(long, short)]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

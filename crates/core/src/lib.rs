@@ -22,6 +22,7 @@ pub mod limits;
 pub mod model;
 pub mod origin;
 pub mod policy;
+pub mod requirement;
 pub mod scope;
 pub mod store;
 mod stored_hashes;

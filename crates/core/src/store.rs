@@ -288,6 +288,19 @@ pub trait Store: Send + Sync + Debug {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Checks that the database accepts writes: after a write failed (a
+    /// full disk), a probe write says whether they succeed again.
+    async fn check_writes(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Called once at a clean shutdown, after the last write: the embedded
+    /// database moves its write-ahead log into the database file, so that
+    /// the file alone is a complete copy.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Changes to keys made by other nodes, for as long as the receiver is
     /// kept. `None` when the backend serves a single node (embedded SQLite).
     async fn watch_key_changes(

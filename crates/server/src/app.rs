@@ -47,7 +47,7 @@ pub struct Application {
 pub fn open_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     let create = settings.master_key_file.is_none();
     if create {
-        std::fs::create_dir_all(&settings.data_dir)
+        keyward_store::files::create_data_dir(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     }
     Ok(MasterKey::load_or_create(
@@ -165,6 +165,9 @@ impl Application {
         flusher.await.context("usage writer")?;
         watchdog.await.context("storage watchdog")?;
         hashes.await.context("stored hashes")?;
+        if let Err(error) = self.state.store.close().await {
+            tracing::warn!(%error, "storage was not closed cleanly");
+        }
         tracing::info!("keyward stopped");
         Ok(served?)
     }

@@ -7,6 +7,7 @@
 //! named alike), and one conformance suite (`tests/conformance`) holds both
 //! to the same behaviour.
 
+pub mod files;
 pub mod postgres;
 pub mod sqlite;
 
@@ -53,7 +54,7 @@ pub async fn connect(
 ) -> Result<Arc<dyn Store>, ConnectError> {
     match database_url {
         None => {
-            std::fs::create_dir_all(data_dir).map_err(|source| ConnectError::DataDir {
+            files::create_data_dir(data_dir).map_err(|source| ConnectError::DataDir {
                 path: data_dir.display().to_string(),
                 source,
             })?;
@@ -69,6 +70,38 @@ pub async fn connect(
         }
         Some(url) => Err(ConnectError::UnsupportedScheme(redact(url))),
     }
+}
+
+/// Why `keyward backup` could not copy the database.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// Only the embedded database is copied by Keyward.
+    #[error(
+        "keyward backup copies the embedded SQLite database; back PostgreSQL up with its own \
+         tools (pg_dump, or base backups with WAL archiving): see docs/deployment.md"
+    )]
+    NotSqlite,
+    /// Reading the database or writing the copy failed.
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Writes a consistent copy of the live embedded database named by
+/// `database_url` (or in `data_dir`) to `output`, which must not exist.
+pub async fn backup(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    output: &Path,
+) -> Result<(), BackupError> {
+    use std::str::FromStr;
+    let options = match database_url {
+        None => sqlx::sqlite::SqliteConnectOptions::new().filename(data_dir.join(SQLITE_FILE)),
+        Some(url) if url.starts_with("sqlite:") => {
+            sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+        }
+        Some(_) => return Err(BackupError::NotSqlite),
+    };
+    Ok(sqlite::backup(&options, output).await?)
 }
 
 /// A URL with any password replaced, fit for error messages and logs.

@@ -1,6 +1,7 @@
 //! One module per subcommand, and the settings they share.
 
 mod audit;
+mod backup;
 mod org;
 mod serve;
 
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(crate::args::Audit::Verify { org }) => {
             audit::verify(&cli.global, org.as_deref()).await
         }
+        Command::Backup(args) => backup::run(&cli.global, &args.output).await,
         Command::Migrate => {
             let settings = settings(&cli.global)?;
             keyward_server::app::open_store(&settings).await?;

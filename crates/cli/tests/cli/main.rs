@@ -4,9 +4,11 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup;
 mod browser;
 mod cluster;
 mod dashboard;
+mod disk_full;
 mod nginx;
 mod org;
 mod secrets;

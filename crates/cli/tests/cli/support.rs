@@ -69,10 +69,17 @@ impl Server {
 
     /// Like [`Server::start`], with more environment variables.
     pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = keyward(data_dir)
+        let mut command = keyward(data_dir);
+        command.envs(env.iter().copied());
+        Self::start_command(command, extra_args)
+    }
+
+    /// Runs `keyward serve` through `command`, which runs the binary or
+    /// something that `exec`s it with the arguments that follow.
+    pub fn start_command(mut command: Command, extra_args: &[&str]) -> Self {
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra_args)
-            .envs(env.iter().copied())
             .env("KEYWARD_LOG_FORMAT", "json")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
@@ -115,6 +122,11 @@ impl Server {
             base: format!("http://{addr}"),
             log,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM and waits for a clean exit.

@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::Response;
 use keyward_core::policy::{Code, Request};
-use keyward_core::scope::Scope;
+use keyward_core::requirement::RequiredScopes;
 use std::net::SocketAddr;
 
 /// Query of `GET /v1/auth`; any other parameter is the proxied request's own
@@ -70,8 +70,8 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
         // No key at all is as good as a malformed one.
         return answer(StatusCode::UNAUTHORIZED, Code::Malformed.as_str(), &[]);
     };
-    let scopes = match required_scopes(&parts) {
-        Ok(scopes) => scopes,
+    let required = match required_scopes(&parts) {
+        Ok(required) => required,
         Err(mistake) => {
             tracing::warn!(
                 %mistake,
@@ -85,7 +85,7 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     let request = Request {
-        scopes: &scopes,
+        scopes: required.scopes(),
         origin: parts
             .headers
             .get(header::ORIGIN)
@@ -141,35 +141,17 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
 }
 
 /// The scopes the request must hold: the union of every `X-Keyward-Scopes`
-/// header and every `scopes` query parameter. A client can add to what the
-/// proxy requires but never take anything away, and a value that cannot be
-/// read whole (not visible ASCII, not percent-decodable to UTF-8, not a scope)
-/// is an error, never "nothing required".
-fn required_scopes(parts: &Parts) -> Result<Vec<Scope>, String> {
-    let mut scopes: Vec<Scope> = Vec::new();
-    let mut add = |list: &str| -> Result<(), String> {
-        for scope in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let scope = Scope::parse(scope)?;
-            if !scopes.contains(&scope) {
-                scopes.push(scope);
-            }
-        }
-        Ok(())
-    };
+/// header and every `scopes` query parameter, so a client can add to what
+/// the proxy requires but never take anything away.
+fn required_scopes(parts: &Parts) -> Result<RequiredScopes, String> {
+    let mut required = RequiredScopes::default();
     for value in parts.headers.get_all(&SCOPES) {
-        let value = value
-            .to_str()
-            .map_err(|_| "`X-Keyward-Scopes` holds bytes that are not visible ASCII".to_owned())?;
-        add(value)?;
+        required.add_header(value.as_bytes())?;
     }
     if let Some(query) = parts.uri.query() {
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            if name == "scopes" {
-                add(&value)?;
-            }
-        }
+        required.add_query(query)?;
     }
-    Ok(scopes)
+    Ok(required)
 }
 
 fn answer(status: StatusCode, code: &'static str, headers: &[(HeaderName, &str)]) -> Response {

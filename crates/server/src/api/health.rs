@@ -9,7 +9,7 @@ use serde::Serialize;
 /// Health answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when storage does not answer.
+    /// `ok`, or `unavailable` when storage does not answer or refuses writes.
     pub status: &'static str,
 }
 
@@ -19,13 +19,17 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Storage is reachable: the node can serve.
+/// Storage is reachable and accepts writes: the node can serve.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.store.ping().await {
+    let ready = match state.store.ping().await {
+        Ok(()) => state.store.check_writes().await,
+        Err(error) => Err(error),
+    };
+    match ready {
         Ok(()) => (StatusCode::OK, Json(Health { status: "ok" })),
         Err(error) => {
-            tracing::warn!(%error, "not ready: storage does not answer");
+            tracing::warn!(%error, "not ready: storage does not answer or refuses writes");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(Health {

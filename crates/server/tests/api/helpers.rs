@@ -55,6 +55,14 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The database's URL.
+    #[allow(dead_code, reason = "used by the PostgreSQL suite only")]
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let _ = psql(&format!(

@@ -17,6 +17,7 @@ mod errors;
 mod forward_auth;
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod interrupted;
 #[path = "../api/isolation.rs"]
 mod isolation;
 #[path = "../api/keys.rs"]

@@ -9,11 +9,15 @@
 //! which waits its turn for the write lock.
 
 mod audit;
+mod backup;
 mod keys;
 mod lookup;
 mod people;
 mod rows;
 mod usage;
+mod write;
+
+pub use backup::backup;
 
 use crate::{backend, is_unique_violation};
 use chrono::{DateTime, Utc};
@@ -46,6 +50,8 @@ pub struct SqliteStore {
     lookups: std::sync::Arc<lookup::Lookups>,
     /// Usage written behind verification.
     usage: std::sync::Arc<usage::UsageWriter>,
+    /// Whether the last write committed, for readiness.
+    writes: std::sync::Arc<write::WriteHealth>,
 }
 
 impl SqliteStore {
@@ -73,9 +79,13 @@ impl SqliteStore {
                 "an in-memory SQLite database is not supported: give a file".into(),
             ));
         }
+        // The writer syncs every commit to disk before it is acknowledged: an
+        // acknowledged revoke survives a power cut. Readers never write, and
+        // usage batches (their own connection) stay cheaper.
+        crate::files::create_private_file(&file).map_err(sqlx::Error::Io)?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().synchronous(SqliteSynchronous::Full))
             .await?;
         MIGRATOR
             .run(&writer)
@@ -93,11 +103,12 @@ impl SqliteStore {
             writer,
             lookups,
             usage,
+            writes: std::sync::Arc::default(),
         })
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.writer.begin().await.map_err(backend)
+    async fn begin(&self) -> Result<write::WriteTx, StoreError> {
+        write::WriteTx::begin(&self.writer, &self.writes).await
     }
 }
 
@@ -109,6 +120,36 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        if busy != 0 {
+            return Err(StoreError::Backend(
+                "the write-ahead log could not be checkpointed: a reader held it".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn check_writes(&self) -> Result<(), StoreError> {
+        if !self.writes.failing() {
+            return Ok(());
+        }
+        // The last write failed: only a write can tell whether space is back.
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO write_probe (id, at) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(micros(chrono::Utc::now()))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await
     }
 
     #[tracing::instrument(skip_all, fields(org = %new.org.id))]
@@ -142,7 +183,7 @@ impl Store for SqliteStore {
         }
         keys::insert(&mut tx, &new.root_key).await?;
         audit::append(&mut tx, org, ctx, events::key_created(&new.root_key)).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
@@ -174,7 +215,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         insert_project(&mut tx, project).await?;
         audit::append(&mut tx, &project.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     async fn list_projects(&self, org: &OrgId) -> Result<Vec<Project>, StoreError> {
@@ -224,7 +265,7 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound);
         }
         audit::append(&mut tx, &project.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
@@ -261,7 +302,7 @@ impl Store for SqliteStore {
         }
         keys::insert(&mut tx, key).await?;
         audit::append(&mut tx, &key.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -308,7 +349,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         keys::update(&mut tx, key, expected_version).await?;
         audit::append(&mut tx, &key.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
@@ -328,7 +369,7 @@ impl Store for SqliteStore {
             let event = events::key_purged(old, keep);
             audit::append(&mut tx, &key.org_id, ctx, event).await?;
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok(purged)
     }
 
@@ -379,7 +420,7 @@ impl Store for SqliteStore {
         let name: String = row.try_get("name").map_err(backend)?;
         let event = events::shared_secret("shared_secret.revealed", org, &name);
         audit::append(&mut tx, org, ctx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok((sealed, rotated_at))
     }
 
@@ -408,7 +449,7 @@ impl Store for SqliteStore {
             events::shared_secret("shared_secret.rotated", org, &name),
         )
         .await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     async fn audit_events(
@@ -436,7 +477,7 @@ impl Store for SqliteStore {
     ) -> Result<AuditEvent, StoreError> {
         let mut tx = self.begin().await?;
         let event = audit::append(&mut tx, org, ctx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok(event)
     }
 

@@ -61,7 +61,7 @@ impl SqliteStore {
         let mut tx = self.begin().await?;
         insert_member(&mut tx, member).await?;
         audit::append(&mut tx, &member.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     pub(super) async fn update_member_impl(
@@ -84,7 +84,7 @@ impl SqliteStore {
         }
         require_an_owner(&mut tx, &member.org_id).await?;
         audit::append(&mut tx, &member.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     pub(super) async fn set_member_password_impl(
@@ -115,7 +115,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         audit::append(&mut tx, &member.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     pub(super) async fn remove_member_impl(
@@ -160,7 +160,7 @@ impl SqliteStore {
         require_an_owner(&mut tx, org).await?;
         let event = events::member_removed(&member, &disabled);
         audit::append(&mut tx, org, ctx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok(disabled)
     }
 
@@ -215,7 +215,7 @@ impl SqliteStore {
             .map_err(|e| unique_as_conflict(e, TEAM_TAKEN))?;
         set_team_members(&mut tx, team).await?;
         audit::append(&mut tx, &team.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     pub(super) async fn update_team_impl(
@@ -242,7 +242,7 @@ impl SqliteStore {
             .map_err(backend)?;
         set_team_members(&mut tx, team).await?;
         audit::append(&mut tx, &team.org_id, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     pub(super) async fn delete_team_impl(
@@ -263,7 +263,7 @@ impl SqliteStore {
             return Err(StoreError::NotFound);
         }
         audit::append(&mut tx, org, ctx, event).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     pub(super) async fn insert_session_impl(&self, session: &Session) -> Result<(), StoreError> {
@@ -359,7 +359,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok(flash.flatten())
     }
 }
