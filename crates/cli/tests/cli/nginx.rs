@@ -186,6 +186,17 @@ async fn nginx_auth_request_lets_valid_keys_through_and_refuses_the_rest() {
     );
     assert_eq!(call(bearer(&revoked)).await.status(), 401, "revoked key");
     assert_eq!(call(bearer(&push_only)).await.status(), 403, "out of scope");
+    // A client's own requirement cannot replace the proxy's.
+    for (header, query) in [("push:send", ""), ("", ""), ("push:send", "?scopes=push:send")] {
+        let response = http
+            .get(format!("{through}{query}"))
+            .header("authorization", format!("Bearer {}", push_only["key"].as_str().unwrap()))
+            .header("x-keyward-scopes", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "client sent {header:?} {query:?}");
+    }
     assert_eq!(
         call(bearer(&fenced)).await.status(),
         403,
