@@ -7,6 +7,10 @@
 //! named alike), and one conformance suite (`tests/conformance`) holds both
 //! to the same behaviour.
 
+// `shared/` holds each operation once and is compiled once per backend, over
+// that backend's types: loading its files twice is the point.
+#![allow(clippy::duplicate_mod)]
+
 pub mod files;
 pub mod postgres;
 pub mod sqlite;
@@ -140,6 +144,46 @@ pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> 
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// A unique violation as the `Conflict` it means, any other error as it is.
+pub(crate) fn unique_as_conflict(error: sqlx::Error, message: &str) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::Conflict(message.to_owned())
+    } else {
+        backend(error)
+    }
+}
+
+/// What each backend does its own way. Every other operation is written
+/// once, in `shared/`, and compiled for each backend (`#[path]` modules over
+/// the backend's `Db`, `Conn`, `Tx` and pools); this trait and a few named
+/// items in each backend's `mod.rs` (`announce`, `fold_case`, `FOR_UPDATE`)
+/// are the whole difference.
+pub(crate) trait Specific {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Checks that the database accepts writes (see `Store::check_writes`).
+    async fn check_writes(&self) -> Result<(), StoreError>;
+    /// Runs at a clean shutdown (see `Store::close`).
+    async fn close(&self) -> Result<(), StoreError>;
+    /// Key changes made by other nodes; `None` with a single node.
+    async fn watch_key_changes(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<keyward_core::store::KeyChange>>, StoreError>;
+    /// The key stored with `hash` as its current or previous secret.
+    async fn find_key_by_hash(
+        &self,
+        hash: &keyward_core::key_format::KeyHash,
+    ) -> Result<Option<keyward_core::model::KeyRecord>, StoreError>;
+    /// The stored hashes written after `after` on the hash clock, or all.
+    async fn stored_hashes(
+        &self,
+        after: Option<u64>,
+    ) -> Result<keyward_core::store::StoredHashes, StoreError>;
+    /// Writes a batch of usage gathered by verification.
+    async fn record_usage(&self, batch: &keyward_core::usage::UsageBatch)
+    -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

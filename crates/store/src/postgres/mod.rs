@@ -1,37 +1,56 @@
 //! The PostgreSQL backend, for deployments that outgrow one file or run
 //! several Keyward nodes against one database.
 //!
-//! It mirrors the SQLite backend statement for statement. What SQLite gets
-//! from its single writer, ordered audit appends, comes here from a
-//! per-organization advisory lock taken at the start of every write
-//! transaction (see `audit.rs`); everything else is plain `READ COMMITTED`
-//! with the same optimistic version checks and unique constraints.
+//! Every operation is the shared code of `../shared/`, compiled here over
+//! PostgreSQL's types. What SQLite gets from its single writer, ordered audit
+//! appends, comes here from a per-organization advisory lock taken at the
+//! start of every audited write transaction (`tx.rs`); everything else is
+//! plain `READ COMMITTED` with the same optimistic version checks and unique
+//! constraints. Changed keys are announced to the other nodes (`notify.rs`).
 
+#[path = "../shared/audit.rs"]
 mod audit;
+mod columns;
+mod hashes;
+#[path = "../shared/keys.rs"]
 mod keys;
 mod notify;
+#[path = "../shared/orgs.rs"]
 mod orgs;
+#[path = "../shared/people.rs"]
 mod people;
+#[path = "../shared/rows.rs"]
 mod rows;
+#[path = "../shared/store.rs"]
+mod store;
+mod tx;
 mod usage;
 
-use crate::{backend, is_unique_violation};
-use audit::OrgTx;
-use chrono::{DateTime, Utc};
-use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
-use keyward_core::events;
-use keyward_core::id::{KeyId, MemberId, OrgId, ProjectId, TeamId};
+use crate::{Specific, backend};
+use columns::{Column, Columns};
+use keyward_core::id::OrgId;
 use keyward_core::key_format::KeyHash;
-use keyward_core::model::{KeyRecord, Member, Organization, Project, Session, Team};
-use keyward_core::store::{
-    AuditQuery, IdempotentResponse, KeyChange, KeyQuery, NewOrganization, Store, StoreError,
-    StoredHashes,
-};
-use keyward_core::usage::{UsageBatch, UsageCount};
-use rows::micros;
+use keyward_core::model::KeyRecord;
+use keyward_core::store::{KeyChange, StoreError, StoredHashes};
+use keyward_core::usage::UsageBatch;
+use notify::announce;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
+use tx::Tx;
+
+/// The names the shared code is compiled against.
+type Backend = PgStore;
+type Db = sqlx::Postgres;
+type Conn = sqlx::PgConnection;
+
+/// Locks the row a transaction reads before it writes it.
+const FOR_UPDATE: &str = " FOR UPDATE";
+
+/// Folds a search term as PostgreSQL's `lower()` folds the column: Unicode.
+fn fold_case(s: &str) -> String {
+    s.to_lowercase()
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -71,13 +90,28 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    async fn begin(&self, org: &OrgId) -> Result<OrgTx, StoreError> {
-        OrgTx::begin(&self.pool, org).await
+    /// The pool for reads.
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The pool that sees every committed write at once: the same one.
+    fn fresh(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A write transaction that takes no lock of its own.
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        Tx::begin(&self.pool).await
+    }
+
+    /// A write transaction holding `org`'s audit lock.
+    async fn begin_in(&self, org: &OrgId) -> Result<Tx, StoreError> {
+        Tx::begin_in(&self.pool, org).await
     }
 }
 
-#[async_trait::async_trait]
-impl Store for PgStore {
+impl Specific for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let answer =
             tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool));
@@ -90,125 +124,20 @@ impl Store for PgStore {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(org = %new.org.id))]
-    async fn create_organization(
+    /// A write PostgreSQL refuses fails its transaction whole; the pool
+    /// replaces a broken connection. Nothing to probe.
+    async fn check_writes(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn watch_key_changes(
         &self,
-        new: &NewOrganization,
-        ctx: &AuditContext,
-    ) -> Result<(), StoreError> {
-        orgs::create(&self.pool, new, ctx).await
-    }
-
-    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, default_project_id, created_at FROM organizations ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(rows::organization).collect()
-    }
-
-    async fn get_organization(&self, org: &OrgId) -> Result<Option<Organization>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, default_project_id, created_at FROM organizations WHERE id = $1",
-        )
-        .bind(org.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(rows::organization).transpose()
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
-    async fn create_project(
-        &self,
-        project: &Project,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin(&project.org_id).await?;
-        orgs::insert_project(tx.conn(), project).await?;
-        audit::append(&mut tx, ctx, event).await?;
-        tx.commit().await
-    }
-
-    async fn list_projects(&self, org: &OrgId) -> Result<Vec<Project>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM projects WHERE org_id = $1 ORDER BY created_at, id")
-            .bind(org.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter().map(rows::project).collect()
-    }
-
-    async fn get_project(
-        &self,
-        org: &OrgId,
-        id: &ProjectId,
-    ) -> Result<Option<Project>, StoreError> {
-        let row = sqlx::query("SELECT * FROM projects WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::project).transpose()
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %project.org_id, project = %project.id))]
-    async fn update_project(
-        &self,
-        project: &Project,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin(&project.org_id).await?;
-        let done = sqlx::query(
-            "UPDATE projects SET name = $1, key_prefix = $2, apis = $3, updated_at = $4
-             WHERE org_id = $5 AND id = $6",
-        )
-        .bind(&project.name)
-        .bind(project.key_prefix.as_str())
-        .bind(rows::json(&project.apis)?)
-        .bind(micros(project.updated_at))
-        .bind(project.org_id.as_str())
-        .bind(project.id.as_str())
-        .execute(tx.conn())
-        .await
-        .map_err(|e| unique_as_conflict(e, "a project with this name already exists"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        audit::append(&mut tx, ctx, event).await?;
-        tx.commit().await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
-    async fn insert_key(
-        &self,
-        key: &KeyRecord,
-        idempotent: Option<&IdempotentResponse>,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin(&key.org_id).await?;
-        if let Some(response) = idempotent {
-            keys::store_idempotent(tx.conn(), response).await?;
-        }
-        keys::insert(tx.conn(), key).await?;
-        audit::append(&mut tx, ctx, event).await?;
-        tx.commit().await
-    }
-
-    async fn get_key(&self, org: &OrgId, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::key).transpose()
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
+        notify::watch(&self.pool).await.map(Some)
     }
 
     async fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, StoreError> {
@@ -226,266 +155,11 @@ impl Store for PgStore {
     }
 
     async fn stored_hashes(&self, after: Option<u64>) -> Result<StoredHashes, StoreError> {
-        keys::stored_hashes(&self.pool, after).await
-    }
-
-    async fn list_keys(&self, org: &OrgId, query: &KeyQuery) -> Result<Vec<KeyRecord>, StoreError> {
-        keys::list(&self.pool, org, query).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
-    async fn update_key(
-        &self,
-        key: &KeyRecord,
-        expected_version: i64,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin(&key.org_id).await?;
-        keys::update(tx.conn(), key, expected_version).await?;
-        notify::announce(tx.conn(), &key.id).await?;
-        audit::append(&mut tx, ctx, event).await?;
-        tx.commit().await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
-    async fn archive_key(
-        &self,
-        key: &KeyRecord,
-        expected_version: i64,
-        keep: u32,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut tx = self.begin(&key.org_id).await?;
-        keys::update(tx.conn(), key, expected_version).await?;
-        audit::append(&mut tx, ctx, event).await?;
-        notify::announce(tx.conn(), &key.id).await?;
-        let purged = keys::purge_archived(tx.conn(), &key.org_id, keep).await?;
-        for old in &purged {
-            notify::announce(tx.conn(), &old.id).await?;
-            let event = events::key_purged(old, keep);
-            audit::append(&mut tx, ctx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(purged)
-    }
-
-    async fn watch_key_changes(
-        &self,
-    ) -> Result<Option<tokio::sync::mpsc::Receiver<KeyChange>>, StoreError> {
-        notify::watch(&self.pool).await.map(Some)
+        hashes::stored_hashes(&self.pool, after).await
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
         usage::record(&self.pool, batch).await
-    }
-
-    async fn key_usage(
-        &self,
-        org: &OrgId,
-        key: &KeyId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<UsageCount>, StoreError> {
-        usage::counts(&self.pool, org, key, from, to).await
-    }
-
-    async fn get_idempotent(
-        &self,
-        org: &OrgId,
-        key: &str,
-    ) -> Result<Option<IdempotentResponse>, StoreError> {
-        let row = sqlx::query("SELECT * FROM idempotency WHERE org_id = $1 AND key = $2")
-            .bind(org.as_str())
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::idempotent).transpose()
-    }
-
-    async fn reveal_shared_secret(
-        &self,
-        org: &OrgId,
-        ctx: &AuditContext,
-    ) -> Result<(Vec<u8>, DateTime<Utc>), StoreError> {
-        orgs::reveal_shared_secret(&self.pool, org, ctx).await
-    }
-
-    async fn rotate_shared_secret(
-        &self,
-        org: &OrgId,
-        sealed: &[u8],
-        now: DateTime<Utc>,
-        ctx: &AuditContext,
-    ) -> Result<(), StoreError> {
-        orgs::rotate_shared_secret(&self.pool, org, sealed, now, ctx).await
-    }
-
-    async fn audit_events(
-        &self,
-        org: &OrgId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        audit::page(&self.pool, org, after_seq, limit).await
-    }
-
-    async fn search_audit(
-        &self,
-        org: &OrgId,
-        query: &AuditQuery,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        audit::search(&self.pool, org, query).await
-    }
-
-    async fn append_audit(
-        &self,
-        org: &OrgId,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<AuditEvent, StoreError> {
-        let mut tx = self.begin(org).await?;
-        let event = audit::append(&mut tx, ctx, event).await?;
-        tx.commit().await?;
-        Ok(event)
-    }
-
-    async fn list_members(&self, org: &OrgId) -> Result<Vec<Member>, StoreError> {
-        self.list_members_impl(org).await
-    }
-
-    async fn get_member(&self, org: &OrgId, id: &MemberId) -> Result<Option<Member>, StoreError> {
-        self.get_member_impl(org, id).await
-    }
-
-    async fn members_by_email(&self, email: &str) -> Result<Vec<Member>, StoreError> {
-        self.members_by_email_impl(email).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %member.org_id, member = %member.id))]
-    async fn insert_member(
-        &self,
-        member: &Member,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        self.insert_member_impl(member, ctx, event).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %member.org_id, member = %member.id))]
-    async fn update_member(
-        &self,
-        member: &Member,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        self.update_member_impl(member, ctx, event).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %member.org_id, member = %member.id))]
-    async fn set_member_password(
-        &self,
-        member: &Member,
-        keep: Option<&[u8; 32]>,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        self.set_member_password_impl(member, keep, ctx, event)
-            .await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %org, member = %id))]
-    async fn remove_member(
-        &self,
-        org: &OrgId,
-        id: &MemberId,
-        ctx: &AuditContext,
-    ) -> Result<Vec<KeyId>, StoreError> {
-        self.remove_member_impl(org, id, ctx).await
-    }
-
-    async fn list_teams(&self, org: &OrgId) -> Result<Vec<Team>, StoreError> {
-        self.list_teams_impl(org).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %team.org_id, team = %team.id))]
-    async fn insert_team(
-        &self,
-        team: &Team,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        self.insert_team_impl(team, ctx, event).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %team.org_id, team = %team.id))]
-    async fn update_team(
-        &self,
-        team: &Team,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        self.update_team_impl(team, ctx, event).await
-    }
-
-    #[tracing::instrument(skip_all, fields(org = %org, team = %id))]
-    async fn delete_team(
-        &self,
-        org: &OrgId,
-        id: &TeamId,
-        ctx: &AuditContext,
-        event: NewEvent,
-    ) -> Result<(), StoreError> {
-        self.delete_team_impl(org, id, ctx, event).await
-    }
-
-    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.insert_session_impl(session).await
-    }
-
-    async fn get_session(
-        &self,
-        token_hash: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<Session>, StoreError> {
-        self.get_session_impl(token_hash, now).await
-    }
-
-    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        self.delete_session_impl(token_hash).await
-    }
-
-    async fn delete_member_sessions(
-        &self,
-        member: &MemberId,
-        keep: Option<&[u8; 32]>,
-    ) -> Result<(), StoreError> {
-        self.delete_member_sessions_impl(member, keep).await
-    }
-
-    async fn set_session_flash(
-        &self,
-        token_hash: &[u8; 32],
-        sealed: &[u8],
-    ) -> Result<(), StoreError> {
-        self.set_session_flash_impl(token_hash, sealed).await
-    }
-
-    async fn take_session_flash(
-        &self,
-        token_hash: &[u8; 32],
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.take_session_flash_impl(token_hash).await
-    }
-}
-
-fn unique_as_conflict(error: sqlx::Error, message: &str) -> StoreError {
-    if is_unique_violation(&error) {
-        StoreError::Conflict(message.to_owned())
-    } else {
-        backend(error)
     }
 }
 
@@ -504,7 +178,10 @@ mod tests {
                 .connect_lazy_with(options),
         };
         let started = std::time::Instant::now();
-        assert!(matches!(store.ping().await, Err(StoreError::Backend(_))));
+        assert!(matches!(
+            Specific::ping(&store).await,
+            Err(StoreError::Backend(_))
+        ));
         assert!(started.elapsed() < PING_TIMEOUT + Duration::from_secs(1));
     }
 }

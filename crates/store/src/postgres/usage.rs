@@ -1,16 +1,14 @@
 //! Writing behind `last_used_at`, quota consumption and the hourly usage
-//! counters, and reading the counters back.
+//! counters.
 //!
 //! Several nodes may flush batches touching the same keys at once. Each batch
 //! updates rows in key order, so two flushes wait for each other instead of
 //! deadlocking.
 
-use super::rows::{self, count, micros};
+use super::rows::{count, micros};
 use crate::backend;
-use chrono::{DateTime, Utc};
-use keyward_core::id::{KeyId, OrgId};
 use keyward_core::store::StoreError;
-use keyward_core::usage::{UsageBatch, UsageCount};
+use keyward_core::usage::UsageBatch;
 use sqlx::PgPool;
 
 pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), StoreError> {
@@ -75,25 +73,4 @@ pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), Stor
         .map_err(backend)?;
     }
     tx.commit().await.map_err(backend)
-}
-
-pub(super) async fn counts(
-    pool: &PgPool,
-    org: &OrgId,
-    key: &KeyId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<UsageCount>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT org_id, key_id, hour, code, count FROM key_usage
-         WHERE org_id = $1 AND key_id = $2 AND hour >= $3 AND hour < $4 ORDER BY hour, code",
-    )
-    .bind(org.as_str())
-    .bind(key.as_str())
-    .bind(micros(from))
-    .bind(micros(to))
-    .fetch_all(pool)
-    .await
-    .map_err(backend)?;
-    rows.iter().map(rows::usage_count).collect()
 }

@@ -149,7 +149,7 @@ impl Lookups {
         });
         let mut found = statement.query([&hash.0[..]]).map_err(backend)?;
         match found.next().map_err(backend)? {
-            Some(row) => rows::key(&rows::Indexed { row, columns }).map(Some),
+            Some(row) => rows::key(&super::columns::Indexed { row, columns }).map(Some),
             None => Ok(None),
         }
     }

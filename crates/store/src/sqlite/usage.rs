@@ -1,13 +1,10 @@
 //! Writing usage behind verification, and reading it back per key.
 
-use super::rows::{self, micros};
+use super::rows::micros;
 use crate::backend;
-use chrono::{DateTime, Utc};
-use keyward_core::id::{KeyId, OrgId};
 use keyward_core::store::StoreError;
-use keyward_core::usage::{UsageBatch, UsageCount};
+use keyward_core::usage::UsageBatch;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
-use sqlx::SqlitePool;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -178,26 +175,4 @@ impl Pacing {
             std::thread::yield_now();
         }
     }
-}
-
-/// Hourly counts of one key between `from` and `to`.
-pub(super) async fn key_usage(
-    reader: &SqlitePool,
-    org: &OrgId,
-    key: &KeyId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<UsageCount>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT org_id, key_id, hour, code, count FROM key_usage
-             WHERE org_id = ? AND key_id = ? AND hour >= ? AND hour < ? ORDER BY hour, code",
-    )
-    .bind(org.as_str())
-    .bind(key.as_str())
-    .bind(micros(from))
-    .bind(micros(to))
-    .fetch_all(reader)
-    .await
-    .map_err(backend)?;
-    rows.iter().map(rows::usage_count).collect()
 }

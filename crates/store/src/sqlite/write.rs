@@ -70,6 +70,12 @@ impl WriteTx {
         })
     }
 
+    /// Whether appending to `org`'s audit log is safe in this transaction:
+    /// always, as the single writer keeps every writer apart.
+    pub(super) fn holds_audit_lock(&self, _org: &keyward_core::id::OrgId) -> bool {
+        true
+    }
+
     /// Commits; only then is the write durable and may be acknowledged.
     pub(super) async fn commit(mut self) -> Result<(), StoreError> {
         let result = self.conn.execute("COMMIT").await;

@@ -97,7 +97,7 @@ pub async fn concurrent_updates_of_one_key_let_one_win(backend: Backend) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(()) => won += 1,
-            Err(StoreError::Conflict(_)) => {}
+            Err(StoreError::Changed) => {}
             Err(e) => panic!("unexpected failure: {e:?}"),
         }
     }

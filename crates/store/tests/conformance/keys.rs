@@ -177,7 +177,7 @@ pub async fn update_key_checks_the_version(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Changed), "{err:?}");
     let stored = store.get_key(acme.id(), &record.id).await.unwrap().unwrap();
     assert!(stored.enabled);
     assert_eq!(stored.version, 2);
@@ -194,7 +194,7 @@ pub async fn update_key_checks_the_version(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Changed), "{err:?}");
     let actions = fixtures::actions(store.as_ref(), acme.id()).await;
     assert_eq!(actions[5..], ["key.created", "key.updated"]);
     assert!(fixtures::actions(store.as_ref(), other.id()).await.len() == 5);
@@ -238,7 +238,7 @@ pub async fn archive_purges_beyond_the_limit_with_audit(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Changed), "{err:?}");
 
     let mut purged_ids = Vec::new();
     for (i, key) in keys.iter().enumerate() {
@@ -368,7 +368,7 @@ pub async fn stored_hashes_follow_every_write_of_a_hash(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Changed), "{err:?}");
     assert_eq!(
         store.stored_hashes(Some(after_regenerate)).await.unwrap(),
         StoredHashes {

@@ -1,29 +1,50 @@
 //! Appending to and reading the audit hash chain.
 //!
-//! `append` runs inside the caller's transaction on the single writer
-//! connection, so reading the chain's head and inserting the next event can
-//! never interleave with another writer.
+//! `append` runs inside a write transaction that holds its organization's
+//! audit lock (SQLite's single writer; PostgreSQL's advisory lock, see
+//! `postgres/tx.rs`), so reading the chain's head and inserting the next
+//! event can never interleave with another writer. The `(org_id, seq)`
+//! primary key remains the last guard against a fork.
 
 use super::keys::escape_like;
-use super::rows::{micros, time};
+use super::rows::{self, micros};
+use super::{Backend, Db, Tx, fold_case};
 use crate::backend;
-use keyward_core::audit::{Actor, ActorType, AuditContext, AuditEvent, NewEvent, Target};
+use keyward_core::audit::{ActorType, AuditContext, AuditEvent, NewEvent};
 use keyward_core::id::{EventId, OrgId};
 use keyward_core::store::{ActionFilter, AuditQuery, StoreError};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Pool, QueryBuilder};
 
-pub(super) async fn append(
-    tx: &mut SqliteConnection,
+/// Appends one event in a transaction of its own.
+pub(super) async fn append_alone(
+    store: &Backend,
     org: &OrgId,
     ctx: &AuditContext,
     event: NewEvent,
 ) -> Result<AuditEvent, StoreError> {
+    let mut tx = store.begin_in(org).await?;
+    let event = append(&mut tx, org, ctx, event).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Appends `event` to `org`'s chain, in `tx`, which must hold `org`'s lock.
+pub(super) async fn append(
+    tx: &mut Tx,
+    org: &OrgId,
+    ctx: &AuditContext,
+    event: NewEvent,
+) -> Result<AuditEvent, StoreError> {
+    if !tx.holds_audit_lock(org) {
+        return Err(StoreError::Backend(
+            "an audit event was appended without its organization's lock".into(),
+        ));
+    }
     let head: Option<(i64, String)> = sqlx::query_as(
-        "SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1",
+        "SELECT seq, hash FROM audit_events WHERE org_id = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(org.as_str())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await
     .map_err(backend)?;
     let event = AuditEvent::chain(
@@ -34,9 +55,10 @@ pub(super) async fn append(
         event,
     );
     sqlx::query(
-        "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_name, team, action,
-             target_type, target_id, target_name, ip, user_agent, changes, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_name,
+             team, action, target_type, target_id, target_name, ip, user_agent, changes, prev_hash,
+             hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(event.org_id.as_str())
     .bind(event.seq)
@@ -55,36 +77,37 @@ pub(super) async fn append(
     .bind(serde_json::Value::Object(event.changes.clone()).to_string())
     .bind(&event.prev_hash)
     .bind(&event.hash)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(backend)?;
     Ok(event)
 }
 
 pub(super) async fn page(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     org: &OrgId,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    let rows =
-        sqlx::query("SELECT * FROM audit_events WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?")
-            .bind(org.as_str())
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await
-            .map_err(backend)?;
-    rows.iter().map(event).collect()
+    let rows = sqlx::query(
+        "SELECT * FROM audit_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(org.as_str())
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(rows::audit_event).collect()
 }
 
 /// One page of events matching `query`.
 pub(super) async fn search(
-    pool: &SqlitePool,
+    pool: &Pool<Db>,
     org: &OrgId,
     query: &AuditQuery,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut sql = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE org_id = ");
+    let mut sql = QueryBuilder::<Db>::new("SELECT * FROM audit_events WHERE org_id = ");
     sql.push_bind(org.as_str());
     match &query.action {
         Some(ActionFilter::Exact(action)) => {
@@ -92,7 +115,7 @@ pub(super) async fn search(
         }
         Some(ActionFilter::Prefix(prefix)) => {
             sql.push(" AND substr(action, 1, ")
-                .push_bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+                .push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
                 .push(") = ")
                 .push_bind(prefix.clone());
         }
@@ -128,8 +151,7 @@ pub(super) async fn search(
         sql.push(" AND occurred_at < ").push_bind(micros(to));
     }
     for word in query.q.as_deref().unwrap_or("").split_whitespace() {
-        // SQLite's lower() folds ASCII only: fold the pattern the same way.
-        let pattern = format!("%{}%", escape_like(&word.to_ascii_lowercase()));
+        let pattern = format!("%{}%", escape_like(&fold_case(word)));
         sql.push(" AND (");
         for (i, column) in ["action", "actor_name", "target_name"]
             .into_iter()
@@ -160,53 +182,13 @@ pub(super) async fn search(
     });
     sql.push(" LIMIT ").push_bind(i64::from(query.limit));
     let rows = sql.build().fetch_all(pool).await.map_err(backend)?;
-    rows.iter().map(event).collect()
+    rows.iter().map(rows::audit_event).collect()
 }
 
-fn actor_type_name(kind: ActorType) -> &'static str {
+pub(super) fn actor_type_name(kind: ActorType) -> &'static str {
     match kind {
         ActorType::Member => "member",
         ActorType::RootKey => "root_key",
         ActorType::System => "system",
     }
-}
-
-fn event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
-    let get = |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(backend) };
-    let opt = |column: &str| -> Result<Option<String>, StoreError> {
-        row.try_get(column).map_err(backend)
-    };
-    let kind = match get("actor_type")?.as_str() {
-        "member" => ActorType::Member,
-        "root_key" => ActorType::RootKey,
-        _ => ActorType::System,
-    };
-    let changes = match serde_json::from_str(&get("changes")?).map_err(backend)? {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    Ok(AuditEvent {
-        // Kept as found: a forged id must be named as it is.
-        id: EventId::from_stored(get("id")?),
-        seq: row.try_get("seq").map_err(backend)?,
-        occurred_at: time(row.try_get("occurred_at").map_err(backend)?)?,
-        org_id: OrgId::parse(&get("org_id")?).map_err(|e| backend(std::io::Error::other(e)))?,
-        actor: Actor {
-            kind,
-            id: get("actor_id")?,
-            name: get("actor_name")?,
-        },
-        team: opt("team")?,
-        action: get("action")?,
-        target: Target {
-            kind: get("target_type")?,
-            id: get("target_id")?,
-            name: get("target_name")?,
-        },
-        ip: opt("ip")?,
-        user_agent: opt("user_agent")?,
-        changes,
-        prev_hash: get("prev_hash")?,
-        hash: get("hash")?,
-    })
 }

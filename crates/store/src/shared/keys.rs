@@ -1,16 +1,19 @@
-//! SQL for keys: insert, optimistic update, the filtered and paginated list,
-//! and the purge of old archived keys.
+//! Keys: create, optimistic update and archive with their audit events, the
+//! filtered and paginated list, and the purge of old archived keys.
 
 use super::rows::{self, count, json, micros};
+use super::{Backend, Conn, Db, announce, audit, fold_case};
 use crate::backend;
-use keyward_core::id::OrgId;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::{AuditContext, NewEvent};
+use keyward_core::events;
+use keyward_core::id::{KeyId, OrgId};
 use keyward_core::model::{KeyRecord, KeyStatus};
-use keyward_core::store::{
-    CursorValue, IdempotentResponse, KeyQuery, KeySort, StoreError, StoredHashes,
-};
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use keyward_core::store::{CursorValue, IdempotentResponse, KeyQuery, KeySort, StoreError};
+use keyward_core::usage::UsageCount;
+use sqlx::{Pool, QueryBuilder};
 
-pub(super) async fn insert(tx: &mut PgConnection, key: &KeyRecord) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &mut Conn, key: &KeyRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_keys (id, org_id, project_id, root, name, description, key_type, role, scopes,
              scope_sort, enabled, hash, hint, previous_hash, previous_expires_at, sealed_key, created_by,
@@ -60,10 +63,7 @@ pub(super) async fn insert(tx: &mut PgConnection, key: &KeyRecord) -> Result<(),
 /// Stores the response to replay for a repeated `Idempotency-Key`, first
 /// dropping the organization's expired ones (they hold sealed full keys).
 /// `Conflict` when the idempotency key is already taken.
-pub(super) async fn store_idempotent(
-    tx: &mut PgConnection,
-    response: &IdempotentResponse,
-) -> Result<(), StoreError> {
+async fn store_idempotent(tx: &mut Conn, response: &IdempotentResponse) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM idempotency WHERE org_id = $1 AND expires_at <= $2")
         .bind(response.org_id.as_str())
         .bind(micros(response.created_at))
@@ -97,7 +97,7 @@ pub(super) async fn store_idempotent(
 /// `expected_version`, and bumps the version. `last_used_at` is left to the
 /// usage writer.
 pub(super) async fn update(
-    tx: &mut PgConnection,
+    tx: &mut Conn,
     key: &KeyRecord,
     expected_version: i64,
 ) -> Result<(), StoreError> {
@@ -146,20 +146,27 @@ pub(super) async fn update(
 /// Deletes the organization's archived keys beyond the `keep` most recent,
 /// with their usage counters, and returns them.
 pub(super) async fn purge_archived(
-    tx: &mut PgConnection,
+    tx: &mut Conn,
     org: &OrgId,
     keep: u32,
 ) -> Result<Vec<KeyRecord>, StoreError> {
+    // Archived keys never outnumber `keep` by more than the one just
+    // archived, so reading them all costs nothing and spares the dialects'
+    // different ways of saying "OFFSET without LIMIT".
     let rows = sqlx::query(
         "SELECT * FROM api_keys WHERE org_id = $1 AND archived_at IS NOT NULL
-         ORDER BY archived_at DESC, id DESC OFFSET $2",
+         ORDER BY archived_at DESC, id DESC",
     )
     .bind(org.as_str())
-    .bind(i64::from(keep))
     .fetch_all(&mut *tx)
     .await
     .map_err(backend)?;
-    let purged: Vec<KeyRecord> = rows.iter().map(rows::key).collect::<Result<_, _>>()?;
+    let skip = usize::try_from(keep).unwrap_or(usize::MAX);
+    let purged: Vec<KeyRecord> = rows
+        .iter()
+        .skip(skip)
+        .map(rows::key)
+        .collect::<Result<_, _>>()?;
     for key in &purged {
         sqlx::query("DELETE FROM key_usage WHERE key_id = $1")
             .bind(key.id.as_str())
@@ -177,8 +184,8 @@ pub(super) async fn purge_archived(
 }
 
 /// The column expression a sort orders by, whether it holds text, and
-/// whether it descends. Text sorts compare bytes (`COLLATE "C"`), as SQLite
-/// does, whatever the database's default collation.
+/// whether it descends. Text sorts compare bytes: SQLite's default, and the
+/// collation of PostgreSQL's text columns that lists sort by.
 fn sort_column(sort: KeySort) -> (&'static str, bool, bool) {
     match sort {
         KeySort::CreatedAsc => ("created_at", false, false),
@@ -186,17 +193,17 @@ fn sort_column(sort: KeySort) -> (&'static str, bool, bool) {
         KeySort::Scope => ("scope_sort", true, false),
         KeySort::LastUsedAsc => ("COALESCE(last_used_at, -1)", false, false),
         KeySort::LastUsedDesc => ("COALESCE(last_used_at, -1)", false, true),
-        KeySort::Name => ("name COLLATE \"C\"", true, false),
+        KeySort::Name => ("name", true, false),
     }
 }
 
 pub(super) async fn list(
-    pool: &PgPool,
+    pool: &Pool<Db>,
     org: &OrgId,
     query: &KeyQuery,
 ) -> Result<Vec<KeyRecord>, StoreError> {
     let now = micros(query.now);
-    let mut sql = QueryBuilder::<Postgres>::new("SELECT * FROM api_keys WHERE org_id = ");
+    let mut sql = QueryBuilder::<Db>::new("SELECT * FROM api_keys WHERE org_id = ");
     sql.push_bind(org.as_str());
     if !query.include_root {
         sql.push(" AND NOT root");
@@ -237,7 +244,7 @@ pub(super) async fn list(
         }
     }
     if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        let pattern = format!("%{}%", escape_like(&fold_case(q)));
         sql.push(" AND (lower(name) LIKE ")
             .push_bind(pattern.clone())
             .push(" ESCAPE '\\' OR lower(description) LIKE ")
@@ -287,14 +294,9 @@ impl Bound {
     }
 }
 
-fn push_after<'a, T>(
-    sql: &mut QueryBuilder<'a, Postgres>,
-    column: &str,
-    cmp: &str,
-    value: T,
-    id: &str,
-) where
-    T: 'a + Clone + Send + sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres>,
+fn push_after<'a, T>(sql: &mut QueryBuilder<'a, Db>, column: &str, cmp: &str, value: T, id: &str)
+where
+    T: 'a + Clone + Send + sqlx::Encode<'a, Db> + sqlx::Type<Db>,
 {
     sql.push(format!(" AND ({column} {cmp} "))
         .push_bind(value.clone())
@@ -312,34 +314,114 @@ pub(super) fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// The hashes written after `after` on the hash clock, or every stored
-/// hash, with the clock, in one statement (one snapshot). The clock's row
-/// always comes back, joined to each key read or to none.
-pub(super) async fn stored_hashes(
-    pool: &PgPool,
-    after: Option<u64>,
-) -> Result<StoredHashes, StoreError> {
-    use futures_util::TryStreamExt;
-    let query = match after {
-        Some(after) => sqlx::query_as::<_, (i64, Option<Vec<u8>>, Option<Vec<u8>>)>(
-            "SELECT c.seq, k.hash, k.previous_hash
-               FROM hash_clock c LEFT JOIN api_keys k ON k.hash_seq > $1
-              WHERE c.id = 1",
-        )
-        .bind(i64::try_from(after).unwrap_or(i64::MAX)),
-        None => sqlx::query_as(
-            "SELECT c.seq, k.hash, k.previous_hash
-               FROM hash_clock c LEFT JOIN api_keys k ON TRUE
-              WHERE c.id = 1",
-        ),
-    };
-    let mut rows = query.fetch(pool);
-    let mut stored = StoredHashes::default();
-    while let Some((clock, hash, previous)) = rows.try_next().await.map_err(backend)? {
-        stored.through = u64::try_from(clock).unwrap_or(0);
-        if let Some(hash) = hash {
-            stored.add(&hash, previous.as_deref());
-        }
+/// Stores a new key with its audit event, and with the response to replay
+/// when the request carried an `Idempotency-Key`.
+pub(super) async fn create(
+    store: &Backend,
+    key: &KeyRecord,
+    idempotent: Option<&IdempotentResponse>,
+    ctx: &AuditContext,
+    event: NewEvent,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_in(&key.org_id).await?;
+    if let Some(response) = idempotent {
+        store_idempotent(&mut tx, response).await?;
     }
-    Ok(stored)
+    insert(&mut tx, key).await?;
+    audit::append(&mut tx, &key.org_id, ctx, event).await?;
+    tx.commit().await
+}
+
+pub(super) async fn get(
+    store: &Backend,
+    org: &OrgId,
+    id: &KeyId,
+) -> Result<Option<KeyRecord>, StoreError> {
+    let row = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 AND id = $2")
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .fetch_optional(store.reads())
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(rows::key).transpose()
+}
+
+/// Saves a changed key if nobody changed it since `expected_version`, with
+/// its audit event; other nodes drop their cached copy once it commits.
+pub(super) async fn save(
+    store: &Backend,
+    key: &KeyRecord,
+    expected_version: i64,
+    ctx: &AuditContext,
+    event: NewEvent,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_in(&key.org_id).await?;
+    update(&mut tx, key, expected_version).await?;
+    announce(&mut tx, &key.id).await?;
+    audit::append(&mut tx, &key.org_id, ctx, event).await?;
+    tx.commit().await
+}
+
+/// Saves an archived key like [`save`], then purges the organization's
+/// archived keys beyond the `keep` most recent, each with a `key.purged`
+/// event. Returns the purged keys.
+pub(super) async fn archive(
+    store: &Backend,
+    key: &KeyRecord,
+    expected_version: i64,
+    keep: u32,
+    ctx: &AuditContext,
+    event: NewEvent,
+) -> Result<Vec<KeyRecord>, StoreError> {
+    let mut tx = store.begin_in(&key.org_id).await?;
+    update(&mut tx, key, expected_version).await?;
+    audit::append(&mut tx, &key.org_id, ctx, event).await?;
+    announce(&mut tx, &key.id).await?;
+    let purged = purge_archived(&mut tx, &key.org_id, keep).await?;
+    for old in &purged {
+        announce(&mut tx, &old.id).await?;
+        let event = events::key_purged(old, keep);
+        audit::append(&mut tx, &key.org_id, ctx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(purged)
+}
+
+/// The stored response for an `Idempotency-Key`. Read from the pool that
+/// sees every committed write at once: a retry may follow its first attempt
+/// immediately.
+pub(super) async fn get_idempotent(
+    store: &Backend,
+    org: &OrgId,
+    key: &str,
+) -> Result<Option<IdempotentResponse>, StoreError> {
+    let row = sqlx::query("SELECT * FROM idempotency WHERE org_id = $1 AND key = $2")
+        .bind(org.as_str())
+        .bind(key)
+        .fetch_optional(store.fresh())
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(rows::idempotent).transpose()
+}
+
+/// Hourly verification counts of one key between `from` and `to`.
+pub(super) async fn usage(
+    store: &Backend,
+    org: &OrgId,
+    key: &KeyId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<UsageCount>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT org_id, key_id, hour, code, count FROM key_usage
+         WHERE org_id = $1 AND key_id = $2 AND hour >= $3 AND hour < $4 ORDER BY hour, code",
+    )
+    .bind(org.as_str())
+    .bind(key.as_str())
+    .bind(micros(from))
+    .bind(micros(to))
+    .fetch_all(store.reads())
+    .await
+    .map_err(backend)?;
+    rows.iter().map(rows::usage_count).collect()
 }

@@ -1,12 +1,13 @@
-//! Conversions between PostgreSQL rows and domain records.
-//!
-//! The columns are those of the SQLite schema, with native booleans and
-//! `BYTEA`; times are BIGINT microseconds in both, so the two backends store
-//! and return the same instants.
+//! Conversions between rows and domain records, for either database: the
+//! schemas are column for column the same (times as BIGINT microseconds,
+//! lists and objects as JSON text), and each backend says how its rows are
+//! read ([`Columns`]).
 
+use super::{Column, Columns};
 use crate::backend;
 use chrono::{DateTime, Utc};
-use keyward_core::id::{KeyId, MemberId, OrgId, ProjectId};
+use keyward_core::audit::{Actor, ActorType, AuditEvent, Target};
+use keyward_core::id::{EventId, KeyId, MemberId, OrgId, ProjectId};
 use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
 use keyward_core::model::{
     KeyRecord, Member, MemberRole, Organization, PreviousSecret, Project, Session,
@@ -15,8 +16,6 @@ use keyward_core::policy::Code;
 use keyward_core::scope::Role;
 use keyward_core::store::{IdempotentResponse, StoreError};
 use keyward_core::usage::UsageCount;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 /// A stored value that does not parse as what it should be.
 #[derive(Debug, thiserror::Error)]
@@ -49,27 +48,24 @@ pub(crate) fn count(n: u64) -> i64 {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(
-    row: &PgRow,
+    row: &impl Columns,
     column: &'static str,
 ) -> Result<T, StoreError> {
-    let text: String = row.try_get(column).map_err(backend)?;
+    let text: String = get(row, column)?;
     serde_json::from_str(&text).map_err(|_| corrupt(column))
 }
 
 fn opt_json<T: serde::de::DeserializeOwned>(
-    row: &PgRow,
+    row: &impl Columns,
     column: &'static str,
 ) -> Result<Option<T>, StoreError> {
-    let text: Option<String> = row.try_get(column).map_err(backend)?;
+    let text: Option<String> = get(row, column)?;
     text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column)))
         .transpose()
 }
 
-fn get<'r, T>(row: &'r PgRow, column: &'static str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column).map_err(backend)
+fn get<T: Column>(row: &impl Columns, column: &'static str) -> Result<T, StoreError> {
+    row.column(column)
 }
 
 fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
@@ -77,7 +73,7 @@ fn hash(bytes: Vec<u8>, column: &'static str) -> Result<KeyHash, StoreError> {
 }
 
 fn parsed<T>(
-    row: &PgRow,
+    row: &impl Columns,
     column: &'static str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
@@ -85,7 +81,7 @@ fn parsed<T>(
     parse(&text).ok_or_else(|| corrupt(column))
 }
 
-pub(crate) fn organization(row: &PgRow) -> Result<Organization, StoreError> {
+pub(crate) fn organization(row: &impl Columns) -> Result<Organization, StoreError> {
     Ok(Organization {
         id: parsed(row, "id", |s| OrgId::parse(s).ok())?,
         name: get(row, "name")?,
@@ -94,7 +90,7 @@ pub(crate) fn organization(row: &PgRow) -> Result<Organization, StoreError> {
     })
 }
 
-pub(crate) fn project(row: &PgRow) -> Result<Project, StoreError> {
+pub(crate) fn project(row: &impl Columns) -> Result<Project, StoreError> {
     Ok(Project {
         id: parsed(row, "id", |s| ProjectId::parse(s).ok())?,
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
@@ -107,7 +103,7 @@ pub(crate) fn project(row: &PgRow) -> Result<Project, StoreError> {
     })
 }
 
-pub(crate) fn key(row: &PgRow) -> Result<KeyRecord, StoreError> {
+pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
     let previous_hash: Option<Vec<u8>> = get(row, "previous_hash")?;
     let previous_expires_at = opt_time(get(row, "previous_expires_at")?)?;
     let previous = match (previous_hash, previous_expires_at) {
@@ -151,7 +147,7 @@ pub(crate) fn key(row: &PgRow) -> Result<KeyRecord, StoreError> {
     })
 }
 
-pub(crate) fn usage_count(row: &PgRow) -> Result<UsageCount, StoreError> {
+pub(crate) fn usage_count(row: &impl Columns) -> Result<UsageCount, StoreError> {
     Ok(UsageCount {
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
         key_id: parsed(row, "key_id", |s| KeyId::parse(s).ok())?,
@@ -161,7 +157,7 @@ pub(crate) fn usage_count(row: &PgRow) -> Result<UsageCount, StoreError> {
     })
 }
 
-pub(crate) fn idempotent(row: &PgRow) -> Result<IdempotentResponse, StoreError> {
+pub(crate) fn idempotent(row: &impl Columns) -> Result<IdempotentResponse, StoreError> {
     let status: i32 = get(row, "status")?;
     Ok(IdempotentResponse {
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
@@ -174,7 +170,7 @@ pub(crate) fn idempotent(row: &PgRow) -> Result<IdempotentResponse, StoreError> 
     })
 }
 
-pub(crate) fn member(row: &PgRow) -> Result<Member, StoreError> {
+pub(crate) fn member(row: &impl Columns) -> Result<Member, StoreError> {
     Ok(Member {
         id: parsed(row, "id", |s| MemberId::parse(s).ok())?,
         org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
@@ -187,7 +183,7 @@ pub(crate) fn member(row: &PgRow) -> Result<Member, StoreError> {
     })
 }
 
-pub(crate) fn session(row: &PgRow) -> Result<Session, StoreError> {
+pub(crate) fn session(row: &impl Columns) -> Result<Session, StoreError> {
     let token_hash: Vec<u8> = get(row, "token_hash")?;
     Ok(Session {
         token_hash: token_hash.try_into().map_err(|_| corrupt("token_hash"))?,
@@ -195,5 +191,43 @@ pub(crate) fn session(row: &PgRow) -> Result<Session, StoreError> {
         member_id: parsed(row, "member_id", |s| MemberId::parse(s).ok())?,
         created_at: time(get(row, "created_at")?)?,
         expires_at: time(get(row, "expires_at")?)?,
+    })
+}
+
+pub(crate) fn audit_event(row: &impl Columns) -> Result<AuditEvent, StoreError> {
+    let text = |column: &'static str| -> Result<String, StoreError> { get(row, column) };
+    let opt = |column: &'static str| -> Result<Option<String>, StoreError> { get(row, column) };
+    let kind = match text("actor_type")?.as_str() {
+        "member" => ActorType::Member,
+        "root_key" => ActorType::RootKey,
+        _ => ActorType::System,
+    };
+    let changes = match serde_json::from_str(&text("changes")?).map_err(backend)? {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    Ok(AuditEvent {
+        // Kept as found: a forged id must be named as it is.
+        id: EventId::from_stored(text("id")?),
+        seq: get(row, "seq")?,
+        occurred_at: time(get(row, "occurred_at")?)?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        actor: Actor {
+            kind,
+            id: text("actor_id")?,
+            name: text("actor_name")?,
+        },
+        team: opt("team")?,
+        action: text("action")?,
+        target: Target {
+            kind: text("target_type")?,
+            id: text("target_id")?,
+            name: text("target_name")?,
+        },
+        ip: opt("ip")?,
+        user_agent: opt("user_agent")?,
+        changes,
+        prev_hash: text("prev_hash")?,
+        hash: text("hash")?,
     })
 }
