@@ -4,9 +4,20 @@
 
 use crate::scope::Scope;
 
+/// Most distinct scopes a request may require: as many as a key may hold.
+/// More is a proxy's mistake (or a client's attempt to spend the server's
+/// time), refused before it costs anything.
+pub const MAX_REQUIRED: usize = 100;
+/// Most entries, repeats included, that the lists may hold together.
+const MAX_ENTRIES: usize = 1_000;
+
 /// The scopes a request must hold: the union of every list added.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RequiredScopes(Vec<Scope>);
+pub struct RequiredScopes {
+    scopes: Vec<Scope>,
+    /// Entries read so far, repeats included.
+    entries: usize,
+}
 
 impl RequiredScopes {
     /// Adds a comma-separated list as its raw header bytes
@@ -38,9 +49,18 @@ impl RequiredScopes {
 
     fn add_list(&mut self, list: &str) -> Result<(), String> {
         for scope in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            self.entries += 1;
+            if self.entries > MAX_ENTRIES {
+                return Err(format!("more than {MAX_ENTRIES} scopes are listed"));
+            }
             let scope = Scope::parse(scope)?;
-            if !self.0.contains(&scope) {
-                self.0.push(scope);
+            if !self.scopes.contains(&scope) {
+                if self.scopes.len() == MAX_REQUIRED {
+                    return Err(format!(
+                        "more than {MAX_REQUIRED} distinct scopes are required"
+                    ));
+                }
+                self.scopes.push(scope);
             }
         }
         Ok(())
@@ -48,7 +68,7 @@ impl RequiredScopes {
 
     /// The scopes, each once.
     pub fn scopes(&self) -> &[Scope] {
-        &self.0
+        &self.scopes
     }
 }
 
@@ -86,5 +106,23 @@ mod tests {
         assert!(union(&[b"data:write\x01"], "").is_err());
         assert!(union(&[], "scopes=%FF").is_err());
         assert!(union(&[], "scopes=Data:read").is_err());
+    }
+
+    #[test]
+    fn a_requirement_is_bounded() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("api{i}:read"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(union(&[list(100).as_bytes()], "").unwrap().len(), 100);
+        // Repeats of a scope already required cost nothing and count once.
+        let repeated = format!("{},{}", list(100), list(100));
+        assert_eq!(union(&[repeated.as_bytes()], "").unwrap().len(), 100);
+        assert!(union(&[list(101).as_bytes()], "").is_err());
+        assert!(union(&[list(60).as_bytes()], &format!("scopes={}", list(101))).is_err());
+        let many_repeats = vec!["a:b"; 1_001].join(",");
+        assert!(union(&[many_repeats.as_bytes()], "").is_err());
     }
 }

@@ -187,10 +187,17 @@ async fn nginx_auth_request_lets_valid_keys_through_and_refuses_the_rest() {
     assert_eq!(call(bearer(&revoked)).await.status(), 401, "revoked key");
     assert_eq!(call(bearer(&push_only)).await.status(), 403, "out of scope");
     // A client's own requirement cannot replace the proxy's.
-    for (header, query) in [("push:send", ""), ("", ""), ("push:send", "?scopes=push:send")] {
+    for (header, query) in [
+        ("push:send", ""),
+        ("", ""),
+        ("push:send", "?scopes=push:send"),
+    ] {
         let response = http
             .get(format!("{through}{query}"))
-            .header("authorization", format!("Bearer {}", push_only["key"].as_str().unwrap()))
+            .header(
+                "authorization",
+                format!("Bearer {}", push_only["key"].as_str().unwrap()),
+            )
             .header("x-keyward-scopes", header)
             .send()
             .await
