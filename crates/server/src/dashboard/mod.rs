@@ -11,13 +11,16 @@
 // is the axum idiom for that, and a page is as large as a page is.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 pub mod chart;
 mod client;
 mod forms;
 mod keys;
-mod org;
 mod people;
+mod projects;
+mod root_keys;
 pub mod setup;
+mod shared_secret;
 mod signin;
 
 use crate::auth::Principal;
@@ -54,32 +57,44 @@ pub fn router() -> Router<AppState> {
             "/account/password",
             get(signin::password_form).post(signin::change_password),
         )
-        .route("/keys", get(keys::list))
-        .route("/keys/new", get(keys::new_form).post(keys::create))
-        .route("/keys/{id}", get(keys::show))
-        .route("/keys/{id}/created", get(keys::created))
-        .route("/keys/{id}/edit", get(keys::edit_form).post(keys::update))
-        .route("/keys/{id}/regenerate", post(keys::regenerate))
-        .route("/keys/{id}/enable", post(keys::enable))
-        .route("/keys/{id}/disable", post(keys::disable))
+        .route("/keys", get(keys::table::list))
+        .route(
+            "/keys/new",
+            get(keys::create::new_form).post(keys::create::create),
+        )
+        .route("/keys/{id}", get(keys::detail::show))
+        .route("/keys/{id}/created", get(keys::one_time::created))
+        .route(
+            "/keys/{id}/edit",
+            get(keys::edit::edit_form).post(keys::edit::update),
+        )
+        .route("/keys/{id}/regenerate", post(keys::actions::regenerate))
+        .route("/keys/{id}/enable", post(keys::actions::enable))
+        .route("/keys/{id}/disable", post(keys::actions::disable))
         .route(
             "/keys/{id}/revoke",
-            get(keys::revoke_form).post(keys::revoke),
+            get(keys::actions::revoke_form).post(keys::actions::revoke),
         )
         .route(
             "/keys/{id}/archive",
-            get(keys::archive_form).post(keys::archive),
+            get(keys::actions::archive_form).post(keys::actions::archive),
         )
-        .route("/audit", get(org::audit))
-        .route("/projects", get(org::projects).post(org::create_project))
+        .route("/audit", get(audit::audit))
+        .route(
+            "/projects",
+            get(projects::projects).post(projects::create_project),
+        )
         .route(
             "/projects/{id}",
-            get(org::project).post(org::update_project),
+            get(projects::project).post(projects::update_project),
         )
-        .route("/root-keys", get(org::root_keys).post(org::create_root_key))
+        .route(
+            "/root-keys",
+            get(root_keys::root_keys).post(root_keys::create_root_key),
+        )
         .route(
             "/shared-secret",
-            get(org::shared_secret).post(org::shared_secret_action),
+            get(shared_secret::shared_secret).post(shared_secret::shared_secret_action),
         )
         .route("/members", get(people::members).post(people::add_member))
         .route("/members/{id}", post(people::update_member))

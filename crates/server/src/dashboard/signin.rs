@@ -248,7 +248,7 @@ pub async fn start_session(
             .await?;
         let target = match &flash {
             Some((id, key)) => {
-                super::keys::leave_key(state, &token, id, key).await?;
+                super::keys::one_time::leave_key(state, &token, id, key).await?;
                 format!("/keys/{id}/created")
             }
             None if member.must_change_password => "/account/password".to_owned(),

@@ -1,0 +1,214 @@
+//! The audit log page (`/audit`): the events, filtered by team, action,
+//! actor, dates and text, with the same filters carried to the CSV and JSON
+//! Lines exports and to the next page.
+
+use super::client::Api;
+use super::forms::{self, Choice, query, time};
+use super::{Nav, Signed, failure_page, render};
+use crate::api::teams::TeamView;
+use crate::api::views::Page;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use keyward_core::audit::AuditEvent;
+use keyward_core::store::{CREATE_ACTIONS, DELETE_ACTIONS, UPDATE_ACTIONS};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditFilters {
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+struct EventRow {
+    when: String,
+    actor: String,
+    team: String,
+    action: String,
+    target: String,
+    changes: String,
+    ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Option<Nav>,
+    title: String,
+    rows: Vec<EventRow>,
+    actions: Vec<Choice>,
+    teams: Option<Vec<Choice>>,
+    team: String,
+    actor: String,
+    from: String,
+    to: String,
+    q: String,
+    csv: String,
+    jsonl: String,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+fn action_choices(current: &str) -> Vec<Choice> {
+    let mut out = vec![
+        ("", "All actions".to_owned()),
+        ("create", "Create (any)".to_owned()),
+        ("update", "Update (any)".to_owned()),
+        ("delete", "Delete (any)".to_owned()),
+    ];
+    let mut exact: Vec<&str> = CREATE_ACTIONS
+        .iter()
+        .chain(UPDATE_ACTIONS)
+        .chain(DELETE_ACTIONS)
+        .chain(&[
+            "shared_secret.revealed",
+            "audit.exported",
+            "login.succeeded",
+            "login.failed",
+        ])
+        .copied()
+        .collect();
+    exact.sort_unstable();
+    out.extend(exact.into_iter().map(|a| (a, a.to_owned())));
+    out.into_iter()
+        .map(|(value, label)| Choice {
+            value: value.to_owned(),
+            label,
+            selected: value == current,
+        })
+        .collect()
+}
+
+fn changes_text(event: &AuditEvent) -> String {
+    event
+        .changes
+        .iter()
+        .map(|(field, change)| {
+            let show = |v: &serde_json::Value| match v {
+                serde_json::Value::Null => "—".to_owned(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let before = change.get("before").map(show).unwrap_or_default();
+            let after = change.get("after").map(show).unwrap_or_default();
+            format!("{field}: {before} → {after}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(f): Query<AuditFilters>,
+) -> Response {
+    let nav = signed.nav("audit");
+    let api = Api::new(&state, signed.principal());
+    let filters = query(&[
+        ("team", f.team.clone()),
+        ("action", f.action.clone()),
+        ("actor", f.actor.clone()),
+        ("from", f.from.as_deref().and_then(forms::day_start)),
+        ("to", f.to.as_deref().and_then(forms::day_end)),
+        ("q", f.q.clone()),
+    ]);
+    let mut error = None;
+    for (label, date) in [("From", &f.from), ("To", &f.to)] {
+        if let Some(date) = date.as_deref().filter(|d| !d.trim().is_empty())
+            && forms::day_start(date).is_none()
+        {
+            error = Some(format!("{label}: not a date such as 2030-01-31."));
+        }
+    }
+    let cursor = query(&[("cursor", f.cursor.clone())]);
+    let page = match api
+        .get::<Page<AuditEvent>>(&format!("/v1/audit?limit=50&{filters}&{cursor}"))
+        .await
+    {
+        Ok(page) => page,
+        Err(failure) if failure.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            error = Some(failure.messages().join(" "));
+            Page {
+                data: Vec::new(),
+                next_cursor: None,
+            }
+        }
+        Err(failure) => return failure_page(Some(nav), &failure),
+    };
+    let team = f.team.clone().unwrap_or_default();
+    let teams = if nav.members {
+        api.get::<Page<TeamView>>("/v1/teams").await.ok().map(|p| {
+            let mut choices = vec![Choice {
+                value: String::new(),
+                label: "All teams".to_owned(),
+                selected: team.is_empty(),
+            }];
+            choices.extend(p.data.into_iter().map(|t| Choice {
+                selected: t.name == team,
+                value: t.name.clone(),
+                label: t.name,
+            }));
+            choices
+        })
+    } else {
+        None
+    };
+    let rows = page
+        .data
+        .iter()
+        .map(|e| EventRow {
+            when: time(e.occurred_at),
+            actor: e.actor.name.clone(),
+            team: e.team.clone().unwrap_or_default(),
+            action: e.action.clone(),
+            target: if e.target.name.is_empty() {
+                e.target.id.clone()
+            } else {
+                e.target.name.clone()
+            },
+            changes: changes_text(e),
+            ip: e.ip.clone().unwrap_or_default(),
+        })
+        .collect();
+    render(&AuditPage {
+        title: "Audit log".to_owned(),
+        rows,
+        actions: action_choices(f.action.as_deref().unwrap_or_default()),
+        teams,
+        team,
+        actor: f.actor.clone().unwrap_or_default(),
+        from: f.from.clone().unwrap_or_default(),
+        to: f.to.clone().unwrap_or_default(),
+        q: f.q.clone().unwrap_or_default(),
+        csv: format!("/v1/audit/export?format=csv&{filters}"),
+        jsonl: format!("/v1/audit/export?format=jsonl&{filters}"),
+        next: page.next_cursor.map(|c| {
+            let keep = query(&[
+                ("team", f.team.clone()),
+                ("action", f.action.clone()),
+                ("actor", f.actor.clone()),
+                ("from", f.from.clone()),
+                ("to", f.to.clone()),
+                ("q", f.q.clone()),
+                ("cursor", Some(c)),
+            ]);
+            format!("/audit?{keep}")
+        }),
+        error,
+        nav: Some(nav),
+    })
+}
