@@ -6,7 +6,7 @@
 
 use super::views::Page;
 use crate::auth::{AuditRead, Authorized};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::body::Body;
@@ -31,7 +31,7 @@ const EXPORT_PAGE: u32 = 1_000;
 /// Filters of `GET /v1/audit` and `GET /v1/audit/export`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AuditParams {
+pub struct AuditFilters {
     /// An action (`key.created`), a family of them (`key.*`), or a kind:
     /// `create`, `update` or `delete`.
     action: Option<String>,
@@ -47,11 +47,25 @@ pub struct AuditParams {
     to: Option<String>,
     /// Words that must all appear in the action, actor name or target name.
     q: Option<String>,
-    /// Page size, 1–100 (default 50); list only.
+}
+
+/// Paging of `GET /v1/audit`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditPage {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// `next_cursor` of the previous page; list only.
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// `csv` or `jsonl`; export only.
+}
+
+/// Format of `GET /v1/audit/export`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportFormat {
+    /// `csv` or `jsonl`.
+    #[param(required = true, value_type = String)]
     format: Option<String>,
 }
 
@@ -70,7 +84,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 /// The filters as a store query, or every field error at once.
-fn filters(params: AuditParams, v: &mut Validation) -> AuditQuery {
+fn filters(params: AuditFilters, v: &mut Validation) -> AuditQuery {
     for (field, value) in [
         ("action", &params.action),
         ("actor", &params.actor),
@@ -97,9 +111,7 @@ fn filters(params: AuditParams, v: &mut Validation) -> AuditQuery {
     }
 }
 
-fn query_params(
-    params: Result<Query<AuditParams>, QueryRejection>,
-) -> Result<AuditParams, ApiError> {
+fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     params.map(|Query(p)| p).map_err(|e| ApiError::BadRequest {
         code: "invalid_query",
         detail: e.body_text(),
@@ -109,19 +121,21 @@ fn query_params(
 
 /// Searches the audit log, newest first.
 #[utoipa::path(
-    get, path = "/v1/audit", tag = "audit",
-    params(AuditParams),
-    responses((status = 200, body = Page<AuditEvent>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
+    get, path = "/v1/audit", tag = "audit", operation_id = "audit_list",
+    params(AuditFilters, AuditPage),
+    responses((status = 200, body = Page<AuditEvent>)),
     security(("root_key" = [])),
 )]
 pub async fn list(
     State(state): State<AppState>,
     principal: Authorized<AuditRead>,
-    params: Result<Query<AuditParams>, QueryRejection>,
+    params: Result<Query<AuditFilters>, QueryRejection>,
+    page: Result<Query<AuditPage>, QueryRejection>,
 ) -> Result<ApiJson<Page<AuditEvent>>, ApiError> {
-    let mut params = query_params(params)?;
+    let params = query_params(params)?;
+    let page = query_params(page)?;
     let mut v = Validation::default();
-    let limit = match params.limit.take() {
+    let limit = match page.limit {
         Some(limit) => v.check(
             "limit",
             limit
@@ -132,13 +146,10 @@ pub async fn list(
         ),
         None => Some(DEFAULT_LIMIT),
     };
-    let before_seq = match params.cursor.take() {
+    let before_seq = match page.cursor {
         Some(cursor) => v.check(
             "cursor",
-            cursor
-                .strip_prefix("seq_")
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| "not a cursor of this listing".to_owned()),
+            parse_cursor(&cursor).ok_or_else(|| "not a cursor of this listing".to_owned()),
         ),
         None => None,
     };
@@ -158,6 +169,16 @@ pub async fn list(
     Ok(ApiJson(Page { data, next_cursor }))
 }
 
+/// `seq_` and 1 to 18 digits, as `next_cursor` writes it: nothing else
+/// (`i64::from_str` would also take a sign).
+fn parse_cursor(cursor: &str) -> Option<i64> {
+    let digits = cursor.strip_prefix("seq_")?;
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Csv,
@@ -167,22 +188,23 @@ enum Format {
 /// Streams the matching events, oldest first, as a download. The export is
 /// itself audited (`audit.exported`) and covers the events recorded before it.
 #[utoipa::path(
-    get, path = "/v1/audit/export", tag = "audit",
-    params(AuditParams),
+    get, path = "/v1/audit/export", tag = "audit", operation_id = "audit_export",
+    params(AuditFilters, ExportFormat),
     responses(
         (status = 200, description = "CSV (RFC 4180, with a header row) or JSON lines", content((String = "text/csv"), (String = "application/x-ndjson"))),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     ),
     security(("root_key" = [])),
 )]
 pub async fn export(
     State(state): State<AppState>,
     principal: Authorized<AuditRead>,
-    params: Result<Query<AuditParams>, QueryRejection>,
+    params: Result<Query<AuditFilters>, QueryRejection>,
+    format: Result<Query<ExportFormat>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let params = query_params(params)?;
+    let format = query_params(format)?;
     let mut v = Validation::default();
-    let format = match params.format.as_deref() {
+    let format = match format.format.as_deref() {
         Some("csv") => Some(Format::Csv),
         Some("jsonl") => Some(Format::Jsonl),
         _ => {
@@ -373,7 +395,26 @@ fn encode_jsonl(events: &[AuditEvent], out: &mut Vec<u8>) -> Result<(), std::io:
 
 #[cfg(test)]
 mod tests {
-    use super::neutralise;
+    use super::{neutralise, parse_cursor};
+
+    #[test]
+    fn cursors_are_only_what_next_cursor_writes() {
+        assert_eq!(parse_cursor("seq_42"), Some(42));
+        assert_eq!(
+            parse_cursor("seq_999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        for bad in [
+            "seq_",
+            "seq_+5",
+            "seq_-5",
+            "seq_1x",
+            "5",
+            "seq_9999999999999999999",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formulas_are_neutralised_and_text_is_left_alone() {

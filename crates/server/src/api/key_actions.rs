@@ -8,7 +8,7 @@
 use super::views::KeyView;
 use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysRevoke, KeysWrite, Principal};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::state::AppState;
 use axum::extract::State;
@@ -25,9 +25,47 @@ use serde_json::{Map, Value, json};
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKey {
     /// How long the old secret keeps working (answering `deprecated: true`); 0 or absent stops it at once. At most 30 days.
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(nullable = false, maximum = 2_592_000)]
     pub grace_period_seconds: Option<u64>,
+}
+
+/// A number of seconds written `60` or `60.0`: JSON and JSON Schema count
+/// both as the same integer, so the document's `integer` admits both.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    not_null::<D, WholeSeconds>(d).map(|seconds| seconds.map(|WholeSeconds(s)| s))
+}
+
+struct WholeSeconds(u64);
+
+impl<'de> Deserialize<'de> for WholeSeconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Whole;
+        impl serde::de::Visitor<'_> for Whole {
+            type Value = WholeSeconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number of seconds")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeSeconds, E> {
+                Ok(WholeSeconds(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeSeconds, E> {
+                u64::try_from(v)
+                    .map(WholeSeconds)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeSeconds, E> {
+                // Whole, not negative and at most 2^53, where every whole
+                // f64 is exact: the cast loses nothing.
+                if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
+                    Ok(WholeSeconds(v as u64))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Whole)
+    }
 }
 
 /// Body of `POST /v1/keys/{id}/revoke`.
@@ -76,7 +114,7 @@ async fn load_for_change(
     principal: &Principal,
     id: &str,
 ) -> Result<KeyRecord, ApiError> {
-    let record = load_key(&state, &principal, &id).await?;
+    let record = load_key(state, principal, id).await?;
     if record.root {
         principal.require("org:admin")?;
         principal.require_covers(&record.scopes)?;
@@ -86,10 +124,10 @@ async fn load_for_change(
 
 /// Gives the key a new secret, returned once in `key`.
 #[utoipa::path(
-    post, path = "/v1/keys/{id}/regenerate", tag = "keys",
+    post, path = "/v1/keys/{id}/regenerate", tag = "keys", operation_id = "keys_regenerate",
     params(("id" = String, Path, description = "Key id")),
-    request_body(content = Option<RegenerateKey>),
-    responses((status = 200, description = "The key with its new `key`", body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    request_body(content = Option<RegenerateKey>, description = "Optional; no body regenerates without a grace period"),
+    responses((status = 200, description = "The key with its new `key`", body = KeyView), (status = 409, description = "`invalid_state`: the key is revoked or archived")),
     security(("root_key" = [])),
 )]
 pub async fn regenerate(
@@ -129,9 +167,9 @@ pub async fn regenerate(
 
 /// Disables the key: verification answers `DISABLED` until it is enabled.
 #[utoipa::path(
-    post, path = "/v1/keys/{id}/disable", tag = "keys",
+    post, path = "/v1/keys/{id}/disable", tag = "keys", operation_id = "keys_disable",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = KeyView), (status = 409, description = "`invalid_state`: the key is revoked or archived")),
     security(("root_key" = [])),
 )]
 pub async fn disable(
@@ -144,9 +182,9 @@ pub async fn disable(
 
 /// Enables a disabled key.
 #[utoipa::path(
-    post, path = "/v1/keys/{id}/enable", tag = "keys",
+    post, path = "/v1/keys/{id}/enable", tag = "keys", operation_id = "keys_enable",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = KeyView), (status = 409, description = "`invalid_state`: the key is revoked or archived")),
     security(("root_key" = [])),
 )]
 pub async fn enable(
@@ -224,10 +262,10 @@ impl Attempts {
 
 /// Revokes the key for good: verification answers `REVOKED` from now on.
 #[utoipa::path(
-    post, path = "/v1/keys/{id}/revoke", tag = "keys",
+    post, path = "/v1/keys/{id}/revoke", tag = "keys", operation_id = "keys_revoke",
     params(("id" = String, Path, description = "Key id")),
-    request_body(content = Option<RevokeKey>),
-    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    request_body(content = Option<RevokeKey>, description = "Optional"),
+    responses((status = 200, body = KeyView), (status = 409, description = "`invalid_state`: the key is revoked or archived")),
     security(("root_key" = [])),
 )]
 pub async fn revoke(
@@ -264,9 +302,9 @@ async fn revoke_once(
 /// Archives the key for good. The organization keeps its most recent
 /// `archived_keep` archived keys; older ones are purged (their events stay).
 #[utoipa::path(
-    post, path = "/v1/keys/{id}/archive", tag = "keys",
+    post, path = "/v1/keys/{id}/archive", tag = "keys", operation_id = "keys_archive",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = KeyView), (status = 409, description = "`invalid_state`: the key is already archived")),
     security(("root_key" = [])),
 )]
 pub async fn archive(

@@ -3,7 +3,7 @@
 use super::views::{KeyView, Page};
 use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysRead, KeysWrite, Principal};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, json_bytes, parse_json};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -36,13 +36,13 @@ const IDEMPOTENCY_HOURS: i64 = 24;
 /// same response and creates nothing; reusing the header with another body
 /// answers 409.
 #[utoipa::path(
-    post, path = "/v1/keys", tag = "keys",
+    post, path = "/v1/keys", tag = "keys", operation_id = "keys_create",
     request_body = CreateKey,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: at most 255 printable ASCII characters")),
     responses(
         (status = 201, description = "Created; `key` holds the full key", body = KeyView),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem),
+        (status = 400, description = "`invalid_idempotency_key`: `Idempotency-Key` is not 1 to 255 printable ASCII characters."),
+        (status = 409, description = "`idempotency_key_reused`: this `Idempotency-Key` came with another body"),
     ),
     security(("root_key" = [])),
 )]
@@ -219,18 +219,20 @@ async fn resolve_project(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `active`, `disabled`, `expired`, `revoked` or `archived`; without it, every key not archived.
+    #[param(value_type = Option<KeyStatus>)]
     status: Option<String>,
     /// Only this project's keys; name the management project to list root keys.
     project_id: Option<String>,
     /// `secret` or `publishable`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<KeyType>)]
     key_type: Option<String>,
     /// Case-insensitive search in name and description.
     q: Option<String>,
     /// `created_at`, `-created_at` (default), `scope`, `last_used_at`, `-last_used_at`, `name`.
     sort: Option<String>,
     /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -245,9 +247,9 @@ struct CursorToken {
 
 /// Lists keys with filters, sorting and cursor pagination.
 #[utoipa::path(
-    get, path = "/v1/keys", tag = "keys",
+    get, path = "/v1/keys", tag = "keys", operation_id = "keys_list",
     params(ListQuery),
-    responses((status = 200, body = Page<KeyView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = Page<KeyView>)),
     security(("root_key" = [])),
 )]
 pub async fn list(
@@ -406,9 +408,9 @@ fn decode_cursor(cursor: &str) -> Option<CursorToken> {
 
 /// Reads one key; publishable keys include the full `key`.
 #[utoipa::path(
-    get, path = "/v1/keys/{id}", tag = "keys",
+    get, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys_get",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = KeyView)),
     security(("root_key" = [])),
 )]
 pub async fn get(
@@ -428,10 +430,10 @@ pub async fn get(
 /// Updates a key's name, description, scopes, restrictions, expiry, meta or
 /// `enabled`; never its secret.
 #[utoipa::path(
-    patch, path = "/v1/keys/{id}", tag = "keys",
+    patch, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys_update",
     params(("id" = String, Path, description = "Key id")),
     request_body = UpdateKey,
-    responses((status = 200, body = KeyView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = KeyView), (status = 409, description = "`invalid_state` (the key is revoked or archived) or `conflict` (changed meanwhile)")),
     security(("root_key" = [])),
 )]
 pub async fn update(

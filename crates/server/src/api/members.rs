@@ -8,7 +8,7 @@
 use super::views::Page;
 use crate::auth::{Authorized, MembersWrite, Principal};
 use crate::bootstrap::validate_email;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::extract::State;
@@ -141,8 +141,8 @@ pub fn temporary_password() -> Result<SecretString, ApiError> {
 
 /// Lists the organization's members.
 #[utoipa::path(
-    get, path = "/v1/members", tag = "members",
-    responses((status = 200, body = Page<MemberView>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    get, path = "/v1/members", tag = "members", operation_id = "members_list",
+    responses((status = 200, body = Page<MemberView>)),
     security(("root_key" = [])),
 )]
 pub async fn list(
@@ -158,9 +158,9 @@ pub async fn list(
 
 /// Adds a member with a temporary password, returned this once.
 #[utoipa::path(
-    post, path = "/v1/members", tag = "members",
+    post, path = "/v1/members", tag = "members", operation_id = "members_create",
     request_body = CreateMember,
-    responses((status = 201, body = CreatedMember), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = CreatedMember), (status = 409, description = "`conflict`: a member already has this email")),
     security(("root_key" = [])),
 )]
 pub async fn create(
@@ -211,10 +211,10 @@ pub async fn create(
 
 /// Changes a member's name or role.
 #[utoipa::path(
-    patch, path = "/v1/members/{id}", tag = "members",
+    patch, path = "/v1/members/{id}", tag = "members", operation_id = "members_update",
     params(("id" = String, Path, description = "Member id")),
     request_body = UpdateMember,
-    responses((status = 200, body = MemberView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = MemberView), (status = 409, description = "`last_owner`: the organization would have no owner left")),
     security(("root_key" = [])),
 )]
 pub async fn update(
@@ -253,9 +253,9 @@ pub async fn update(
 /// Removes a member. Their sessions end and the keys they created are
 /// disabled, not deleted; the `member.removed` event names those keys.
 #[utoipa::path(
-    delete, path = "/v1/members/{id}", tag = "members",
+    delete, path = "/v1/members/{id}", tag = "members", operation_id = "members_remove",
     params(("id" = String, Path, description = "Member id")),
-    responses((status = 200, body = RemovedMember), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = RemovedMember), (status = 409, description = "`cannot_remove_self` or `last_owner`")),
     security(("root_key" = [])),
 )]
 pub async fn remove(
@@ -300,9 +300,9 @@ fn last_owner(error: StoreError) -> ApiError {
 /// Gives a member a new temporary password, returned this once; their
 /// sessions end and they must choose a password at their next sign-in.
 #[utoipa::path(
-    post, path = "/v1/members/{id}/reset-password", tag = "members",
+    post, path = "/v1/members/{id}/reset-password", tag = "members", operation_id = "members_reset_password",
     params(("id" = String, Path, description = "Member id")),
-    responses((status = 200, body = CreatedMember), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = CreatedMember), (status = 409, description = "`cannot_reset_self`: members change their own password on the account page")),
     security(("root_key" = [])),
 )]
 pub async fn reset_password(

@@ -2,7 +2,7 @@
 
 use super::views::{Page, ProjectView};
 use crate::auth::{Authorized, Principal, ProjectsRead, ProjectsWrite};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::extract::State;
@@ -75,9 +75,9 @@ fn parse_apis(v: &mut Validation, apis: Vec<String>) -> Vec<String> {
 
 /// Creates a project.
 #[utoipa::path(
-    post, path = "/v1/projects", tag = "projects",
+    post, path = "/v1/projects", tag = "projects", operation_id = "projects_create",
     request_body = CreateProject,
-    responses((status = 201, body = ProjectView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = ProjectView), (status = 409, description = "`conflict`: another project has this name")),
     security(("root_key" = [])),
 )]
 pub async fn create(
@@ -117,8 +117,8 @@ pub async fn create(
 
 /// Lists the organization's projects, the management project included.
 #[utoipa::path(
-    get, path = "/v1/projects", tag = "projects",
-    responses((status = 200, body = Page<ProjectView>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    get, path = "/v1/projects", tag = "projects", operation_id = "projects_list",
+    responses((status = 200, body = Page<ProjectView>)),
     security(("root_key" = [])),
 )]
 pub async fn list(
@@ -143,9 +143,9 @@ async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Proje
 
 /// Reads one project.
 #[utoipa::path(
-    get, path = "/v1/projects/{id}", tag = "projects",
+    get, path = "/v1/projects/{id}", tag = "projects", operation_id = "projects_get",
     params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = ProjectView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ProjectView)),
     security(("root_key" = [])),
 )]
 pub async fn get(
@@ -160,10 +160,10 @@ pub async fn get(
 
 /// Renames a project, changes its key prefix or replaces its API catalog.
 #[utoipa::path(
-    patch, path = "/v1/projects/{id}", tag = "projects",
+    patch, path = "/v1/projects/{id}", tag = "projects", operation_id = "projects_update",
     params(("id" = String, Path, description = "Project id")),
     request_body = UpdateProject,
-    responses((status = 200, body = ProjectView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = ProjectView), (status = 409, description = "`invalid_state` (the management project is built in) or `conflict` (another project has this name)")),
     security(("root_key" = [])),
 )]
 pub async fn update(

@@ -2,7 +2,7 @@
 //! shared secret. Needs `org:admin`.
 
 use crate::auth::{Authorized, OrgAdmin};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::extract::State;
@@ -42,8 +42,8 @@ fn aad(org: &OrgId) -> String {
 
 /// Reveals the shared secret; the reveal is audited.
 #[utoipa::path(
-    get, path = "/v1/shared-secret", tag = "organization",
-    responses((status = 200, body = SharedSecret), (status = 401, body = Problem), (status = 403, body = Problem)),
+    get, path = "/v1/shared-secret", tag = "organization", operation_id = "shared_secret_reveal",
+    responses((status = 200, body = SharedSecret)),
     security(("root_key" = [])),
 )]
 pub async fn reveal(
@@ -67,8 +67,8 @@ pub async fn reveal(
 
 /// Replaces the shared secret and returns the new one.
 #[utoipa::path(
-    post, path = "/v1/shared-secret/rotate", tag = "organization",
-    responses((status = 200, body = SharedSecret), (status = 401, body = Problem), (status = 403, body = Problem)),
+    post, path = "/v1/shared-secret/rotate", tag = "organization", operation_id = "shared_secret_rotate",
+    responses((status = 200, body = SharedSecret)),
     security(("root_key" = [])),
 )]
 pub async fn rotate(

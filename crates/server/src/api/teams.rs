@@ -3,7 +3,7 @@
 
 use super::views::Page;
 use crate::auth::{Authorized, MembersWrite, Principal};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::extract::State;
@@ -103,8 +103,8 @@ async fn load(state: &AppState, principal: &Principal, id: &str) -> Result<Team,
 
 /// Lists the organization's teams.
 #[utoipa::path(
-    get, path = "/v1/teams", tag = "members",
-    responses((status = 200, body = Page<TeamView>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    get, path = "/v1/teams", tag = "members", operation_id = "teams_list",
+    responses((status = 200, body = Page<TeamView>)),
     security(("root_key" = [])),
 )]
 pub async fn list(
@@ -120,9 +120,9 @@ pub async fn list(
 
 /// Creates a team.
 #[utoipa::path(
-    post, path = "/v1/teams", tag = "members",
+    post, path = "/v1/teams", tag = "members", operation_id = "teams_create",
     request_body = CreateTeam,
-    responses((status = 201, body = TeamView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = TeamView), (status = 409, description = "`conflict`: another team has this name")),
     security(("root_key" = [])),
 )]
 pub async fn create(
@@ -156,10 +156,10 @@ pub async fn create(
 
 /// Renames a team or replaces its members.
 #[utoipa::path(
-    patch, path = "/v1/teams/{id}", tag = "members",
+    patch, path = "/v1/teams/{id}", tag = "members", operation_id = "teams_update",
     params(("id" = String, Path, description = "Team id")),
     request_body = UpdateTeam,
-    responses((status = 200, body = TeamView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = TeamView), (status = 409, description = "`conflict`: another team has this name")),
     security(("root_key" = [])),
 )]
 pub async fn update(
@@ -195,9 +195,9 @@ pub async fn update(
 
 /// Deletes a team; its members stay in the organization.
 #[utoipa::path(
-    delete, path = "/v1/teams/{id}", tag = "members",
+    delete, path = "/v1/teams/{id}", tag = "members", operation_id = "teams_delete",
     params(("id" = String, Path, description = "Team id")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204, description = "Deleted")),
     security(("root_key" = [])),
 )]
 pub async fn delete(

@@ -2,7 +2,7 @@
 
 use super::load_key;
 use crate::auth::{Authorized, KeysRead};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -51,9 +51,9 @@ pub struct Usage {
 /// Verification counts of one key. Counts are written behind, so the last
 /// second of verifications may not be included yet.
 #[utoipa::path(
-    get, path = "/v1/keys/{id}/usage", tag = "keys",
+    get, path = "/v1/keys/{id}/usage", tag = "keys", operation_id = "keys_usage",
     params(("id" = String, Path, description = "Key id"), UsageParams),
-    responses((status = 200, body = Usage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = Usage)),
     security(("root_key" = [])),
 )]
 pub async fn usage(

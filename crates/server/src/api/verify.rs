@@ -1,7 +1,7 @@
 //! `POST /v1/verify`: the key is the credential; every outcome is a 200 with
 //! a `code`. Only malformed requests (not malformed keys) get a 4xx.
 
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{json_bytes_within, parse_json};
 use crate::state::AppState;
 use axum::body::Body;
@@ -48,9 +48,9 @@ impl std::fmt::Debug for VerifyRequest<'_> {
 
 /// Is this key allowed to do this?
 #[utoipa::path(
-    post, path = "/v1/verify", tag = "verification",
+    post, path = "/v1/verify", tag = "verification", operation_id = "verify",
     request_body = VerifyRequest,
-    responses((status = 200, description = "Every verification outcome", body = VerifyResponse), (status = 400, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    responses((status = 200, description = "Every verification outcome", body = VerifyResponse), (status = 503, description = "`storage_unavailable`: the key is not cached and the database cannot be reached, or the outage policy refuses")),
 )]
 pub async fn verify(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ mod backend {
 }
 
 mod audit;
+mod conformance;
 mod errors;
 mod forward_auth;
 mod helpers;

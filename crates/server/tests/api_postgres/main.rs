@@ -11,6 +11,8 @@ mod backend {
 
 #[path = "../api/audit.rs"]
 mod audit;
+#[path = "../api/conformance.rs"]
+mod conformance;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/forward_auth.rs"]
