@@ -40,7 +40,7 @@ pub struct Principal {
     pub client: Client,
 }
 
-/// The management scopes each role stands for (§7 of the product contract).
+/// The management scopes each role stands for (`docs/api.md`, "Concepts").
 /// `keys:revoke` is internal: no root key can hold it alone, it lets
 /// `support` revoke without changing keys otherwise.
 pub fn role_scopes(role: MemberRole) -> &'static [&'static str] {

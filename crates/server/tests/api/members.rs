@@ -1,5 +1,5 @@
 //! `/v1/members` and `/v1/teams`, and what each role may do through the API
-//! when signed in to the dashboard (§7 of the product contract).
+//! when signed in to the dashboard (`docs/api.md`, "Concepts").
 
 use crate::helpers::{assert_problem, spawn_app};
 use reqwest::{Method, StatusCode};
