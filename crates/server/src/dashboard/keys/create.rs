@@ -87,12 +87,15 @@ fn key_body(
         "name": input.name,
         "description": input.description,
         "role": role,
-        "expires_at": expires_at,
         "trusted_origins": forms::lines(&input.trusted_origins),
         "allowed_ips": forms::lines(&input.allowed_ips),
     });
     if !scopes.is_null() {
         body["scopes"] = scopes;
+    }
+    // A key that never expires leaves `expires_at` out: creating refuses null.
+    if !expires_at.is_null() {
+        body["expires_at"] = expires_at;
     }
     Ok(body)
 }
