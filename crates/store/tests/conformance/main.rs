@@ -18,6 +18,8 @@ mod listing;
 mod organizations;
 mod people;
 mod postgres_only;
+mod sessions;
+mod teams;
 mod usage;
 mod verification;
 
@@ -79,7 +81,7 @@ conformance! {
     people::members_are_updated,
     people::an_organization_always_keeps_an_owner,
     people::removing_a_member_disables_their_live_keys,
-    people::teams_are_created_updated_and_deleted,
-    people::sessions_expire_and_end,
-    people::session_flash_is_read_once,
+    teams::teams_are_created_updated_and_deleted,
+    sessions::sessions_expire_and_end,
+    sessions::session_flash_is_read_once,
 }

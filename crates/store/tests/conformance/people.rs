@@ -15,11 +15,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-const EMAIL_TAKEN: &str = "a member with this email already exists";
-const TEAM_TAKEN: &str = "a team with this name already exists";
+pub(crate) const EMAIL_TAKEN: &str = "a member with this email already exists";
+pub(crate) const TEAM_TAKEN: &str = "a team with this name already exists";
 
 /// A member of `org`, not yet stored.
-fn member(org: &Org, email: &str, role: MemberRole, now: DateTime<Utc>) -> Member {
+pub(crate) fn member(org: &Org, email: &str, role: MemberRole, now: DateTime<Utc>) -> Member {
     Member {
         id: MemberId::generate().unwrap(),
         org_id: org.org.id.clone(),
@@ -33,7 +33,12 @@ fn member(org: &Org, email: &str, role: MemberRole, now: DateTime<Utc>) -> Membe
 }
 
 /// Builds and stores a member of `org`.
-async fn add_member(store: &dyn Store, org: &Org, email: &str, now: DateTime<Utc>) -> Member {
+pub(crate) async fn add_member(
+    store: &dyn Store,
+    org: &Org,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Member {
     let new = member(org, email, MemberRole::Member, now);
     store
         .insert_member(&new, &member_ctx(now), events::member_added(&new))
@@ -42,7 +47,7 @@ async fn add_member(store: &dyn Store, org: &Org, email: &str, now: DateTime<Utc
     new
 }
 
-fn assert_same_member(stored: &Member, expected: &Member) {
+pub(crate) fn assert_same_member(stored: &Member, expected: &Member) {
     assert_eq!(stored.id, expected.id);
     assert_eq!(stored.org_id, expected.org_id);
     assert_eq!(stored.email, expected.email);
@@ -53,18 +58,18 @@ fn assert_same_member(stored: &Member, expected: &Member) {
     assert_eq!(stored.must_change_password, expected.must_change_password);
 }
 
-fn member_ids(members: &[Member]) -> Vec<MemberId> {
+pub(crate) fn member_ids(members: &[Member]) -> Vec<MemberId> {
     members.iter().map(|m| m.id.clone()).collect()
 }
 
-fn conflict(result: Result<(), StoreError>) -> String {
+pub(crate) fn conflict(result: Result<(), StoreError>) -> String {
     match result {
         Err(StoreError::Conflict(message)) => message,
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
 
-async fn assert_chain(store: &dyn Store, org: &Org) {
+pub(crate) async fn assert_chain(store: &dyn Store, org: &Org) {
     let events = all_events(store, org.id()).await;
     assert_eq!(
         verify_chain(&events),
@@ -288,7 +293,7 @@ pub async fn an_organization_always_keeps_an_owner(store: Arc<dyn Store>) {
 }
 
 /// Stores a key of `org`'s default project created by `creator`, after `change`.
-async fn add_key_by(
+pub(crate) async fn add_key_by(
     store: &dyn Store,
     org: &Org,
     creator: &str,
@@ -318,7 +323,7 @@ async fn add_key_by(
     record
 }
 
-fn session(member: &Member, token: u8, expires_at: DateTime<Utc>) -> Session {
+pub(crate) fn session(member: &Member, token: u8, expires_at: DateTime<Utc>) -> Session {
     Session {
         token_hash: [token; 32],
         org_id: member.org_id.clone(),
@@ -498,265 +503,6 @@ pub async fn removing_a_member_disables_their_live_keys(store: Arc<dyn Store>) {
 }
 
 /// A new member without keys, to remove.
-async fn bob_again(store: &dyn Store, org: &Org) -> Member {
+pub(crate) async fn bob_again(store: &dyn Store, org: &Org) -> Member {
     add_member(store, org, "bob@example.com", at(8)).await
-}
-
-fn team(org: &Org, name: &str, members: &[&MemberId]) -> Team {
-    Team {
-        id: TeamId::generate().unwrap(),
-        org_id: org.org.id.clone(),
-        name: name.to_owned(),
-        members: members.iter().map(|&m| m.clone()).collect(),
-        created_at: at(2),
-    }
-}
-
-fn sorted(ids: &[&MemberId]) -> Vec<MemberId> {
-    let mut ids: Vec<MemberId> = ids.iter().map(|&m| m.clone()).collect();
-    ids.sort();
-    ids
-}
-
-pub async fn teams_are_created_updated_and_deleted(store: Arc<dyn Store>) {
-    let s = store.as_ref();
-    let acme = create_org(s, "Acme", at(0)).await;
-    let globex = create_org(s, "Globex", at(0)).await;
-    let bob = add_member(s, &acme, "bob@example.com", at(1)).await;
-    let carol = add_member(s, &acme, "carol@example.com", at(1)).await;
-    let stranger = add_member(s, &globex, "stranger@example.com", at(1)).await;
-    let ctx = member_ctx(at(3));
-    let created = |t: &Team| events::team_changed("team.created", None, Some(t));
-
-    let blue = team(&acme, "Blue", &[&bob, &carol].map(|m| &m.id));
-    let alpha = team(&acme, "alpha", &[]);
-    store
-        .insert_team(&blue, &ctx, created(&blue))
-        .await
-        .unwrap();
-    store
-        .insert_team(&alpha, &ctx, created(&alpha))
-        .await
-        .unwrap();
-
-    // By name, compared as bytes: upper case sorts first.
-    let teams = store.list_teams(acme.id()).await.unwrap();
-    assert_eq!(
-        teams.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-        ["Blue", "alpha"]
-    );
-    assert_eq!(teams[0].id, blue.id);
-    assert_eq!(teams[0].org_id, acme.org.id);
-    assert_eq!(teams[0].created_at, at(2));
-    assert_eq!(teams[0].members, sorted(&[&bob.id, &carol.id]));
-    assert!(teams[1].members.is_empty());
-    assert!(store.list_teams(globex.id()).await.unwrap().is_empty());
-
-    // Names are unique within an organization only.
-    let twin = team(&acme, "Blue", &[]);
-    assert_eq!(
-        conflict(store.insert_team(&twin, &ctx, created(&twin)).await),
-        TEAM_TAKEN
-    );
-    let theirs = team(&globex, "Blue", &[&stranger.id]);
-    store
-        .insert_team(&theirs, &ctx, created(&theirs))
-        .await
-        .unwrap();
-
-    // Only members of the team's own organization can join it, once.
-    let poached = team(&acme, "Poached", &[&bob.id, &stranger.id]);
-    conflict(store.insert_team(&poached, &ctx, created(&poached)).await);
-    let twice = team(&acme, "Twice", &[&bob.id, &bob.id]);
-    conflict(store.insert_team(&twice, &ctx, created(&twice)).await);
-    assert_eq!(store.list_teams(acme.id()).await.unwrap().len(), 2);
-
-    // An update renames and replaces the member list.
-    let mut green = blue.clone();
-    green.name = "Green".to_owned();
-    green.members = vec![acme.owner.id.clone(), carol.id.clone()];
-    store
-        .update_team(
-            &green,
-            &ctx,
-            events::team_changed("team.updated", Some(&blue), Some(&green)),
-        )
-        .await
-        .unwrap();
-    let teams = store.list_teams(acme.id()).await.unwrap();
-    assert_eq!(teams[0].name, "Green");
-    assert_eq!(teams[0].id, blue.id);
-    assert_eq!(teams[0].members, sorted(&[&acme.owner.id, &carol.id]));
-
-    // A failed update changes nothing.
-    let mut clash = green.clone();
-    clash.name = "alpha".to_owned();
-    let updated = |t: &Team| events::team_changed("team.updated", Some(&green), Some(t));
-    assert_eq!(
-        conflict(store.update_team(&clash, &ctx, updated(&clash)).await),
-        TEAM_TAKEN
-    );
-    let mut foreign_member = green.clone();
-    foreign_member.members = vec![bob.id.clone(), stranger.id.clone()];
-    conflict(
-        store
-            .update_team(&foreign_member, &ctx, updated(&foreign_member))
-            .await,
-    );
-    let teams = store.list_teams(acme.id()).await.unwrap();
-    assert_eq!(teams[0].name, "Green");
-    assert_eq!(teams[0].members, sorted(&[&acme.owner.id, &carol.id]));
-    let unknown = team(&acme, "Unknown", &[]);
-    let result = store.update_team(&unknown, &ctx, updated(&unknown)).await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
-    let mut in_globex = green.clone();
-    in_globex.org_id = globex.org.id.clone();
-    in_globex.members.clear();
-    let result = store
-        .update_team(&in_globex, &ctx, updated(&in_globex))
-        .await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
-
-    // Deleting a team keeps its members.
-    let deleted = events::team_changed("team.deleted", Some(&green), None);
-    let result = store
-        .delete_team(globex.id(), &green.id, &ctx, deleted.clone())
-        .await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
-    store
-        .delete_team(acme.id(), &green.id, &ctx, deleted.clone())
-        .await
-        .unwrap();
-    let teams = store.list_teams(acme.id()).await.unwrap();
-    assert_eq!(
-        teams.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
-        std::slice::from_ref(&alpha.id)
-    );
-    assert_eq!(store.list_members(acme.id()).await.unwrap().len(), 3);
-    let result = store.delete_team(acme.id(), &green.id, &ctx, deleted).await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
-    assert_eq!(store.list_teams(globex.id()).await.unwrap().len(), 1);
-
-    // Only the changes that happened were audited.
-    assert_eq!(
-        actions(s, acme.id()).await[5..],
-        [
-            "member.added",
-            "member.added",
-            "team.created",
-            "team.created",
-            "team.updated",
-            "team.deleted"
-        ]
-    );
-    assert_chain(s, &acme).await;
-    assert_chain(s, &globex).await;
-}
-
-pub async fn sessions_expire_and_end(store: Arc<dyn Store>) {
-    let s = store.as_ref();
-    let acme = create_org(s, "Acme", at(0)).await;
-    let bob = add_member(s, &acme, "bob@example.com", at(1)).await;
-    let owner = &acme.owner;
-    let first = session(&bob, 1, at(100));
-    for new in [
-        first.clone(),
-        session(&bob, 2, at(100)),
-        session(&bob, 3, at(100)),
-        session(owner, 4, at(100)),
-    ] {
-        store.insert_session(&new).await.unwrap();
-    }
-
-    let got = store.get_session(&[1; 32], at(50)).await.unwrap().unwrap();
-    assert_eq!(got.token_hash, first.token_hash);
-    assert_eq!(got.org_id, first.org_id);
-    assert_eq!(got.member_id, first.member_id);
-    assert_eq!(got.created_at, first.created_at);
-    assert_eq!(got.expires_at, first.expires_at);
-    // Not at or after its expiry, nor for an unknown cookie.
-    assert!(
-        store
-            .get_session(&[1; 32], at(100))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .get_session(&[1; 32], at(101))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(store.get_session(&[9; 32], at(50)).await.unwrap().is_none());
-
-    store.delete_session(&[1; 32]).await.unwrap();
-    assert!(store.get_session(&[1; 32], at(50)).await.unwrap().is_none());
-    assert!(store.get_session(&[2; 32], at(50)).await.unwrap().is_some());
-    store.delete_session(&[1; 32]).await.unwrap();
-
-    // After a password change: every other session of the member ends.
-    store
-        .delete_member_sessions(&bob.id, Some(&[2; 32]))
-        .await
-        .unwrap();
-    assert!(store.get_session(&[2; 32], at(50)).await.unwrap().is_some());
-    assert!(store.get_session(&[3; 32], at(50)).await.unwrap().is_none());
-    assert!(store.get_session(&[4; 32], at(50)).await.unwrap().is_some());
-    store.delete_member_sessions(&bob.id, None).await.unwrap();
-    assert!(store.get_session(&[2; 32], at(50)).await.unwrap().is_none());
-    assert!(store.get_session(&[4; 32], at(50)).await.unwrap().is_some());
-
-    // Sessions are not audited.
-    assert_eq!(actions(s, acme.id()).await.len(), 6);
-    assert_chain(s, &acme).await;
-}
-
-pub async fn session_flash_is_read_once(store: Arc<dyn Store>) {
-    let s = store.as_ref();
-    let acme = create_org(s, "Acme", at(0)).await;
-    store
-        .insert_session(&session(&acme.owner, 1, at(100)))
-        .await
-        .unwrap();
-    store
-        .insert_session(&session(&acme.owner, 2, at(100)))
-        .await
-        .unwrap();
-
-    assert_eq!(store.take_session_flash(&[1; 32]).await.unwrap(), None);
-    store.set_session_flash(&[1; 32], b"first").await.unwrap();
-    store
-        .set_session_flash(&[1; 32], b"sealed \x00\xff")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.take_session_flash(&[1; 32]).await.unwrap().as_deref(),
-        Some(&b"sealed \x00\xff"[..])
-    );
-    assert_eq!(store.take_session_flash(&[1; 32]).await.unwrap(), None);
-    // Another session's message is its own; an unknown session has none.
-    assert_eq!(store.take_session_flash(&[2; 32]).await.unwrap(), None);
-    store.set_session_flash(&[9; 32], b"nobody").await.unwrap();
-    assert_eq!(store.take_session_flash(&[9; 32]).await.unwrap(), None);
-
-    // Tabs racing for the message: exactly one gets it.
-    store.set_session_flash(&[2; 32], b"once").await.unwrap();
-    let tabs: Vec<_> = (0..8)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.take_session_flash(&[2; 32]).await.unwrap() })
-        })
-        .collect();
-    let mut got = Vec::new();
-    for tab in tabs {
-        got.extend(tab.await.unwrap());
-    }
-    assert_eq!(got, [b"once".to_vec()]);
-
-    // Ending the session ends its message.
-    store.set_session_flash(&[2; 32], b"again").await.unwrap();
-    store.delete_session(&[2; 32]).await.unwrap();
-    assert_eq!(store.take_session_flash(&[2; 32]).await.unwrap(), None);
 }
