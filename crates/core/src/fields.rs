@@ -75,6 +75,59 @@ pub fn nullable_timestamp<'de, D: Deserializer<'de>>(
     }
 }
 
+/// A whole number written `60` or `60.0`: JSON, and JSON Schema's
+/// `integer`, count both as the same number, so a document that says
+/// `integer` admits both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whole(pub u64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Whole;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Whole, E> {
+                Ok(Whole(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Whole, E> {
+                u64::try_from(v)
+                    .map(Whole)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Whole, E> {
+                // Whole, not negative and at most 2^53, where every whole f64
+                // is exact: the cast loses nothing.
+                if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
+                    Ok(Whole(v as u64))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// [`Whole`] for an integer field (`#[serde(deserialize_with = "whole")]`).
+pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let Whole(value) = Whole::deserialize(deserializer)?;
+    T::try_from(value).map_err(|_| {
+        D::Error::invalid_value(serde::de::Unexpected::Unsigned(value), &"a smaller number")
+    })
+}
+
+/// [`Whole`] for an optional field that may not be `null`.
+pub fn optional_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    not_null::<D, Whole>(d).map(|value| value.map(|Whole(v)| v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_timestamp;

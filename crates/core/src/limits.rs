@@ -29,9 +29,11 @@ pub const MAX_QUOTA: u64 = (1 << 53) - 1;
 pub struct RateLimit {
     /// Verifications allowed per window, 1 to 2147483647.
     #[schema(minimum = 1, maximum = 2147483647)]
+    #[serde(deserialize_with = "crate::fields::whole")]
     pub limit: u32,
     /// Window length in seconds, 1 to 86400.
     #[schema(minimum = 1, maximum = 86400)]
+    #[serde(deserialize_with = "crate::fields::whole")]
     pub window_seconds: u32,
 }
 
@@ -57,6 +59,7 @@ pub enum QuotaPeriod {
 pub struct Quota {
     /// Verifications allowed per period, 1 to 9007199254740991 (2^53 - 1).
     #[schema(minimum = 1, maximum = 9_007_199_254_740_991_f64)]
+    #[serde(deserialize_with = "crate::fields::whole")]
     pub limit: u64,
     /// `day`, `month` or `none`.
     pub period: QuotaPeriod,

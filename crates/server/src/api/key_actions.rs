@@ -14,7 +14,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use keyward_core::audit::{self, NewEvent};
 use keyward_core::events::key_target;
-use keyward_core::fields::not_null;
+use keyward_core::fields::{not_null, optional_whole};
 use keyward_core::keys::{self, audit_view};
 use keyward_core::model::KeyRecord;
 use serde::{Deserialize, Serialize};
@@ -25,47 +25,9 @@ use serde_json::{Map, Value, json};
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKey {
     /// How long the old secret keeps working (answering `deprecated: true`); 0 or absent stops it at once. At most 30 days.
-    #[serde(default, deserialize_with = "whole_seconds")]
+    #[serde(default, deserialize_with = "optional_whole")]
     #[schema(nullable = false, maximum = 2_592_000)]
     pub grace_period_seconds: Option<u64>,
-}
-
-/// A number of seconds written `60` or `60.0`: JSON and JSON Schema count
-/// both as the same integer, so the document's `integer` admits both.
-fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    not_null::<D, WholeSeconds>(d).map(|seconds| seconds.map(|WholeSeconds(s)| s))
-}
-
-struct WholeSeconds(u64);
-
-impl<'de> Deserialize<'de> for WholeSeconds {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Whole;
-        impl serde::de::Visitor<'_> for Whole {
-            type Value = WholeSeconds;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a whole number of seconds")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeSeconds, E> {
-                Ok(WholeSeconds(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeSeconds, E> {
-                u64::try_from(v)
-                    .map(WholeSeconds)
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeSeconds, E> {
-                // Whole, not negative and at most 2^53, where every whole
-                // f64 is exact: the cast loses nothing.
-                if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
-                    Ok(WholeSeconds(v as u64))
-                } else {
-                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
-                }
-            }
-        }
-        d.deserialize_any(Whole)
-    }
 }
 
 /// Body of `POST /v1/keys/{id}/revoke`.

@@ -155,6 +155,25 @@ async fn timestamps_and_limits_stay_within_what_the_documents_represent() {
         )
         .await;
     assert_eq!(largest["quota"]["limit"], 9_007_199_254_740_991_u64);
+
+    // A whole number written with a fraction is the same integer; any other is not.
+    let whole = app
+        .create_key(
+            json!({"name": "w", "ratelimit": {"limit": 10.0, "window_seconds": 60.0},
+                           "quota": {"limit": 5.0, "period": "day"}}),
+        )
+        .await;
+    assert_eq!(whole["ratelimit"]["limit"], 10);
+    assert_eq!(whole["quota"]["limit"], 5);
+    for ratelimit in [
+        json!({"limit": 10.5, "window_seconds": 60}),
+        json!({"limit": -1, "window_seconds": 60}),
+    ] {
+        let (status, problem) = app
+            .post("/v1/keys", json!({"name": "f", "ratelimit": ratelimit}))
+            .await;
+        assert_problem(status, &problem, 422, "validation_failed");
+    }
 }
 
 #[tokio::test]
