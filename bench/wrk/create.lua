@@ -3,4 +3,4 @@ wrk.method = "POST"
 wrk.path = "/v1/keys"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("ROOT_KEY")
-wrk.body = '{"name":"bench","scopes":["data:read"]}'
+wrk.body = '{"name":"bench"}'
