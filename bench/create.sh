@@ -63,8 +63,10 @@ echo "|---|---:|---:|---:|---|"
 for backend in sqlite postgres; do
   base=() cur=()
   for _ in $(seq "$ROUNDS"); do
-    base+=("$(round "$BASELINE" "$backend")")
-    cur+=("$(round "$CURRENT" "$backend")")
+    # Plain assignments, so that a failed round stops the script.
+    b=$(round "$BASELINE" "$backend")
+    c=$(round "$CURRENT" "$backend")
+    base+=("$b") cur+=("$c")
   done
   b=$(printf '%s\n' "${base[@]}" | median)
   c=$(printf '%s\n' "${cur[@]}" | median)
