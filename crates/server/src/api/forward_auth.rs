@@ -45,6 +45,21 @@ pub const UNAVAILABLE: &str = "UNAVAILABLE";
 /// `Retry-After` when a lifetime quota is spent: one day.
 const LIFETIME_QUOTA_RETRY_SECONDS: i64 = 86_400;
 
+/// The body of every `/v1/auth` answer; proxies act on the status and
+/// headers, people reading a log on this.
+#[derive(Debug, utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "written by `answer` as text; declared for the OpenAPI document"
+)]
+pub struct AuthAnswer {
+    /// True only with status 200.
+    valid: bool,
+    /// The verification code, as in `X-Keyward-Code`: a `Code`, or
+    /// `INVALID_REQUIREMENT` or `UNAVAILABLE`.
+    code: String,
+}
+
 /// Verifies the request's key; 200 lets it through.
 #[utoipa::path(
     get, path = "/v1/auth", tag = "verification",
@@ -54,11 +69,16 @@ const LIFETIME_QUOTA_RETRY_SECONDS: i64 = 86_400;
         ("X-Keyward-Scopes" = Option<String>, Header, description = "Required scopes, comma-separated; with `?scopes=`, the key must hold both"),
     ),
     responses(
-        (status = 200, description = "Allowed; `X-Keyward-Key-Id`, `X-Keyward-Org-Id`, `X-Keyward-Project-Id` and `X-Keyward-Scopes` describe the key"),
-        (status = 401, description = "Missing, malformed, unknown, disabled, expired or revoked key"),
-        (status = 403, description = "Scope, origin or IP not allowed, or a required scope that cannot be parsed (`X-Keyward-Code: INVALID_REQUIREMENT`)"),
-        (status = 429, description = "Rate limit or quota spent; `Retry-After` says when to retry"),
-        (status = 503, description = "Storage cannot answer (`X-Keyward-Code: UNAVAILABLE`)"),
+        (status = 200, description = "Allowed; `X-Keyward-Key-Id`, `X-Keyward-Org-Id`, `X-Keyward-Project-Id` and `X-Keyward-Scopes` describe the key", body = AuthAnswer,
+            headers(("X-Keyward-Code" = String, description = "`VALID`"), ("X-Keyward-Key-Id" = String), ("X-Keyward-Org-Id" = String), ("X-Keyward-Project-Id" = String), ("X-Keyward-Scopes" = String, description = "The key's scopes, comma-separated"))),
+        (status = 401, description = "Missing, malformed, unknown, disabled, expired or revoked key", body = AuthAnswer,
+            headers(("X-Keyward-Code" = String), ("WWW-Authenticate" = String))),
+        (status = 403, description = "Scope, origin or IP not allowed, or a required scope that cannot be parsed (`X-Keyward-Code: INVALID_REQUIREMENT`)", body = AuthAnswer,
+            headers(("X-Keyward-Code" = String))),
+        (status = 429, description = "Rate limit or quota spent; `Retry-After` says when to retry", body = AuthAnswer,
+            headers(("X-Keyward-Code" = String), ("Retry-After" = String, description = "Seconds"))),
+        (status = 503, description = "Storage cannot answer (`X-Keyward-Code: UNAVAILABLE`)", body = AuthAnswer,
+            headers(("X-Keyward-Code" = String))),
     ),
 )]
 pub async fn auth(State(state): State<AppState>, request: axum::extract::Request) -> Response {

@@ -20,8 +20,9 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-/// Holds `LOCK TABLE api_keys` in another session until [`unlock_keys`].
-fn lock_keys(url: &str) -> Child {
+/// Holds a lock on the row of key `id` in another session, until that
+/// session is terminated.
+fn lock_key(url: &str, id: &str) -> Child {
     Command::new("psql")
         .env("PGAPPNAME", "keyward-test-lock")
         .stderr(std::process::Stdio::null())
@@ -29,7 +30,9 @@ fn lock_keys(url: &str) -> Child {
             url,
             "-q",
             "-c",
-            "BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);",
+            &format!(
+                "BEGIN; SELECT id FROM api_keys WHERE id = '{id}' FOR UPDATE; SELECT pg_sleep(600);"
+            ),
         ])
         .spawn()
         .unwrap()
@@ -42,11 +45,12 @@ async fn a_write_whose_connection_dies_is_refused_and_leaves_nothing() {
     let key = app.create_key(json!({"name": "k"})).await;
     let id = key["id"].as_str().unwrap().to_owned();
     let secret = key["key"].as_str().unwrap().to_owned();
-    let mut lock = lock_keys(&url);
+    let mut lock = lock_key(&url, &id);
     let started = Instant::now();
     while psql(
         &url,
-        "SELECT count(*) FROM pg_locks WHERE relation = 'api_keys'::regclass AND mode = 'AccessExclusiveLock' AND granted",
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE application_name = 'keyward-test-lock' AND wait_event = 'PgSleep'",
     ) != "1"
     {
         assert!(
@@ -56,7 +60,8 @@ async fn a_write_whose_connection_dies_is_refused_and_leaves_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // The revoke's transaction has begun and waits on the lock: kill it there.
+    // The revoke's transaction has begun and its update waits on the row:
+    // kill that connection there (and no other).
     let path = format!("/v1/keys/{id}/revoke");
     let revoke = app.post(&path, json!({}));
     let kill = async {
@@ -65,7 +70,8 @@ async fn a_write_whose_connection_dies_is_refused_and_leaves_nothing() {
             let killed = psql(
                 &url,
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name = 'keyward' AND wait_event_type = 'Lock'",
+                 WHERE application_name = 'keyward' AND wait_event_type = 'Lock'
+                   AND query LIKE 'UPDATE api_keys SET name%'",
             );
             if killed != "0" {
                 break;
