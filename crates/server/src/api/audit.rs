@@ -71,12 +71,7 @@ pub struct ExportFormat {
 
 fn time(v: &mut Validation, field: &str, value: Option<&str>) -> Option<DateTime<Utc>> {
     let value = value?;
-    v.check(
-        field,
-        DateTime::parse_from_rfc3339(value)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| "not an RFC 3339 time such as 2030-01-01T00:00:00Z".to_owned()),
-    )
+    v.check(field, keyward_core::fields::parse_timestamp(value))
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {

@@ -78,14 +78,7 @@ pub async fn usage(
         }
     };
     let parse = |v: &mut Validation, field: &str, value: Option<&str>| {
-        value.and_then(|s| {
-            v.check(
-                field,
-                DateTime::parse_from_rfc3339(s)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| "not an RFC 3339 time".to_owned()),
-            )
-        })
+        value.and_then(|s| v.check(field, keyward_core::fields::parse_timestamp(s)))
     };
     let to = parse(&mut v, "to", params.to.as_deref()).unwrap_or_else(|| state.clock.now());
     let to = ceil(to, bucket);

@@ -184,3 +184,18 @@ async fn a_path_that_is_not_utf8_is_a_problem() {
     let (status, problem) = send(&app, Method::POST, "/v1/keys/%FF/revoke", b"{}").await;
     assert_problem(status, &problem, 400, "invalid_path");
 }
+
+#[tokio::test]
+async fn time_filters_read_timestamps_as_bodies_do() {
+    let app = spawn_app().await;
+    let key = app.create_key(json!({"name": "k"})).await;
+    let id = key["id"].as_str().unwrap();
+    for bad in ["%2B10000-01-01T00:00:00Z", "2030-01-01T00:00:60Z"] {
+        let (status, problem) = app.get(&format!("/v1/audit?from={bad}")).await;
+        assert_problem(status, &problem, 422, "validation_failed");
+        let (status, problem) = app.get(&format!("/v1/keys/{id}/usage?to={bad}")).await;
+        assert_problem(status, &problem, 422, "validation_failed");
+    }
+    let (status, _) = app.get("/v1/audit?from=2029-12-31T23:00:00Z").await;
+    assert_eq!(status, 200);
+}
