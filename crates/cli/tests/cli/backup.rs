@@ -151,6 +151,18 @@ async fn keyward_backup_copies_a_live_database_under_write_load() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    // Nor follows a link someone left where the copy should go.
+    let elsewhere = dir.path().join("elsewhere.db");
+    let planted = dir.path().join("planted.db");
+    std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+    let followed = keyward(&data)
+        .args(["backup", "--output"])
+        .arg(&planted)
+        .output()
+        .unwrap();
+    assert!(!followed.status.success());
+    assert!(!elsewhere.exists(), "nothing was written through the link");
 }
 
 #[test]

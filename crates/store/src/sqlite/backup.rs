@@ -5,28 +5,43 @@
 //! a compact file that holds everything, write-ahead log included. It runs
 //! on a connection of its own, beside a running server.
 
-use crate::files::create_private_file;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
 /// Writes a copy of the database at `database` to `output`, a file that
 /// must not exist yet; the copy is created 0600, as the database is.
 pub async fn backup(database: &SqliteConnectOptions, output: &Path) -> Result<(), sqlx::Error> {
-    if output.exists() {
-        return Err(sqlx::Error::Configuration(
-            format!("{} already exists; give a new file", output.display()).into(),
-        ));
+    let refuse = |why: &str| {
+        Err(sqlx::Error::Configuration(
+            format!("{}: {why}", output.display()).into(),
+        ))
+    };
+    // `symlink_metadata`: a dangling symbolic link exists too, and SQLite
+    // would follow it to wherever it points.
+    if std::fs::symlink_metadata(output).is_ok() {
+        return refuse("already exists; give a new file");
     }
+    let Some(output_text) = output.to_str() else {
+        return refuse("give a path that is UTF-8, as SQLite names files by text");
+    };
     let source = database.get_filename();
     if !source.exists() {
         return Err(sqlx::Error::Configuration(
             format!("there is no database at {}", source.display()).into(),
         ));
     }
-    // VACUUM INTO writes into an empty file: this one is private from the start.
-    create_private_file(output).map_err(sqlx::Error::Io)?;
+    // VACUUM INTO writes into an empty file: this one is created here, new
+    // (never a file or link someone else put there) and private from the start.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(output)
+        .and_then(|_| std::fs::set_permissions(output, std::fs::Permissions::from_mode(0o600)))
+        .map_err(sqlx::Error::Io)?;
     let mut conn: SqliteConnection = database
         .clone()
         .read_only(true)
@@ -34,7 +49,7 @@ pub async fn backup(database: &SqliteConnectOptions, output: &Path) -> Result<()
         .connect()
         .await?;
     let copied = sqlx::query("VACUUM INTO ?")
-        .bind(output.to_string_lossy().into_owned())
+        .bind(output_text)
         .execute(&mut conn)
         .await;
     conn.close().await?;

@@ -57,17 +57,20 @@ impl WriteTx {
         pool: &SqlitePool,
         health: &Arc<WriteHealth>,
     ) -> Result<Self, StoreError> {
-        let mut conn = pool.acquire().await.map_err(backend)?;
-        if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
-            conn.close_on_drop();
+        // The guard exists before `BEGIN` is sent: a request cancelled while
+        // `BEGIN` waits for the lock still drops it, and the connection,
+        // which may have begun after all, is closed instead of going back to
+        // the pool inside a transaction.
+        let mut tx = Self {
+            conn: pool.acquire().await.map_err(backend)?,
+            health: Arc::clone(health),
+            committed: false,
+        };
+        if let Err(error) = tx.conn.execute("BEGIN IMMEDIATE").await {
             health.record(false);
             return Err(backend(error));
         }
-        Ok(Self {
-            conn,
-            health: Arc::clone(health),
-            committed: false,
-        })
+        Ok(tx)
     }
 
     /// Whether appending to `org`'s audit log is safe in this transaction:
