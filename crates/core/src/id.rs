@@ -105,6 +105,14 @@ define_id!(
     /// An audit event.
     EventId, "evt"
 );
+define_id!(
+    /// A webhook endpoint.
+    WebhookId, "wh"
+);
+define_id!(
+    /// One delivery of a webhook message to an endpoint.
+    DeliveryId, "dlv"
+);
 
 impl EventId {
     /// An id as read back from the audit table, kept as found even when it is

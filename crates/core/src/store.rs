@@ -284,7 +284,9 @@ impl StoredHashes {
 /// What a backend must do. Every method is scoped to one organization
 /// except the lookups by hash (the key itself names its organization).
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + Debug {
+pub trait Store:
+    crate::event_store::WebhookStore + crate::event_store::PolicyStore + Send + Sync + Debug
+{
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

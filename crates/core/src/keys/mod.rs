@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 mod input;
+pub mod view;
 
 pub use input::{is_plain_text, parse_ip_net, parse_required_scopes, validate_name};
 use input::{parse_ips, parse_origins, resolve_grant, validate_description, validate_meta};

@@ -1,0 +1,169 @@
+//! The storage of what Keyward tells the outside world: webhook endpoints,
+//! their message outbox and deliveries, the organization's key policy, and
+//! the scheduled notices (`key.expiring`, `key.expired`, `key.stale`,
+//! `key.quota_exhausted`) that must fire once each.
+//!
+//! Messages are not written by callers: whenever a store appends an audit
+//! event that is also a webhook event, it queues a delivery to every
+//! enabled endpoint that subscribes to it, in the same transaction. So a
+//! change and its messages commit together or not at all.
+
+use crate::audit::{AuditContext, NewEvent};
+use crate::id::{DeliveryId, KeyId, OrgId, WebhookId};
+use crate::model::KeyRecord;
+use crate::org_policy::KeyPolicy;
+use crate::store::StoreError;
+use crate::webhooks::{Attempt, AttemptResult, Claimed, Delivery, Endpoint};
+use chrono::{DateTime, Utc};
+
+/// The organization's shared secret as sealed in storage, and the previous
+/// one while its grace period after a rotation runs.
+#[derive(Debug, Clone)]
+pub struct SealedSecrets {
+    /// The current secret, sealed.
+    pub current: Vec<u8>,
+    /// The previous secret, sealed, and when it stops signing.
+    pub previous: Option<(Vec<u8>, DateTime<Utc>)>,
+}
+
+/// A page of an endpoint's deliveries, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryQuery {
+    /// Deliveries created before this one (the cursor).
+    pub before: Option<DeliveryId>,
+    /// At most this many, plus one to tell whether there is a next page.
+    pub limit: u32,
+}
+
+/// Webhook endpoints and their deliveries.
+#[async_trait::async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Adds an endpoint; audited.
+    async fn create_webhook(
+        &self,
+        endpoint: &Endpoint,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// The organization's endpoints, oldest first.
+    async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Endpoint>, StoreError>;
+    /// One endpoint.
+    async fn get_webhook(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+    ) -> Result<Option<Endpoint>, StoreError>;
+    /// Saves a changed endpoint if it is still at `expected_version`; audited.
+    async fn update_webhook(
+        &self,
+        endpoint: &Endpoint,
+        expected_version: i64,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Deletes an endpoint and its deliveries; audited.
+    async fn delete_webhook(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Disables an endpoint that keeps failing (or answered 410), with its
+    /// audit event `webhook.disabled` (which reaches the other endpoints).
+    async fn disable_failing_webhook(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        reason: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+
+    /// One page of an endpoint's deliveries, newest first.
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        webhook: &WebhookId,
+        query: &DeliveryQuery,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Queues the message of an earlier delivery again, as a new delivery
+    /// due at `now`.
+    async fn redeliver(
+        &self,
+        org: &OrgId,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<Delivery, StoreError>;
+
+    /// Deliveries due at `now` whose lease is free, each the oldest pending
+    /// one of its endpoint (messages reach an endpoint in order).
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryId>, StoreError>;
+    /// Takes the lease of a due delivery until `lease_until`; `None` when
+    /// another worker holds it or it is no longer due.
+    async fn claim_delivery(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Claimed>, StoreError>;
+    /// Records an attempt and what follows it, and releases the lease.
+    /// Does nothing when `owner` no longer holds the lease.
+    async fn finish_attempt(
+        &self,
+        claimed: &Claimed,
+        owner: &str,
+        attempt: &Attempt,
+        result: AttemptResult,
+    ) -> Result<(), StoreError>;
+    /// The shared secret(s) that sign the organization's deliveries at `now`.
+    async fn signing_secrets(
+        &self,
+        org: &OrgId,
+        now: DateTime<Utc>,
+    ) -> Result<SealedSecrets, StoreError>;
+}
+
+/// The key policy and the notices it schedules.
+#[async_trait::async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// The organization's policy (the defaults until it is changed).
+    async fn get_policy(&self, org: &OrgId) -> Result<KeyPolicy, StoreError>;
+    /// Saves the policy; audited.
+    async fn update_policy(
+        &self,
+        org: &OrgId,
+        policy: &KeyPolicy,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Keys (not root keys) that are neither revoked nor archived and either
+    /// expire before `expiring_before` or were last used (or created, if
+    /// never used) before `unused_since`; at most `limit`, after `after`.
+    async fn notice_candidates(
+        &self,
+        org: &OrgId,
+        expiring_before: DateTime<Utc>,
+        unused_since: Option<DateTime<Utc>>,
+        after: Option<&KeyId>,
+        limit: u32,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Records the notice `notice` of `key` once: appends `event` (and
+    /// saves `disable`, a changed copy of the key at its version, with its
+    /// own event) unless the notice was recorded before, by this node or
+    /// another. True when this call recorded it.
+    async fn record_notice(
+        &self,
+        org: &OrgId,
+        key: &KeyId,
+        notice: &str,
+        ctx: &AuditContext,
+        event: NewEvent,
+        disable: Option<(&KeyRecord, i64, NewEvent)>,
+    ) -> Result<bool, StoreError>;
+}
