@@ -5,6 +5,8 @@ use crate::audit::{NewEvent, Target, created, diff};
 use crate::id::{KeyId, OrgId};
 use crate::keys::audit_view;
 use crate::model::{KeyRecord, Member, Organization, Project, Team};
+use crate::org_policy::KeyPolicy;
+use crate::webhooks::Endpoint;
 use serde_json::{Map, Value, json};
 
 /// The fields of a JSON object; anything else is empty.
@@ -167,5 +169,81 @@ pub fn shared_secret(action: &str, org: &OrgId, org_name: &str) -> NewEvent {
         action: action.to_owned(),
         target: target("shared_secret", org.as_str(), org_name),
         changes: Map::new(),
+    }
+}
+
+/// An event between two states of a key (`key.disabled`, …), with the
+/// fields that changed.
+pub fn key_changed(action: &str, before: &KeyRecord, after: &KeyRecord) -> NewEvent {
+    NewEvent {
+        action: action.to_owned(),
+        target: key_target(after),
+        changes: diff(&audit_view(before), &audit_view(after)),
+    }
+}
+
+/// A scheduled notice about a key (`key.expiring`, `key.expired`,
+/// `key.stale`, `key.quota_exhausted`), with what it is about.
+pub fn key_notice(action: &str, record: &KeyRecord, details: Map<String, Value>) -> NewEvent {
+    let changes = details
+        .into_iter()
+        .map(|(field, value)| (field, json!({"before": null, "after": value})))
+        .collect();
+    NewEvent {
+        action: action.to_owned(),
+        target: key_target(record),
+        changes,
+    }
+}
+
+fn webhook_target(endpoint: &Endpoint) -> Target {
+    target("webhook", endpoint.id.as_str(), &endpoint.url)
+}
+
+/// `webhook.created`, `webhook.updated` or `webhook.deleted`.
+pub fn webhook_changed(
+    action: &str,
+    before: Option<&Endpoint>,
+    after: Option<&Endpoint>,
+) -> NewEvent {
+    let view = |e: Option<&Endpoint>| e.map(Endpoint::audit_view).unwrap_or_default();
+    let named = after.or(before).expect("a webhook event names an endpoint");
+    NewEvent {
+        action: action.to_owned(),
+        target: webhook_target(named),
+        changes: diff(&view(before), &view(after)),
+    }
+}
+
+/// `webhook.disabled`: Keyward disabled an endpoint (`gone`: it answered
+/// 410; `failing`: it failed for too long).
+pub fn webhook_disabled(before: &Endpoint, after: &Endpoint, reason: &str) -> NewEvent {
+    let mut changes = diff(&before.audit_view(), &after.audit_view());
+    changes.insert(
+        "reason".to_owned(),
+        json!({"before": null, "after": reason}),
+    );
+    NewEvent {
+        action: crate::webhooks::DISABLED_EVENT.to_owned(),
+        target: webhook_target(after),
+        changes,
+    }
+}
+
+/// `webhook.test`: a test message for one endpoint.
+pub fn webhook_test(endpoint: &Endpoint) -> NewEvent {
+    NewEvent {
+        action: crate::webhooks::TEST_EVENT.to_owned(),
+        target: webhook_target(endpoint),
+        changes: Map::new(),
+    }
+}
+
+/// `policy.updated`.
+pub fn policy_updated(org: &OrgId, before: &KeyPolicy, after: &KeyPolicy) -> NewEvent {
+    NewEvent {
+        action: "policy.updated".to_owned(),
+        target: target("policy", org.as_str(), "key policy"),
+        changes: diff(&before.audit_view(), &after.audit_view()),
     }
 }

@@ -172,6 +172,7 @@ pub const CREATE_ACTIONS: &[&str] = &[
     "key.created",
     "member.added",
     "team.created",
+    "webhook.created",
 ];
 /// Actions that change something.
 pub const UPDATE_ACTIONS: &[&str] = &[
@@ -185,6 +186,9 @@ pub const UPDATE_ACTIONS: &[&str] = &[
     "member.password_reset",
     "team.updated",
     "shared_secret.rotated",
+    "webhook.updated",
+    "webhook.disabled",
+    "policy.updated",
 ];
 /// Actions that take something away.
 pub const DELETE_ACTIONS: &[&str] = &[
@@ -193,6 +197,7 @@ pub const DELETE_ACTIONS: &[&str] = &[
     "key.purged",
     "member.removed",
     "team.deleted",
+    "webhook.deleted",
 ];
 
 impl ActionFilter {
@@ -404,12 +409,14 @@ pub trait Store:
         org: &OrgId,
         ctx: &AuditContext,
     ) -> Result<(Vec<u8>, DateTime<Utc>), StoreError>;
-    /// Replaces the shared secret; audited.
+    /// Replaces the shared secret; the one it replaces still signs webhooks
+    /// (beside the new one) until `previous_until`. Audited.
     async fn rotate_shared_secret(
         &self,
         org: &OrgId,
         sealed: &[u8],
         now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
         ctx: &AuditContext,
     ) -> Result<(), StoreError>;
 

@@ -31,6 +31,40 @@ pub struct Settings {
     pub storage_check_interval: Duration,
     /// Dashboard cookies are `Secure` (behind a TLS proxy).
     pub secure_cookies: bool,
+    /// Webhooks and the notices that feed them.
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are delivered and scheduled notices found.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// `--webhook-allow-private`: endpoints may use plain `http` and reach
+    /// loopback, private and link-local addresses (tests, closed networks).
+    pub allow_private: bool,
+    /// How long a rotated shared secret still signs deliveries beside the new one.
+    pub secret_grace: Duration,
+    /// Waits between attempts, in seconds (the Standard Webhooks schedule).
+    pub retry_delays: Vec<i64>,
+    /// One attempt's time limit.
+    pub timeout: Duration,
+    /// How often the delivery worker looks for due deliveries (it also
+    /// wakes at once when this node queues one).
+    pub poll_interval: Duration,
+    /// How often expiring, expired and stale keys are looked for.
+    pub notice_interval: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            secret_grace: Duration::from_secs(24 * 3600),
+            retry_delays: keyward_core::webhooks::RETRY_DELAYS.to_vec(),
+            timeout: Duration::from_secs(15),
+            poll_interval: Duration::from_secs(1),
+            notice_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Settings {
@@ -48,6 +82,7 @@ impl Settings {
             cache: keyward_core::verify::CacheConfig::default(),
             storage_check_interval: Duration::from_secs(1),
             secure_cookies: false,
+            webhooks: WebhookSettings::default(),
         }
     }
 

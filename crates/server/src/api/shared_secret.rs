@@ -79,7 +79,13 @@ pub async fn rotate(
     let (shared_secret, sealed) = generate(&principal.org_id, &state.master_key)?;
     state
         .store
-        .rotate_shared_secret(&principal.org_id, &sealed, now, &principal.audit(now))
+        .rotate_shared_secret(
+            &principal.org_id,
+            &sealed,
+            now,
+            now + state.settings.webhooks.secret_grace,
+            &principal.audit(now),
+        )
         .await?;
     Ok(ApiJson(SharedSecret {
         shared_secret,

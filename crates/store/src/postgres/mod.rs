@@ -15,6 +15,8 @@ mod hashes;
 #[path = "../shared/keys.rs"]
 mod keys;
 mod notify;
+#[path = "../shared/notices.rs"]
+mod notices;
 #[path = "../shared/orgs.rs"]
 mod orgs;
 #[path = "../shared/people.rs"]
@@ -23,6 +25,8 @@ mod people;
 mod rows;
 #[path = "../shared/store.rs"]
 mod store;
+#[path = "../shared/webhooks.rs"]
+mod webhooks;
 mod tx;
 mod usage;
 

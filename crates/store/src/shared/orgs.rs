@@ -82,22 +82,26 @@ pub(super) async fn reveal_shared_secret(
     Ok((sealed, rotated_at))
 }
 
-/// Replaces the sealed shared secret; audited.
+/// Replaces the sealed shared secret, keeping the one it replaces to sign
+/// webhooks beside it until `previous_until`; audited.
 pub(super) async fn rotate_shared_secret(
     store: &Backend,
     org: &OrgId,
     sealed: &[u8],
     now: DateTime<Utc>,
+    previous_until: DateTime<Utc>,
     ctx: &AuditContext,
 ) -> Result<(), StoreError> {
     let mut tx = store.begin_in(org).await?;
     let name: String = sqlx::query_scalar(
-        "UPDATE organizations SET shared_secret = $1, shared_secret_rotated_at = $2
+        "UPDATE organizations SET previous_shared_secret = shared_secret,
+             previous_shared_secret_until = $4, shared_secret = $1, shared_secret_rotated_at = $2
          WHERE id = $3 RETURNING name",
     )
     .bind(sealed)
     .bind(micros(now))
     .bind(org.as_str())
+    .bind(micros(previous_until))
     .fetch_optional(&mut *tx)
     .await
     .map_err(backend)?

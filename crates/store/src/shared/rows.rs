@@ -7,7 +7,7 @@ use super::{Column, Columns};
 use crate::backend;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{Actor, ActorType, AuditEvent, Target};
-use keyward_core::id::{EventId, KeyId, MemberId, OrgId, ProjectId};
+use keyward_core::id::{DeliveryId, EventId, KeyId, MemberId, OrgId, ProjectId, WebhookId};
 use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
 use keyward_core::model::{
     KeyRecord, Member, MemberRole, Organization, PreviousSecret, Project, Session,
@@ -16,6 +16,7 @@ use keyward_core::policy::Code;
 use keyward_core::scope::Role;
 use keyward_core::store::{IdempotentResponse, StoreError};
 use keyward_core::usage::UsageCount;
+use keyward_core::webhooks::{Delivery, DeliveryStatus, Endpoint};
 
 /// A stored value that does not parse as what it should be.
 #[derive(Debug, thiserror::Error)]
@@ -229,5 +230,37 @@ pub(crate) fn audit_event(row: &impl Columns) -> Result<AuditEvent, StoreError> 
         changes,
         prev_hash: text("prev_hash")?,
         hash: text("hash")?,
+    })
+}
+
+pub(crate) fn endpoint(row: &impl Columns) -> Result<Endpoint, StoreError> {
+    Ok(Endpoint {
+        id: parsed(row, "id", |s| WebhookId::parse(s).ok())?,
+        org_id: parsed(row, "org_id", |s| OrgId::parse(s).ok())?,
+        url: get(row, "url")?,
+        description: get(row, "description")?,
+        events: from_json(row, "events")?,
+        enabled: get(row, "enabled")?,
+        disabled_reason: get(row, "disabled_reason")?,
+        failing_since: opt_time(get(row, "failing_since")?)?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+        version: get(row, "version")?,
+    })
+}
+
+/// A delivery, from its row joined with its message's `event_type` and `event_id`.
+pub(crate) fn delivery(row: &impl Columns) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        id: parsed(row, "id", |s| DeliveryId::parse(s).ok())?,
+        webhook_id: parsed(row, "endpoint_id", |s| WebhookId::parse(s).ok())?,
+        message_id: get(row, "message_id")?,
+        event_type: get(row, "event_type")?,
+        audit_event_id: parsed(row, "event_id", |s| EventId::parse(s).ok())?,
+        status: parsed(row, "status", DeliveryStatus::from_name)?,
+        created_at: time(get(row, "created_at")?)?,
+        next_attempt_at: opt_time(get(row, "next_attempt_at")?)?
+            .filter(|_| get::<String>(row, "status").is_ok_and(|s| s == "pending")),
+        attempts: from_json(row, "attempts")?,
     })
 }

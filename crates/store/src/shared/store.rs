@@ -169,9 +169,10 @@ impl Store for Backend {
         org: &OrgId,
         sealed: &[u8],
         now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        orgs::rotate_shared_secret(self, org, sealed, now, ctx).await
+        orgs::rotate_shared_secret(self, org, sealed, now, previous_until, ctx).await
     }
 
     async fn audit_events(

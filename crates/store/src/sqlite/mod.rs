@@ -18,6 +18,8 @@ mod columns;
 #[path = "../shared/keys.rs"]
 mod keys;
 mod lookup;
+#[path = "../shared/notices.rs"]
+mod notices;
 #[path = "../shared/orgs.rs"]
 mod orgs;
 #[path = "../shared/people.rs"]
@@ -26,6 +28,8 @@ mod people;
 mod rows;
 #[path = "../shared/store.rs"]
 mod store;
+#[path = "../shared/webhooks.rs"]
+mod webhooks;
 mod usage;
 mod write;
 

@@ -1,0 +1,70 @@
+-- Webhooks and key policies, column for column as on SQLite.
+--
+-- A webhook message is written in the same transaction as the audit event it
+-- reports, with one delivery per subscribed endpoint; workers lease a due
+-- delivery (`lease_owner`, `lease_until`) so that one node sends it, and a
+-- node that dies mid-delivery leaves it to the next lease. `attempts` is the
+-- JSON list of attempts (at most one per step of the retry schedule).
+
+ALTER TABLE organizations ADD COLUMN previous_shared_secret BYTEA;
+ALTER TABLE organizations ADD COLUMN previous_shared_secret_until BIGINT;
+
+CREATE TABLE key_policies (
+    org_id     TEXT COLLATE "C" PRIMARY KEY REFERENCES organizations (id),
+    policy     TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+-- One row per scheduled notice that fired (`expiring:7:<expires_at>`,
+-- `expired:<expires_at>`, `stale:<since>`, `quota_exhausted:<period>`): the
+-- primary key makes each fire once, whichever node gets there first.
+CREATE TABLE key_notices (
+    org_id      TEXT COLLATE "C" NOT NULL REFERENCES organizations (id),
+    key_id      TEXT COLLATE "C" NOT NULL,
+    notice      TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (key_id, notice)
+);
+
+CREATE TABLE webhook_endpoints (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    org_id          TEXT COLLATE "C" NOT NULL REFERENCES organizations (id),
+    url             TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    enabled         BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    failing_since   BIGINT,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    version         BIGINT NOT NULL
+);
+
+CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id, created_at, id);
+
+CREATE TABLE webhook_messages (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    org_id     TEXT COLLATE "C" NOT NULL REFERENCES organizations (id),
+    event_id   TEXT COLLATE "C" NOT NULL,
+    seq        BIGINT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    org_id          TEXT COLLATE "C" NOT NULL REFERENCES organizations (id),
+    endpoint_id     TEXT COLLATE "C" NOT NULL REFERENCES webhook_endpoints (id),
+    message_id      TEXT COLLATE "C" NOT NULL REFERENCES webhook_messages (id),
+    seq             BIGINT NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    next_attempt_at BIGINT,
+    lease_owner     TEXT,
+    lease_until     BIGINT,
+    attempts        TEXT NOT NULL
+);
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, seq, created_at);
