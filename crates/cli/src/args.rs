@@ -115,6 +115,23 @@ pub struct Serve {
     /// link (default: http://<addr>).
     #[arg(long, env = "KEYWARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Let webhook endpoints use plain http and reach loopback, private and
+    /// link-local addresses (for tests and closed networks only).
+    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Hours a rotated shared secret still signs webhooks beside the new one.
+    #[arg(long, env = "KEYWARD_WEBHOOK_SECRET_GRACE_HOURS", default_value_t = 24)]
+    pub webhook_secret_grace_hours: u64,
+    /// Seconds between a failed webhook attempt and the next, comma-separated
+    /// (default: the Standard Webhooks schedule, 5 s to 24 h, about 3 days).
+    #[arg(long, env = "KEYWARD_WEBHOOK_RETRY_SECONDS", value_delimiter = ',')]
+    pub webhook_retry_seconds: Vec<u32>,
+    /// Time limit of one webhook attempt, in seconds.
+    #[arg(long, env = "KEYWARD_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: u64,
+    /// How often expiring, expired and stale keys are looked for, in seconds.
+    #[arg(long, env = "KEYWARD_NOTICE_INTERVAL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub notice_interval_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]

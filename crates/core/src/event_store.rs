@@ -142,13 +142,13 @@ pub trait PolicyStore: Send + Sync {
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError>;
-    /// Keys (not root keys) that are neither revoked nor archived and either
-    /// expire before `expiring_before` or were last used (or created, if
-    /// never used) before `unused_since`; at most `limit`, after `after`.
+    /// Keys that are neither revoked nor archived and either expire in
+    /// `expiring` or were last used (or created, if never used) at or before
+    /// `unused_since`; at most `limit`, in id order after `after`.
     async fn notice_candidates(
         &self,
         org: &OrgId,
-        expiring_before: DateTime<Utc>,
+        expiring: std::ops::Range<DateTime<Utc>>,
         unused_since: Option<DateTime<Utc>>,
         after: Option<&KeyId>,
         limit: u32,

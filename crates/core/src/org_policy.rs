@@ -157,6 +157,27 @@ impl KeyPolicy {
         }
     }
 
+    /// Checks a changed expiry against the lifetime limit: with a limit, a
+    /// key may not be made to live longer than it allows from `now`, nor
+    /// forever.
+    pub fn check_new_expiry(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        match (self.latest_expiry(now), expires_at) {
+            (Some(_), None) => Err(DomainError::field(
+                "expires_at",
+                format!(
+                    "the organization's policy requires keys to expire within {} days",
+                    self.max_key_lifetime_days.unwrap_or_default()
+                ),
+            )),
+            (Some(_), Some(_)) => self.limit_expiry("expires_at", expires_at, now).map(drop),
+            (None, _) => Ok(()),
+        }
+    }
+
     /// When `key` became stale under this policy, if it is: unused (since
     /// `last_used_at`, or `created_at` for a key never used) for
     /// `stale_after_days`.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Verifications of one key, in one hour, with one outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,8 @@ pub struct UsageRecorder {
     pending: Mutex<HashMap<KeyId, KeyUsage, foldhash::fast::RandomState>>,
     /// Rate limit windows and quota consumption.
     pub limits: Limiter,
+    /// Told, after each written batch, of the keys refused for quota in it.
+    quota_listener: std::sync::OnceLock<mpsc::UnboundedSender<(OrgId, KeyId)>>,
 }
 
 impl UsageRecorder {
@@ -149,6 +151,13 @@ impl UsageRecorder {
         }
     }
 
+    /// After each batch is written, sends `listener` every key that was
+    /// refused for its quota in that batch (`key.quota_exhausted` is found
+    /// here, off the verification path). Only the first listener counts.
+    pub fn listen_for_quota_refusals(&self, listener: mpsc::UnboundedSender<(OrgId, KeyId)>) {
+        let _ = self.quota_listener.set(listener);
+    }
+
     /// Writes what is pending; on failure keeps it for the next attempt.
     pub async fn flush(&self, store: &dyn Store, now: DateTime<Utc>) -> bool {
         let batch = self.take(now);
@@ -156,7 +165,14 @@ impl UsageRecorder {
             return true;
         }
         match store.record_usage(&batch).await {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(listener) = self.quota_listener.get() {
+                    for count in batch.counts.iter().filter(|c| c.code == Code::UsageExceeded) {
+                        let _ = listener.send((count.org_id.clone(), count.key_id.clone()));
+                    }
+                }
+                true
+            }
             Err(error) => {
                 tracing::warn!(%error, "writing usage failed; will retry");
                 self.restore(batch);

@@ -85,6 +85,7 @@ impl Application {
             throttle: crate::session::Throttle::default(),
             passwords: crate::passwords::Passwords::default(),
             setup: crate::dashboard::setup::SetupLink::default(),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
         });
         let router = router(state.clone());
         Ok(Self {
@@ -141,6 +142,14 @@ impl Application {
                 Arc::clone(&self.state.verifier),
             ));
         }
+        let webhooks = tokio::spawn(crate::webhooks::run(self.state.clone(), stop.subscribe()));
+        let (refusals, refused) = tokio::sync::mpsc::unbounded_channel();
+        self.usage.listen_for_quota_refusals(refusals);
+        let notices = tokio::spawn(crate::notices::run(
+            self.state.clone(),
+            refused,
+            stop.subscribe(),
+        ));
         let hashes = tokio::spawn(keep_stored_hashes(
             Arc::clone(&self.state.verifier),
             stop.subscribe(),
@@ -165,6 +174,8 @@ impl Application {
         flusher.await.context("usage writer")?;
         watchdog.await.context("storage watchdog")?;
         hashes.await.context("stored hashes")?;
+        webhooks.await.context("webhook worker")?;
+        notices.await.context("key notices")?;
         if let Err(error) = self.state.store.close().await {
             tracing::warn!(%error, "storage was not closed cleanly");
         }

@@ -11,11 +11,13 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod notices;
 pub mod passwords;
 pub mod session;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::Application;
 pub use settings::Settings;

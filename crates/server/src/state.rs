@@ -31,6 +31,8 @@ pub struct Shared {
     pub passwords: crate::passwords::Passwords,
     /// The one-time first-run link, while there is no organization.
     pub setup: crate::dashboard::setup::SetupLink,
+    /// Wakes the webhook worker when this node queued a delivery.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -20,6 +20,14 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     };
     settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
     settings.secure_cookies = args.secure_cookies;
+    let webhooks = &mut settings.webhooks;
+    webhooks.allow_private = args.webhook_allow_private;
+    webhooks.secret_grace = std::time::Duration::from_secs(args.webhook_secret_grace_hours * 3600);
+    if !args.webhook_retry_seconds.is_empty() {
+        webhooks.retry_delays = args.webhook_retry_seconds.iter().map(|s| i64::from(*s)).collect();
+    }
+    webhooks.timeout = std::time::Duration::from_secs(args.webhook_timeout_seconds);
+    webhooks.notice_interval = std::time::Duration::from_secs(args.notice_interval_seconds);
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
     let public_url = args

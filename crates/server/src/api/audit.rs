@@ -106,7 +106,7 @@ fn filters(params: AuditFilters, v: &mut Validation) -> AuditQuery {
     }
 }
 
-fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     params.map(|Query(p)| p).map_err(|e| ApiError::BadRequest {
         code: "invalid_query",
         detail: e.body_text(),

@@ -70,7 +70,7 @@ pub async fn create(
         principal.require("org:admin")?;
     }
     let created_by = principal.actor_id.to_string();
-    let new = keys::create(
+    let mut new = keys::create(
         input,
         &principal.org_id,
         &project,
@@ -78,6 +78,8 @@ pub async fn create(
         &state.master_key,
         now,
     )?;
+    let policy = state.store.get_policy(&principal.org_id).await?;
+    new.record.expires_at = policy.limit_expiry("expires_at", new.record.expires_at, now)?;
     if new.record.root {
         principal.require_covers(&new.record.scopes)?;
     }
@@ -450,6 +452,10 @@ pub async fn update(
     let now = state.clock.now();
     let mut after = before.clone();
     keys::update(&mut after, input, &project.apis, now)?;
+    if after.expires_at != before.expires_at {
+        let policy = state.store.get_policy(&principal.org_id).await?;
+        policy.check_new_expiry(after.expires_at, now)?;
+    }
     if after.root {
         principal.require_covers(&before.scopes)?;
         principal.require_covers(&after.scopes)?;

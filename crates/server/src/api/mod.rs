@@ -8,12 +8,14 @@ pub mod health;
 pub mod key_actions;
 pub mod keys;
 pub mod members;
+pub mod policy;
 pub mod projects;
 pub mod shared_secret;
 pub mod teams;
 pub mod usage;
 pub mod verify;
 pub mod views;
+pub mod webhooks;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
@@ -44,7 +46,8 @@ use utoipa_axum::routes;
         (name = "verification", description = "Is this key allowed to do this?"),
         (name = "members", description = "Members, their roles, and teams"),
         (name = "audit", description = "The tamper-evident audit log"),
-        (name = "organization", description = "The organization's shared secret"),
+        (name = "organization", description = "The organization's shared secret and key policy"),
+        (name = "webhooks", description = "Events sent to your endpoints, signed with the shared secret"),
         (name = "operations", description = "Health, readiness and this description"),
     ),
 )]
@@ -94,6 +97,12 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(teams::update, teams::delete))
         .routes(routes!(shared_secret::reveal))
         .routes(routes!(shared_secret::rotate))
+        .routes(routes!(policy::get, policy::update))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(usage::usage))

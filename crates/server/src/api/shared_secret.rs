@@ -40,6 +40,12 @@ fn aad(org: &OrgId) -> String {
     format!("shared-secret:{org}")
 }
 
+/// The shared secret sealed in storage, in the clear.
+pub fn open(org: &OrgId, master_key: &MasterKey, sealed: &[u8]) -> Result<String, ApiError> {
+    let plain = master_key.open(sealed, aad(org).as_bytes())?;
+    String::from_utf8(plain).map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
 /// Reveals the shared secret; the reveal is audited.
 #[utoipa::path(
     get, path = "/v1/shared-secret", tag = "organization", operation_id = "shared_secret_reveal",
@@ -55,10 +61,7 @@ pub async fn reveal(
         .store
         .reveal_shared_secret(&principal.org_id, &ctx)
         .await?;
-    let plain = state
-        .master_key
-        .open(&sealed, aad(&principal.org_id).as_bytes())?;
-    let shared_secret = String::from_utf8(plain).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let shared_secret = open(&principal.org_id, &state.master_key, &sealed)?;
     Ok(ApiJson(SharedSecret {
         shared_secret,
         rotated_at,

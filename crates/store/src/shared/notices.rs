@@ -56,7 +56,7 @@ impl PolicyStore for Backend {
     async fn notice_candidates(
         &self,
         org: &OrgId,
-        expiring_before: DateTime<Utc>,
+        expiring: std::ops::Range<DateTime<Utc>>,
         unused_since: Option<DateTime<Utc>>,
         after: Option<&KeyId>,
         limit: u32,
@@ -64,13 +64,14 @@ impl PolicyStore for Backend {
         let rows = sqlx::query(
             "SELECT * FROM api_keys
              WHERE org_id = $1 AND revoked_at IS NULL AND archived_at IS NULL AND id > $2
-               AND ((expires_at IS NOT NULL AND expires_at <= $3)
-                    OR COALESCE(last_used_at, created_at) <= $4)
-             ORDER BY id LIMIT $5",
+               AND ((expires_at >= $3 AND expires_at < $4)
+                    OR COALESCE(last_used_at, created_at) <= $5)
+             ORDER BY id LIMIT $6",
         )
         .bind(org.as_str())
         .bind(after.map_or("", KeyId::as_str))
-        .bind(micros(expiring_before))
+        .bind(micros(expiring.start))
+        .bind(micros(expiring.end))
         .bind(unused_since.map_or(i64::MIN, micros))
         .bind(i64::from(limit))
         .fetch_all(self.fresh())

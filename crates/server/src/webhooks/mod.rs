@@ -1,0 +1,210 @@
+//! The webhook delivery worker.
+//!
+//! Every node runs one. It wakes every poll interval (and at once when this
+//! node queued a test or a redelivery), asks storage for due deliveries (the
+//! oldest pending one of each endpoint), takes each one's lease, and sends
+//! them side by side. The lease outlives the attempt's timeout, so no other
+//! node sends the same delivery meanwhile; a node that dies mid-attempt
+//! leaves the lease to run out and another worker (or this one, restarted)
+//! to retry.
+
+mod send;
+
+use crate::api::shared_secret;
+use crate::settings::WebhookSettings;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::AuditContext;
+use keyward_core::webhooks::{self, Attempt, AttemptResult, Claimed, SigningKey};
+use send::Sender;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Due deliveries taken per round.
+const BATCH: u32 = 32;
+
+/// Runs the worker until `shutdown` turns true; an attempt in flight then
+/// finishes (or its lease runs out).
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let settings = state.settings.webhooks.clone();
+    let sender = match Sender::new(settings.timeout, settings.allow_private) {
+        Ok(sender) => sender,
+        Err(error) => {
+            tracing::error!(%error, "webhook client could not start; no webhook is delivered");
+            return;
+        }
+    };
+    let owner = match keyward_core::base62::random(16) {
+        Ok(random) => format!("node_{random}"),
+        Err(error) => {
+            tracing::error!(%error, "no webhook is delivered");
+            return;
+        }
+    };
+    loop {
+        let busy = round(&state, &settings, &sender, &owner).await;
+        if *shutdown.borrow() {
+            return;
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(settings.poll_interval) => {}
+            () = state.webhook_wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One round: sends what is due. True when it found a full batch (more may
+/// be waiting).
+async fn round(state: &AppState, settings: &WebhookSettings, sender: &Sender, owner: &str) -> bool {
+    let now = state.clock.now();
+    let due = match state.store.due_deliveries(now, BATCH).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "looking for due webhook deliveries failed");
+            return false;
+        }
+    };
+    let lease_until = now + settings.timeout + Duration::from_secs(30);
+    let mut attempts = Vec::with_capacity(due.len());
+    for id in &due {
+        match state.store.claim_delivery(id, owner, now, lease_until).await {
+            Ok(Some(claimed)) => attempts.push(deliver(state, settings, sender, owner, claimed)),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, delivery = %id, "claiming a delivery failed"),
+        }
+    }
+    futures_util::future::join_all(attempts).await;
+    due.len() == BATCH as usize
+}
+
+/// Sends one claimed delivery and records what came of it.
+async fn deliver(
+    state: &AppState,
+    settings: &WebhookSettings,
+    sender: &Sender,
+    owner: &str,
+    claimed: Claimed,
+) {
+    let started = state.clock.now();
+    let keys = match signing_keys(state, &claimed, started).await {
+        Ok(keys) => keys,
+        Err(error) => {
+            // Not the endpoint's fault: the lease runs out and a later
+            // round tries again.
+            tracing::error!(%error, delivery = %claimed.delivery.id, "no key to sign a delivery");
+            return;
+        }
+    };
+    // The moment of sending, from the real clock whatever clock the rest
+    // of Keyward reads: receivers compare it with theirs.
+    let timestamp = Utc::now().timestamp();
+    let id = claimed.delivery.message_id.clone();
+    let signature = webhooks::signature_header(&keys, &id, timestamp, &claimed.payload);
+    let headers = [
+        ("webhook-id", id),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ];
+    let response = sender
+        .post(&claimed.url, headers, claimed.payload.clone())
+        .await;
+    let attempt = Attempt {
+        at: started,
+        response_code: response.status,
+        duration_ms: u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX),
+        error: response.error.clone(),
+    };
+    let now = state.clock.now();
+    let (result, disable) = decide(settings, &claimed, &response, now);
+    tracing::info!(
+        delivery = %claimed.delivery.id,
+        webhook = %claimed.delivery.webhook_id,
+        event = %claimed.delivery.event_type,
+        status = ?response.status,
+        error = ?response.error,
+        result = ?result,
+        "webhook attempt"
+    );
+    if let Err(error) = state
+        .store
+        .finish_attempt(&claimed, owner, &attempt, result)
+        .await
+    {
+        tracing::warn!(%error, delivery = %claimed.delivery.id, "recording a webhook attempt failed");
+        return;
+    }
+    if let Some(reason) = disable {
+        let ctx = AuditContext::system("keyward webhooks", now);
+        if let Err(error) = state
+            .store
+            .disable_failing_webhook(&claimed.org_id, &claimed.delivery.webhook_id, reason, &ctx)
+            .await
+        {
+            tracing::warn!(%error, webhook = %claimed.delivery.webhook_id, "disabling a failing webhook failed");
+        } else {
+            tracing::warn!(webhook = %claimed.delivery.webhook_id, reason, "webhook endpoint disabled");
+        }
+    }
+}
+
+/// What follows an attempt, and whether the endpoint is to be disabled
+/// (`gone` on 410, `failing` after failing for [`webhooks::DISABLE_AFTER`]).
+fn decide(
+    settings: &WebhookSettings,
+    claimed: &Claimed,
+    response: &send::Response,
+    now: DateTime<Utc>,
+) -> (AttemptResult, Option<&'static str>) {
+    match response.status {
+        Some(status) if (200..300).contains(&status) => return (AttemptResult::Succeeded, None),
+        Some(410) => return (AttemptResult::GiveUp, Some("gone")),
+        _ => {}
+    }
+    let failing_since = claimed.failing_since.unwrap_or(now);
+    let disable = (now - failing_since >= webhooks::DISABLE_AFTER).then_some("failing");
+    let attempts = u32::try_from(claimed.delivery.attempts.len() + 1).unwrap_or(u32::MAX);
+    let next = webhooks::next_attempt(
+        &settings.retry_delays,
+        attempts,
+        now,
+        jitter(),
+        response.retry_after,
+    );
+    match next {
+        Some(at) if disable.is_none() => (AttemptResult::RetryAt(at), None),
+        // A disabled endpoint keeps this delivery pending: re-enabling it
+        // resumes where it stopped.
+        Some(at) => (AttemptResult::RetryAt(at), disable),
+        None => (AttemptResult::GiveUp, disable),
+    }
+}
+
+/// A number in `[0, 1)` to spread retries.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / 4_294_967_296.0
+}
+
+/// The organization's current shared secret, and the previous one during
+/// its grace period, as signing keys.
+async fn signing_keys(
+    state: &AppState,
+    claimed: &Claimed,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<SigningKey>> {
+    let sealed = state.store.signing_secrets(&claimed.org_id, now).await?;
+    let mut keys = vec![
+        shared_secret::open(&claimed.org_id, &state.master_key, &sealed.current)?.into_bytes(),
+    ];
+    if let Some((previous, _)) = sealed.previous {
+        keys.push(shared_secret::open(&claimed.org_id, &state.master_key, &previous)?.into_bytes());
+    }
+    Ok(keys)
+}
