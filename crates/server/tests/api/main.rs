@@ -22,6 +22,8 @@ mod members;
 mod openapi;
 mod projects;
 mod races;
+mod receiver;
 mod sessions;
 mod strict_input;
 mod verify;
+mod webhooks;

@@ -36,9 +36,13 @@ mod openapi;
 mod projects;
 #[path = "../api/races.rs"]
 mod races;
+#[path = "../api/receiver.rs"]
+mod receiver;
 #[path = "../api/sessions.rs"]
 mod sessions;
 #[path = "../api/strict_input.rs"]
 mod strict_input;
 #[path = "../api/verify.rs"]
 mod verify;
+#[path = "../api/webhooks.rs"]
+mod webhooks;

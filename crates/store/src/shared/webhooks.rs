@@ -309,16 +309,14 @@ impl WebhookStore for Backend {
             .push(" AND d.endpoint_id = ")
             .push_bind(webhook.as_str());
         if let Some(before) = &query.before {
-            let at = "(SELECT created_at FROM webhook_deliveries WHERE id = ";
-            sql.push(format!(" AND (d.created_at < {at}"))
-                .push_bind(before.as_str())
-                .push(format!(") OR (d.created_at = {at}"))
-                .push_bind(before.as_str())
-                .push(") AND d.id < ")
-                .push_bind(before.as_str())
-                .push("))");
+            sql.push(
+                " AND (d.created_at, d.seq, d.id) <
+                 (SELECT created_at, seq, id FROM webhook_deliveries WHERE id = ",
+            )
+            .push_bind(before.as_str())
+            .push(")");
         }
-        sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
+        sql.push(" ORDER BY d.created_at DESC, d.seq DESC, d.id DESC LIMIT ")
             .push_bind(i64::from(query.limit) + 1);
         let rows = sql.build().fetch_all(self.fresh()).await.map_err(backend)?;
         rows.iter().map(rows::delivery).collect()
