@@ -19,6 +19,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod members;
+mod notices;
 mod openapi;
 mod projects;
 mod races;

@@ -30,6 +30,8 @@ mod lifecycle;
 mod limits;
 #[path = "../api/members.rs"]
 mod members;
+#[path = "../api/notices.rs"]
+mod notices;
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[path = "../api/projects.rs"]
