@@ -80,7 +80,12 @@ async fn sweep_org(state: &AppState, org: &OrgId, policy: &KeyPolicy) -> anyhow:
             .notice_candidates(org, expiring.clone(), unused_since, after.as_ref(), PAGE)
             .await?;
         for key in &page {
-            recorded += notices_of(state, policy, key, now).await?;
+            // One key's failure (a change racing the sweep) is retried at
+            // the next sweep; the others go on.
+            match notices_of(state, policy, key, now).await {
+                Ok(n) => recorded += n,
+                Err(error) => tracing::warn!(%error, key = %key.id, "recording a key notice failed"),
+            }
         }
         if page.len() < PAGE as usize {
             return Ok(recorded);

@@ -14,14 +14,17 @@
 mod audit;
 pub mod chart;
 mod client;
+mod deliveries;
 mod forms;
 mod keys;
 mod people;
+mod policy;
 mod projects;
 mod root_keys;
 pub mod setup;
 mod shared_secret;
 mod signin;
+mod webhooks;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -96,6 +99,26 @@ pub fn router() -> Router<AppState> {
             "/shared-secret",
             get(shared_secret::shared_secret).post(shared_secret::shared_secret_action),
         )
+        .route(
+            "/webhooks",
+            get(webhooks::webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::webhook).post(webhooks::update_webhook),
+        )
+        .route("/webhooks/{id}/enable", post(webhooks::enable_webhook))
+        .route("/webhooks/{id}/disable", post(webhooks::disable_webhook))
+        .route(
+            "/webhooks/{id}/delete",
+            get(webhooks::delete_form).post(webhooks::delete_webhook),
+        )
+        .route("/webhooks/{id}/test", post(deliveries::send_test))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(deliveries::redeliver),
+        )
+        .route("/policy", get(policy::policy).post(policy::update_policy))
         .route("/members", get(people::members).post(people::add_member))
         .route("/members/{id}", post(people::update_member))
         .route("/members/{id}/reset-password", post(people::reset_password))
@@ -201,7 +224,7 @@ pub struct Nav {
     pub members: bool,
     /// May manage projects.
     pub projects: bool,
-    /// May manage root keys and the shared secret.
+    /// May manage root keys, the shared secret, webhooks and the key policy.
     pub org_admin: bool,
     /// May create and change keys.
     pub write_keys: bool,

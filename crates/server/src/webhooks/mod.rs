@@ -1,9 +1,10 @@
 //! The webhook delivery worker.
 //!
-//! Every node runs one. It wakes every poll interval (and at once when this
-//! node queued a test or a redelivery), asks storage for due deliveries (the
-//! oldest pending one of each endpoint), takes each one's lease, and sends
-//! them side by side. The lease outlives the attempt's timeout, so no other
+//! Every node runs one. It wakes every poll interval (at once when this node
+//! queued a test or a redelivery, or an attempt ended), asks storage for due
+//! deliveries (the oldest pending one of each endpoint), takes each one's
+//! lease, and sends them side by side, so a slow endpoint holds up only
+//! its own messages. The lease outlives the attempt's timeout, so no other
 //! node sends the same delivery meanwhile; a node that dies mid-attempt
 //! leaves the lease to run out and another worker (or this one, restarted)
 //! to retry.
@@ -17,14 +18,16 @@ use chrono::{DateTime, Utc};
 use keyward_core::audit::AuditContext;
 use keyward_core::webhooks::{self, Attempt, AttemptResult, Claimed, SigningKey};
 use send::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-/// Due deliveries taken per round.
-const BATCH: u32 = 32;
+/// Most deliveries in flight at once on a node.
+const IN_FLIGHT: usize = 32;
 
-/// Runs the worker until `shutdown` turns true; an attempt in flight then
-/// finishes (or its lease runs out).
+/// Runs the worker until `shutdown` turns true, then lets the attempts in
+/// flight finish (each within its timeout).
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let settings = state.settings.webhooks.clone();
     let sender = match Sender::new(settings.timeout, settings.allow_private) {
@@ -34,63 +37,91 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             return;
         }
     };
-    let owner = match keyward_core::base62::random(16) {
-        Ok(random) => format!("node_{random}"),
+    let owner: Arc<str> = match keyward_core::base62::random(16) {
+        Ok(random) => format!("node_{random}").into(),
         Err(error) => {
             tracing::error!(%error, "no webhook is delivered");
             return;
         }
     };
+    let mut in_flight = JoinSet::new();
     loop {
-        let busy = round(&state, &settings, &sender, &owner).await;
-        if *shutdown.borrow() {
-            return;
+        while in_flight.try_join_next().is_some() {}
+        let room = IN_FLIGHT - in_flight.len();
+        let mut full = false;
+        if room > 0 {
+            let claimed = claim_due(&state, &settings, &owner, room).await;
+            full = claimed.len() == room;
+            for claimed in claimed {
+                in_flight.spawn(deliver(
+                    state.clone(),
+                    settings.clone(),
+                    sender.clone(),
+                    Arc::clone(&owner),
+                    claimed,
+                ));
+            }
         }
-        if busy {
+        if *shutdown.borrow() {
+            break;
+        }
+        if full {
+            // More may be due; look again once an attempt ends.
+            tokio::select! {
+                _ = in_flight.join_next() => {}
+                _ = shutdown.changed() => break,
+            }
             continue;
         }
+        // An attempt that ends lets its endpoint's next message go at once.
         tokio::select! {
             () = tokio::time::sleep(settings.poll_interval) => {}
             () = state.webhook_wake.notified() => {}
-            _ = shutdown.changed() => return,
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            _ = shutdown.changed() => break,
         }
     }
+    while in_flight.join_next().await.is_some() {}
 }
 
-/// One round: sends what is due. True when it found a full batch (more may
-/// be waiting).
-async fn round(state: &AppState, settings: &WebhookSettings, sender: &Sender, owner: &str) -> bool {
+/// Takes the leases of up to `limit` due deliveries.
+async fn claim_due(
+    state: &AppState,
+    settings: &WebhookSettings,
+    owner: &str,
+    limit: usize,
+) -> Vec<Claimed> {
     let now = state.clock.now();
-    let due = match state.store.due_deliveries(now, BATCH).await {
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    let due = match state.store.due_deliveries(now, limit).await {
         Ok(due) => due,
         Err(error) => {
             tracing::warn!(%error, "looking for due webhook deliveries failed");
-            return false;
+            return Vec::new();
         }
     };
     let lease_until = now + settings.timeout + Duration::from_secs(30);
-    let mut attempts = Vec::with_capacity(due.len());
+    let mut claimed = Vec::with_capacity(due.len());
     for id in &due {
         match state.store.claim_delivery(id, owner, now, lease_until).await {
-            Ok(Some(claimed)) => attempts.push(deliver(state, settings, sender, owner, claimed)),
+            Ok(Some(delivery)) => claimed.push(delivery),
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, delivery = %id, "claiming a delivery failed"),
         }
     }
-    futures_util::future::join_all(attempts).await;
-    due.len() == BATCH as usize
+    claimed
 }
 
 /// Sends one claimed delivery and records what came of it.
 async fn deliver(
-    state: &AppState,
-    settings: &WebhookSettings,
-    sender: &Sender,
-    owner: &str,
+    state: AppState,
+    settings: WebhookSettings,
+    sender: Sender,
+    owner: Arc<str>,
     claimed: Claimed,
 ) {
     let started = state.clock.now();
-    let keys = match signing_keys(state, &claimed, started).await {
+    let keys = match signing_keys(&state, &claimed, started).await {
         Ok(keys) => keys,
         Err(error) => {
             // Not the endpoint's fault: the lease runs out and a later
@@ -119,7 +150,7 @@ async fn deliver(
         error: response.error.clone(),
     };
     let now = state.clock.now();
-    let (result, disable) = decide(settings, &claimed, &response, now);
+    let (result, disable) = decide(&settings, &claimed, &response, now);
     tracing::info!(
         delivery = %claimed.delivery.id,
         webhook = %claimed.delivery.webhook_id,
@@ -131,7 +162,7 @@ async fn deliver(
     );
     if let Err(error) = state
         .store
-        .finish_attempt(&claimed, owner, &attempt, result)
+        .finish_attempt(&claimed, &owner, &attempt, result)
         .await
     {
         tracing::warn!(%error, delivery = %claimed.delivery.id, "recording a webhook attempt failed");

@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most of a response body that is read (and kept, for the delivery log).
+/// Most of a response body that is read (and then dropped: nothing an
+/// endpoint answers is stored).
 const BODY_LIMIT: usize = 1024;
 /// Longest `Retry-After` honoured: a day.
 const MAX_RETRY_AFTER: i64 = 24 * 3600;

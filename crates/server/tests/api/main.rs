@@ -9,6 +9,7 @@ mod backend {
     pub const POSTGRES: bool = false;
 }
 
+mod admin_pages;
 mod audit;
 mod conformance;
 mod errors;

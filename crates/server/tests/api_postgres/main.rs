@@ -9,6 +9,8 @@ mod backend {
     pub const POSTGRES: bool = true;
 }
 
+#[path = "../api/admin_pages.rs"]
+mod admin_pages;
 #[path = "../api/audit.rs"]
 mod audit;
 #[path = "../api/conformance.rs"]

@@ -91,8 +91,8 @@ impl PolicyStore for Backend {
     ) -> Result<bool, StoreError> {
         // Most rounds find the notice already recorded: a read says so
         // without taking the write lock.
-        let recorded: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM key_notices WHERE key_id = $1 AND notice = $2")
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT notice FROM key_notices WHERE key_id = $1 AND notice = $2")
                 .bind(key.as_str())
                 .bind(notice)
                 .fetch_optional(self.fresh())
