@@ -41,6 +41,10 @@ impl Browser {
             eprintln!("SKIPPED: Debian's chromium and chromium-driver are not installed");
             return None;
         }
+        // Both of rustls' providers are built in (fantoccini's aws-lc-rs,
+        // reqwest's ring), so the process must name one; a second call,
+        // from another test, finds it named and changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))

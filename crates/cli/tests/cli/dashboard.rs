@@ -1,6 +1,6 @@
 //! The dashboard in a real browser against the real binary: the first-run
-//! link, an owner's whole journey with a key, and what the `member` and
-//! `analytics` roles may see and do.
+//! link, an owner's whole journey with a key (and a webhook endpoint and
+//! the key policy), and what the `member` and `analytics` roles may see and do.
 
 use crate::browser::Browser;
 use crate::support::Server;
@@ -98,13 +98,72 @@ async fn create_key(browser: &Browser, base: &str, name: &str) -> (String, Strin
     (id, browser.text("#new-key").await)
 }
 
+/// Adds a webhook endpoint for revoked keys and sends it a test event;
+/// returns the endpoint's page.
+async fn add_webhook(browser: &Browser, base: &str) -> String {
+    browser.goto(&format!("{base}/webhooks")).await;
+    // Nothing listens on port 9: the test's delivery fails and is retried.
+    browser.fill("#url", "http://127.0.0.1:9/keyward").await;
+    browser.fill("#description", "Billing sync").await;
+    browser
+        .click("input[name=events][value='key.revoked']")
+        .await;
+    browser
+        .submit("form[action='/webhooks'] button[type=submit]")
+        .await;
+    let created = browser.path().await;
+    let page = created.trim_end_matches("?done=created").to_owned();
+    assert!(page.starts_with("/webhooks/wh_"), "{created}");
+    assert!(browser.page().await.contains("The endpoint was added"));
+    browser.submit("form[action$='/test'] button").await;
+    assert_eq!(browser.path().await, format!("{page}?done=test"));
+    let log = browser.text("table.deliveries").await;
+    assert!(log.contains("webhook.test"), "{log}");
+    browser.goto(&format!("{base}/webhooks")).await;
+    let list = browser.text("table.webhooks").await;
+    assert!(
+        list.contains("127.0.0.1:9/keyward") && list.contains("key.revoked"),
+        "{list}"
+    );
+    page
+}
+
+/// Saves a key policy through its form and checks it through the API.
+async fn save_policy(browser: &Browser, http: &reqwest::Client, base: &str, root_key: &str) {
+    browser.goto(&format!("{base}/policy")).await;
+    browser.fill("#max_key_lifetime_days", "365").await;
+    browser.fill("#expiry_notice_days", "30, 7, 1").await;
+    browser.fill("#stale_after_days", "90").await;
+    browser.click("#disable_stale_keys").await;
+    browser.select("#leak_action", "disable").await;
+    browser
+        .submit("form[action='/policy'] button[type=submit]")
+        .await;
+    assert_eq!(browser.path().await, "/policy?saved=1");
+    let policy: Value = http
+        .get(format!("{base}/v1/policy"))
+        .bearer_auth(root_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        policy,
+        json!({"max_key_lifetime_days": 365, "expiry_notice_days": [30, 7, 1],
+               "stale_after_days": 90, "disable_stale_keys": true, "leak_action": "disable"})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browser() {
     let Some(browser) = Browser::start().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    // Webhook endpoints on this machine are allowed (the one below is).
+    let server = Server::start(dir.path(), &["--webhook-allow-private"]);
     let base = server.base.clone();
     let http = reqwest::Client::new();
 
@@ -297,6 +356,9 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
         .unwrap();
     assert!(jsonl.lines().count() >= 8, "{jsonl}");
 
+    let webhook_page = add_webhook(&browser, &base).await;
+    save_policy(&browser, &http, &base, &root_key).await;
+
     // Every main page: labelled controls, and readable on a phone (375 px).
     let key_page = format!("/keys/{key_id}");
     let pages = [
@@ -309,6 +371,9 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
         ("/teams", "teams"),
         ("/root-keys", "root-keys"),
         ("/shared-secret", "shared-secret"),
+        ("/webhooks", "webhooks"),
+        (webhook_page.as_str(), "webhook"),
+        ("/policy", "policy"),
         ("/keys?status=archived", "archived"),
     ];
     for (page, name) in pages {
@@ -420,6 +485,14 @@ async fn members_see_their_own_keys_and_analytics_cannot_revoke() {
         "{table}"
     );
     assert!(!browser.has("a[href='/keys/new']").await);
+    assert!(!browser.has("a[href='/webhooks']").await && !browser.has("a[href='/policy']").await);
+    browser.goto(&format!("{base}/policy")).await;
+    assert!(
+        browser
+            .page()
+            .await
+            .contains("does not manage the key policy")
+    );
     browser.goto(&format!("{base}/keys/{mia_key_id}")).await;
     assert!(!browser.has("a[href$='/revoke']").await);
     browser
