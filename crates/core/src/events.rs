@@ -207,10 +207,12 @@ pub fn webhook_changed(
     after: Option<&Endpoint>,
 ) -> NewEvent {
     let view = |e: Option<&Endpoint>| e.map(Endpoint::audit_view).unwrap_or_default();
-    let named = after.or(before).expect("a webhook event names an endpoint");
+    let named = after.or(before);
     NewEvent {
         action: action.to_owned(),
-        target: webhook_target(named),
+        target: named
+            .map(webhook_target)
+            .unwrap_or_else(|| target("webhook", "", "")),
         changes: diff(&view(before), &view(after)),
     }
 }

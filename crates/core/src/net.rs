@@ -62,7 +62,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 /// is not public, or a name that only ever means this machine. `None` when
 /// the host may be tried (its addresses are checked once resolved).
 pub fn blocked_host(url: &url::Url) -> Option<String> {
-    let refused = || Some("must not point to a loopback, private, link-local or metadata address".to_owned());
+    let refused =
+        || Some("must not point to a loopback, private, link-local or metadata address".to_owned());
     match url.host()? {
         url::Host::Ipv4(ip) if !is_public_v4(ip) => refused(),
         url::Host::Ipv6(ip) if !is_public_v6(ip) => refused(),

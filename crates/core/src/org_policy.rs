@@ -97,7 +97,8 @@ impl KeyPolicy {
         let mut v = Validation::default();
         let mut next = self.clone();
         if let Some(days) = update.max_key_lifetime_days {
-            next.max_key_lifetime_days = v.check("max_key_lifetime_days", check_days(days)).flatten();
+            next.max_key_lifetime_days =
+                v.check("max_key_lifetime_days", check_days(days)).flatten();
         }
         if let Some(days) = update.stale_after_days {
             next.stale_after_days = v.check("stale_after_days", check_days(days)).flatten();
@@ -106,9 +107,15 @@ impl KeyPolicy {
             notices.sort_unstable_by(|a, b| b.cmp(a));
             notices.dedup();
             if notices.len() > MAX_NOTICES {
-                v.push("expiry_notice_days", format!("at most {MAX_NOTICES} notices"));
+                v.push(
+                    "expiry_notice_days",
+                    format!("at most {MAX_NOTICES} notices"),
+                );
             } else if notices.iter().any(|d| *d == 0 || *d > MAX_NOTICE_DAYS) {
-                v.push("expiry_notice_days", format!("each must be 1 to {MAX_NOTICE_DAYS} days"));
+                v.push(
+                    "expiry_notice_days",
+                    format!("each must be 1 to {MAX_NOTICE_DAYS} days"),
+                );
             } else {
                 next.expiry_notice_days = notices;
             }
@@ -201,16 +208,23 @@ mod tests {
     fn updates_are_checked_as_a_whole() {
         let policy = KeyPolicy::default();
         let update: UpdatePolicy =
-            serde_json::from_str(r#"{"stale_after_days": 90, "disable_stale_keys": true}"#).unwrap();
+            serde_json::from_str(r#"{"stale_after_days": 90, "disable_stale_keys": true}"#)
+                .unwrap();
         let next = policy.updated(update).unwrap();
         assert_eq!(next.stale_after_days, Some(90));
         let clear: UpdatePolicy = serde_json::from_str(r#"{"stale_after_days": null}"#).unwrap();
-        assert!(next.updated(clear).is_err(), "disabling stale keys needs a threshold");
+        assert!(
+            next.updated(clear).is_err(),
+            "disabling stale keys needs a threshold"
+        );
         let zero: UpdatePolicy = serde_json::from_str(r#"{"max_key_lifetime_days": 0}"#).unwrap();
         assert!(policy.updated(zero).is_err());
         let notices: UpdatePolicy =
             serde_json::from_str(r#"{"expiry_notice_days": [1, 30, 7, 7]}"#).unwrap();
-        assert_eq!(policy.updated(notices).unwrap().expiry_notice_days, vec![30, 7, 1]);
+        assert_eq!(
+            policy.updated(notices).unwrap().expiry_notice_days,
+            vec![30, 7, 1]
+        );
         assert!(serde_json::from_str::<UpdatePolicy>(r#"{"expiry_notice_days": null}"#).is_err());
         assert!(serde_json::from_str::<UpdatePolicy>(r#"{"leak_action": "ignore"}"#).is_err());
     }
@@ -227,10 +241,20 @@ mod tests {
             Some(now + Duration::days(30))
         );
         let soon = now + Duration::days(3);
-        assert_eq!(policy.limit_expiry("expires_at", Some(soon), now).unwrap(), Some(soon));
-        assert!(policy
-            .limit_expiry("expires_at", Some(now + Duration::days(31)), now)
-            .is_err());
-        assert_eq!(KeyPolicy::default().limit_expiry("expires_at", None, now).unwrap(), None);
+        assert_eq!(
+            policy.limit_expiry("expires_at", Some(soon), now).unwrap(),
+            Some(soon)
+        );
+        assert!(
+            policy
+                .limit_expiry("expires_at", Some(now + Duration::days(31)), now)
+                .is_err()
+        );
+        assert_eq!(
+            KeyPolicy::default()
+                .limit_expiry("expires_at", None, now)
+                .unwrap(),
+            None
+        );
     }
 }

@@ -167,7 +167,11 @@ impl UsageRecorder {
         match store.record_usage(&batch).await {
             Ok(()) => {
                 if let Some(listener) = self.quota_listener.get() {
-                    for count in batch.counts.iter().filter(|c| c.code == Code::UsageExceeded) {
+                    for count in batch
+                        .counts
+                        .iter()
+                        .filter(|c| c.code == Code::UsageExceeded)
+                    {
                         let _ = listener.send((count.org_id.clone(), count.key_id.clone()));
                     }
                 }

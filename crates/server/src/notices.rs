@@ -84,7 +84,9 @@ async fn sweep_org(state: &AppState, org: &OrgId, policy: &KeyPolicy) -> anyhow:
             // the next sweep; the others go on.
             match notices_of(state, policy, key, now).await {
                 Ok(n) => recorded += n,
-                Err(error) => tracing::warn!(%error, key = %key.id, "recording a key notice failed"),
+                Err(error) => {
+                    tracing::warn!(%error, key = %key.id, "recording a key notice failed")
+                }
             }
         }
         if page.len() < PAGE as usize {
@@ -108,7 +110,10 @@ async fn notices_of(
         let due = if expires_at <= now {
             (now - expires_at <= EXPIRED_LOOKBACK).then(|| {
                 let details = object(json!({"expires_at": stamp(expires_at)}));
-                (format!("expired:{at}"), events::key_notice("key.expired", key, details))
+                (
+                    format!("expired:{at}"),
+                    events::key_notice("key.expired", key, details),
+                )
             })
         } else {
             // Only the nearest threshold already reached: a key found a
@@ -120,8 +125,12 @@ async fn notices_of(
                 .rev()
                 .find(|d| expires_at <= now + days(**d))
                 .map(|d| {
-                    let details = object(json!({"expires_at": stamp(expires_at), "days_before": d}));
-                    (format!("expiring:{d}:{at}"), events::key_notice("key.expiring", key, details))
+                    let details =
+                        object(json!({"expires_at": stamp(expires_at), "days_before": d}));
+                    (
+                        format!("expiring:{d}:{at}"),
+                        events::key_notice("key.expiring", key, details),
+                    )
                 })
         };
         if let Some((notice, event)) = due
@@ -189,7 +198,14 @@ pub async fn quota_exhausted(state: &AppState, org: &OrgId, key: &KeyId) -> anyh
     let ctx = AuditContext::system(ACTOR, now);
     state
         .store
-        .record_notice(org, key, &format!("quota_exhausted:{period}"), &ctx, event, None)
+        .record_notice(
+            org,
+            key,
+            &format!("quota_exhausted:{period}"),
+            &ctx,
+            event,
+            None,
+        )
         .await?;
     Ok(())
 }

@@ -24,7 +24,11 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     webhooks.allow_private = args.webhook_allow_private;
     webhooks.secret_grace = std::time::Duration::from_secs(args.webhook_secret_grace_hours * 3600);
     if !args.webhook_retry_seconds.is_empty() {
-        webhooks.retry_delays = args.webhook_retry_seconds.iter().map(|s| i64::from(*s)).collect();
+        webhooks.retry_delays = args
+            .webhook_retry_seconds
+            .iter()
+            .map(|s| i64::from(*s))
+            .collect();
     }
     webhooks.timeout = std::time::Duration::from_secs(args.webhook_timeout_seconds);
     webhooks.notice_interval = std::time::Duration::from_secs(args.notice_interval_seconds);

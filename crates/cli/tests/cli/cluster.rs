@@ -16,16 +16,16 @@ use std::time::{Duration, Instant};
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Tests that restart PostgreSQL must not overlap the others.
-static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+pub(crate) static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A database of its own, dropped when the test ends.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
-    fn create() -> Option<Self> {
+    pub(crate) fn create() -> Option<Self> {
         let name = format!(
             "keyward_cluster_{}",
             keyward_core::base62::random(10).unwrap().to_lowercase()
@@ -61,7 +61,7 @@ fn psql(sql: &str) -> bool {
 }
 
 /// One organization on the database; both nodes share the master key file.
-fn create_org(db: &TestDatabase, dir: &Path) -> Value {
+pub(crate) fn create_org(db: &TestDatabase, dir: &Path) -> Value {
     let output = run(keyward(&dir.join("org"))
         .env("KEYWARD_DATABASE_URL", &db.url)
         .env("KEYWARD_MASTER_KEY_FILE", master_key(dir))
@@ -87,7 +87,7 @@ fn master_key(dir: &Path) -> std::path::PathBuf {
 
 /// A node with a cache TTL of an hour: only announcements can explain a
 /// change seen within a second.
-fn node(db: &TestDatabase, dir: &Path, name: &str, extra: &[&str]) -> Server {
+pub(crate) fn node(db: &TestDatabase, dir: &Path, name: &str, extra: &[&str]) -> Server {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
     let mut args = vec!["--cache-ttl", "3600"];
@@ -102,7 +102,7 @@ fn node(db: &TestDatabase, dir: &Path, name: &str, extra: &[&str]) -> Server {
     )
 }
 
-async fn post(http: &reqwest::Client, url: String, root: &str, body: Value) -> Value {
+pub(crate) async fn post(http: &reqwest::Client, url: String, root: &str, body: Value) -> Value {
     let response = http
         .post(url)
         .bearer_auth(root)

@@ -11,6 +11,9 @@ mod dashboard;
 mod disk_full;
 mod nginx;
 mod org;
+#[path = "../../../server/tests/api/receiver.rs"]
+mod receiver;
 mod secrets;
 mod support;
 mod tamper;
+mod webhooks;

@@ -8,17 +8,15 @@ use crate::auth::{Authorized, OrgAdmin, Principal};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyward_core::error::Validation;
 use keyward_core::event_store::DeliveryQuery;
 use keyward_core::events;
 use keyward_core::id::{DeliveryId, WebhookId};
-use keyward_core::webhooks::{
-    CreateEndpoint, Delivery, Endpoint, UpdateEndpoint, UrlRules,
-};
+use keyward_core::webhooks::{CreateEndpoint, Delivery, Endpoint, UpdateEndpoint, UrlRules};
 use serde::{Deserialize, Serialize};
 
 /// The webhook endpoint object.
@@ -218,7 +216,11 @@ pub async fn test(
     let now = state.clock.now();
     let event = state
         .store
-        .append_audit(&principal.org_id, &principal.audit(now), events::webhook_test(&endpoint))
+        .append_audit(
+            &principal.org_id,
+            &principal.audit(now),
+            events::webhook_test(&endpoint),
+        )
         .await?;
     state.webhook_wake.notify_one();
     let query = DeliveryQuery {
@@ -307,7 +309,12 @@ pub async fn redeliver(
     let delivery_id = DeliveryId::parse(&delivery_id).map_err(|_| ApiError::NotFound)?;
     let delivery = state
         .store
-        .redeliver(&principal.org_id, &endpoint.id, &delivery_id, state.clock.now())
+        .redeliver(
+            &principal.org_id,
+            &endpoint.id,
+            &delivery_id,
+            state.clock.now(),
+        )
         .await?;
     state.webhook_wake.notify_one();
     Ok((StatusCode::ACCEPTED, ApiJson(delivery)))

@@ -103,7 +103,11 @@ async fn claim_due(
     let lease_until = now + settings.timeout + Duration::from_secs(30);
     let mut claimed = Vec::with_capacity(due.len());
     for id in &due {
-        match state.store.claim_delivery(id, owner, now, lease_until).await {
+        match state
+            .store
+            .claim_delivery(id, owner, now, lease_until)
+            .await
+        {
             Ok(Some(delivery)) => claimed.push(delivery),
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, delivery = %id, "claiming a delivery failed"),

@@ -40,7 +40,10 @@ async fn expiry_notices_fire_once_per_threshold_then_expired() {
     assert_eq!(sweep(&app).await, 0);
 
     let accepted = receiver.wait_for_accepted(3).await;
-    assert_eq!(types(&accepted), ["key.expiring", "key.expiring", "key.expired"]);
+    assert_eq!(
+        types(&accepted),
+        ["key.expiring", "key.expiring", "key.expired"]
+    );
     let days: Vec<_> = accepted[..2]
         .iter()
         .map(|r| r["body"]["data"]["changes"]["days_before"]["after"].clone())
@@ -68,7 +71,10 @@ async fn stale_keys_are_reported_and_disabled_when_the_policy_says_so() {
     let unused = app.create_key(json!({"name": "unused"})).await;
     let used = app.create_key(json!({"name": "used"})).await;
     app.advance(Duration::days(20));
-    assert_eq!(app.verify_code(used["key"].as_str().unwrap()).await, "VALID");
+    assert_eq!(
+        app.verify_code(used["key"].as_str().unwrap()).await,
+        "VALID"
+    );
     wait_for_last_used(&app, used["id"].as_str().unwrap()).await;
 
     app.advance(Duration::days(11));
@@ -77,11 +83,18 @@ async fn stale_keys_are_reported_and_disabled_when_the_policy_says_so() {
     let id = unused["id"].as_str().unwrap();
     let (_, key) = app.get(&format!("/v1/keys/{id}")).await;
     assert_eq!(key["enabled"], false);
-    assert_eq!(app.verify_code(unused["key"].as_str().unwrap()).await, "DISABLED");
+    assert_eq!(
+        app.verify_code(unused["key"].as_str().unwrap()).await,
+        "DISABLED"
+    );
 
     let accepted = receiver.wait_for_accepted(2).await;
     assert_eq!(types(&accepted), ["key.stale", "key.disabled"]);
-    assert!(accepted.iter().all(|r| r["body"]["data"]["key"]["id"] == id));
+    assert!(
+        accepted
+            .iter()
+            .all(|r| r["body"]["data"]["key"]["id"] == id)
+    );
     let (_, audit) = app.get(&format!("/v1/audit?target={id}")).await;
     let disabled = audit["data"]
         .as_array()
@@ -107,7 +120,12 @@ async fn wait_for_last_used(app: &TestApp, id: &str) {
 async fn quota_exhaustion_is_reported_once_per_period() {
     let app = webhook_app().await;
     let receiver = Receiver::start(&[&shared_secret(&app).await], &[]).await;
-    add_endpoint(&app, &receiver.url, json!(["key.quota_exhausted", "webhook.test"])).await;
+    add_endpoint(
+        &app,
+        &receiver.url,
+        json!(["key.quota_exhausted", "webhook.test"]),
+    )
+    .await;
     let key = app
         .create_key(json!({"name": "metered", "quota": {"limit": 1, "period": "day"}}))
         .await;
@@ -161,7 +179,10 @@ async fn the_policy_is_for_admins_checked_and_audited() {
         let (status, body) = app.patch("/v1/policy", bad).await;
         assert_problem(status, &body, 422, "validation_failed");
     }
-    for bad in [json!({"leak_action": "ignore"}), json!({"expiry_notice_days": null})] {
+    for bad in [
+        json!({"leak_action": "ignore"}),
+        json!({"expiry_notice_days": null}),
+    ] {
         let (status, body) = app.patch("/v1/policy", bad.clone()).await;
         assert!(status.is_client_error(), "{bad}: {body}");
     }
@@ -170,7 +191,10 @@ async fn the_policy_is_for_admins_checked_and_audited() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (status, policy) = app
-        .patch("/v1/policy", json!({"max_key_lifetime_days": 30, "leak_action": "disable"}))
+        .patch(
+            "/v1/policy",
+            json!({"max_key_lifetime_days": 30, "leak_action": "disable"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{policy}");
     assert_eq!(policy["max_key_lifetime_days"], 30);

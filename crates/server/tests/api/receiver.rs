@@ -17,6 +17,7 @@ pub struct Receiver {
     child: Child,
     pub url: String,
     log: PathBuf,
+    #[allow(dead_code, reason = "read by the suites that change secrets")]
     secrets: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -81,6 +82,7 @@ impl Receiver {
     }
 
     /// Replaces the secrets it accepts.
+    #[allow(dead_code, reason = "used by the suites that rotate secrets")]
     pub fn set_secrets(&self, secrets: &[&str]) {
         std::fs::write(&self.secrets, secrets.join("\n")).unwrap();
     }
@@ -121,7 +123,10 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the receiver never got what was expected: {:#?}", self.requests());
+        panic!(
+            "the receiver never got what was expected: {:#?}",
+            self.requests()
+        );
     }
 
     /// Waits until `n` deliveries were accepted, and returns them.

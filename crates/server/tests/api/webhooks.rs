@@ -134,13 +134,16 @@ async fn endpoints_are_for_admins_audited_and_confined_to_their_organization() {
     }
     // A root key without org:admin may not manage endpoints.
     let writer = app.root_key_with(&["keys:write"]).await;
-    let (status, body) = app
-        .call(Method::GET, "/v1/webhooks", &writer, None)
-        .await;
+    let (status, body) = app.call(Method::GET, "/v1/webhooks", &writer, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     let (status, _) = app
-        .call(Method::DELETE, &format!("/v1/webhooks/{id}"), &app.org.root_key, None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{id}"),
+            &app.org.root_key,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.get(&format!("/v1/webhooks/{id}")).await;
@@ -153,7 +156,10 @@ async fn endpoints_are_for_admins_audited_and_confined_to_their_organization() {
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
     actions.reverse();
-    assert_eq!(actions, ["webhook.created", "webhook.updated", "webhook.deleted"]);
+    assert_eq!(
+        actions,
+        ["webhook.created", "webhook.updated", "webhook.deleted"]
+    );
 }
 
 #[tokio::test]
@@ -205,7 +211,10 @@ async fn a_failing_receiver_gets_every_message_in_order_once_it_recovers() {
         (_, log) = app
             .get(&format!("/v1/webhooks/{endpoint_id}/deliveries"))
             .await;
-        if log["data"][2]["attempts"].as_array().is_some_and(|a| !a.is_empty()) {
+        if log["data"][2]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(50)).await;
@@ -229,7 +238,11 @@ async fn a_failing_receiver_gets_every_message_in_order_once_it_recovers() {
         .into_iter()
         .filter(|r| r["failed"] == true)
         .collect();
-    assert!(failed.iter().all(|r| r["body"]["data"]["key"]["id"] == ids[0]));
+    assert!(
+        failed
+            .iter()
+            .all(|r| r["body"]["data"]["key"]["id"] == ids[0])
+    );
     // A retry keeps the message's webhook-id.
     assert_eq!(failed[0]["webhook_id"], accepted[0]["webhook_id"]);
 }
@@ -239,7 +252,12 @@ async fn a_rotation_signs_with_both_secrets_for_the_grace_period() {
     let app = webhook_app().await;
     let old = shared_secret(&app).await;
     let receiver = Receiver::start(&[&old], &[]).await;
-    add_endpoint(&app, &receiver.url, json!(["key.created", "shared_secret.rotated"])).await;
+    add_endpoint(
+        &app,
+        &receiver.url,
+        json!(["key.created", "shared_secret.rotated"]),
+    )
+    .await;
     let (status, rotated) = app.post("/v1/shared-secret/rotate", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     let new = rotated["shared_secret"].as_str().unwrap().to_owned();
@@ -252,7 +270,11 @@ async fn a_rotation_signs_with_both_secrets_for_the_grace_period() {
     app.advance(Duration::hours(25));
     app.create_key(json!({"name": "after grace"})).await;
     let accepted = receiver.wait_for_accepted(3).await;
-    assert_eq!(accepted[2]["verified_with"], json!([1]), "only the new secret signs");
+    assert_eq!(
+        accepted[2]["verified_with"],
+        json!([1]),
+        "only the new secret signs"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +288,10 @@ async fn an_endpoint_that_is_gone_is_disabled_and_the_others_are_told() {
     app.create_key(json!({"name": "k"})).await;
     let accepted = other.wait_for_accepted(2).await;
     assert_eq!(types(&accepted), ["key.created", "webhook.disabled"]);
-    assert_eq!(accepted[1]["body"]["data"]["target"]["id"], gone_endpoint["id"]);
+    assert_eq!(
+        accepted[1]["body"]["data"]["target"]["id"],
+        gone_endpoint["id"]
+    );
     assert_eq!(accepted[1]["body"]["data"]["actor"]["type"], "system");
     let id = gone_endpoint["id"].as_str().unwrap();
     let (_, endpoint) = app.get(&format!("/v1/webhooks/{id}")).await;
@@ -276,7 +301,9 @@ async fn an_endpoint_that_is_gone_is_disabled_and_the_others_are_told() {
     app.create_key(json!({"name": "k2"})).await;
     other.wait_for_accepted(3).await;
     assert_eq!(gone.requests().len(), 1);
-    let (status, body) = app.post(&format!("/v1/webhooks/{id}/test"), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+        .await;
     assert_problem(status, &body, 409, "webhook_disabled");
 }
 
@@ -289,7 +316,9 @@ async fn a_test_reaches_only_its_endpoint_and_a_redelivery_keeps_the_message_id(
     let endpoint = add_endpoint(&app, &first.url, json!(["key.created"])).await;
     add_endpoint(&app, &second.url, json!(["*"])).await;
     let id = endpoint["id"].as_str().unwrap();
-    let (status, delivery) = app.post(&format!("/v1/webhooks/{id}/test"), json!({})).await;
+    let (status, delivery) = app
+        .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{delivery}");
     assert_eq!(delivery["event_type"], "webhook.test");
     let accepted = first.wait_for_accepted(1).await;
@@ -306,7 +335,10 @@ async fn a_test_reaches_only_its_endpoint_and_a_redelivery_keeps_the_message_id(
     assert_ne!(again["id"], delivery["id"]);
     let accepted = first.wait_for_accepted(2).await;
     assert_eq!(accepted[0]["webhook_id"], accepted[1]["webhook_id"]);
-    assert!(second.requests().is_empty(), "a test is for its endpoint only");
+    assert!(
+        second.requests().is_empty(),
+        "a test is for its endpoint only"
+    );
     let (status, body) = app
         .post(
             &format!("/v1/webhooks/{id}/deliveries/dlv_00000000000000000000/redeliver"),

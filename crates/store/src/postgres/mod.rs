@@ -14,9 +14,9 @@ mod columns;
 mod hashes;
 #[path = "../shared/keys.rs"]
 mod keys;
-mod notify;
 #[path = "../shared/notices.rs"]
 mod notices;
+mod notify;
 #[path = "../shared/orgs.rs"]
 mod orgs;
 #[path = "../shared/people.rs"]
@@ -25,10 +25,10 @@ mod people;
 mod rows;
 #[path = "../shared/store.rs"]
 mod store;
-#[path = "../shared/webhooks.rs"]
-mod webhooks;
 mod tx;
 mod usage;
+#[path = "../shared/webhooks.rs"]
+mod webhooks;
 
 use crate::{Specific, backend};
 use columns::{Column, Columns};

@@ -68,8 +68,15 @@ pub(super) async fn enqueue(tx: &mut Conn, event: &AuditEvent) -> Result<(), Sto
     .await
     .map_err(backend)?;
     for endpoint in targets {
-        insert_delivery(tx, &event.org_id, &endpoint, &message_id, event.seq, event.occurred_at)
-            .await?;
+        insert_delivery(
+            tx,
+            &event.org_id,
+            &endpoint,
+            &message_id,
+            event.seq,
+            event.occurred_at,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -90,8 +97,9 @@ async fn key_view(tx: &mut Conn, event: &AuditEvent) -> Result<Option<KeyView>, 
     .map_err(backend)?;
     let Some(row) = row else { return Ok(None) };
     let record = rows::key(&row)?;
-    let catalog: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("catalog").map_err(backend)?)
-        .map_err(|_| rows::corrupt("apis"))?;
+    let catalog: Vec<String> =
+        serde_json::from_str(&row.try_get::<String, _>("catalog").map_err(backend)?)
+            .map_err(|_| rows::corrupt("apis"))?;
     Ok(Some(KeyView::new(&record, &catalog, event.occurred_at)))
 }
 
@@ -185,8 +193,7 @@ async fn endpoint_in(
     row.as_ref().map(rows::endpoint).transpose()
 }
 
-const DELIVERY_COLUMNS: &str =
-    "SELECT d.*, m.event_type, m.event_id FROM webhook_deliveries d
+const DELIVERY_COLUMNS: &str = "SELECT d.*, m.event_type, m.event_id FROM webhook_deliveries d
      JOIN webhook_messages m ON m.id = d.message_id";
 
 #[async_trait::async_trait]
@@ -500,7 +507,9 @@ impl WebhookStore for Backend {
         .map_err(backend)?
         .ok_or(StoreError::NotFound)?;
         let previous: Option<Vec<u8>> = row.try_get("previous_shared_secret").map_err(backend)?;
-        let until: Option<i64> = row.try_get("previous_shared_secret_until").map_err(backend)?;
+        let until: Option<i64> = row
+            .try_get("previous_shared_secret_until")
+            .map_err(backend)?;
         let previous = match (previous, until.map(time).transpose()?) {
             (Some(sealed), Some(until)) if until > now => Some((sealed, until)),
             _ => None,

@@ -28,9 +28,9 @@ mod people;
 mod rows;
 #[path = "../shared/store.rs"]
 mod store;
+mod usage;
 #[path = "../shared/webhooks.rs"]
 mod webhooks;
-mod usage;
 mod write;
 
 pub use backup::backup;

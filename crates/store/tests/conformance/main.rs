@@ -22,6 +22,7 @@ mod sessions;
 mod teams;
 mod usage;
 mod verification;
+mod webhooks;
 
 /// Declares every conformance test once per backend, as
 /// `sqlite::<test>` and `postgres::<test>`.
@@ -84,4 +85,7 @@ conformance! {
     teams::teams_are_created_updated_and_deleted,
     sessions::sessions_expire_and_end,
     sessions::session_flash_is_read_once,
+    webhooks::messages_are_queued_with_their_change_or_not_at_all,
+    webhooks::deliveries_go_in_order_and_one_worker_holds_a_lease,
+    webhooks::a_notice_is_recorded_once,
 }

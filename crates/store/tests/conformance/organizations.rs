@@ -265,7 +265,7 @@ pub async fn shared_secret_is_revealed_and_rotated_with_audit(store: Arc<dyn Sto
         .seal(b"rotated secret", acme.id().as_str().as_bytes())
         .unwrap();
     store
-        .rotate_shared_secret(acme.id(), &resealed, at(10), &member_ctx(at(10)))
+        .rotate_shared_secret(acme.id(), &resealed, at(10), at(11), &member_ctx(at(10)))
         .await
         .unwrap();
     let (sealed, rotated_at) = store
@@ -308,7 +308,7 @@ pub async fn shared_secret_is_revealed_and_rotated_with_audit(store: Arc<dyn Sto
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     let err = store
-        .rotate_shared_secret(&unknown, b"x", at(12), &member_ctx(at(12)))
+        .rotate_shared_secret(&unknown, b"x", at(12), at(13), &member_ctx(at(12)))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
