@@ -57,6 +57,19 @@ STATEFUL_RULES = {
     ],
     "GET /v1/keys/{id}/usage": [("from", r"^must be before `to`")],
     "POST /v1/teams": [("members", r"^no member ")],
+    # Whether a URL may be used depends on --webhook-allow-private and on
+    # what its host is; "*" must stand alone in a list.
+    "POST /v1/webhooks": [
+        ("url", r"^(not a valid URL|must use https|must be an https URL|must name a host|must not carry credentials|must not have a fragment|must not point to)"),
+        ("events", r"must be the only entry"),
+    ],
+    "PATCH /v1/webhooks/{id}": [
+        ("url", r"^(not a valid URL|must use https|must be an https URL|must name a host|must not carry credentials|must not have a fragment|must not point to)"),
+        ("events", r"must be the only entry"),
+    ],
+    # Depends on the stored policy: stale keys can be disabled only with a
+    # stale_after_days, given now or before.
+    "PATCH /v1/policy": [("disable_stale_keys", r"^needs stale_after_days$")],
     "PATCH /v1/teams/{id}": [("members", r"^no member ")],
 }
 

@@ -128,6 +128,16 @@ pub fn optional_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
     not_null::<D, Whole>(d).map(|value| value.map(|Whole(v)| v))
 }
 
+/// [`Whole`] for a body field where `null` means "none".
+pub fn nullable_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<Whole>::deserialize(d).map(|value| Some(value.map(|Whole(v)| v)))
+}
+
+/// A list of [`Whole`] numbers for an optional field that may not be `null`.
+pub fn optional_wholes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u64>>, D::Error> {
+    not_null::<D, Vec<Whole>>(d).map(|list| list.map(|l| l.into_iter().map(|Whole(v)| v).collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_timestamp;

@@ -3,7 +3,7 @@
 //! what Keyward does with a key reported as leaked.
 
 use crate::error::{DomainError, Validation};
-use crate::fields::{not_null, nullable};
+use crate::fields::{not_null, nullable_whole, optional_wholes};
 use crate::model::KeyRecord;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,17 +63,17 @@ impl Default for KeyPolicy {
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
     /// Days, 1–36500, or `null` for no limit.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole")]
     #[schema(value_type = Option<u32>, nullable = true)]
-    pub max_key_lifetime_days: Option<Option<u32>>,
-    /// Up to 10 distinct days, each 1–365; `[]` for no notices.
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false)]
-    pub expiry_notice_days: Option<Vec<u32>>,
+    pub max_key_lifetime_days: Option<Option<u64>>,
+    /// Up to 10 days, each 1–365; `[]` for no notices.
+    #[serde(default, deserialize_with = "optional_wholes")]
+    #[schema(value_type = Option<Vec<u32>>, nullable = false)]
+    pub expiry_notice_days: Option<Vec<u64>>,
     /// Days, 1–36500, or `null` for never.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole")]
     #[schema(value_type = Option<u32>, nullable = true)]
-    pub stale_after_days: Option<Option<u32>>,
+    pub stale_after_days: Option<Option<u64>>,
     /// Needs `stale_after_days`.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
@@ -84,10 +84,14 @@ pub struct UpdatePolicy {
     pub leak_action: Option<LeakAction>,
 }
 
-fn check_days(days: Option<u32>) -> Result<Option<u32>, String> {
+fn check_days(days: Option<u64>) -> Result<Option<u32>, String> {
     match days {
-        Some(d) if d == 0 || d > MAX_DAYS => Err(format!("must be 1 to {MAX_DAYS} days, or null")),
-        other => Ok(other),
+        None => Ok(None),
+        Some(d) => u32::try_from(d)
+            .ok()
+            .filter(|d| (1..=MAX_DAYS).contains(d))
+            .map(Some)
+            .ok_or_else(|| format!("must be 1 to {MAX_DAYS} days, or null")),
     }
 }
 
@@ -103,20 +107,22 @@ impl KeyPolicy {
         if let Some(days) = update.stale_after_days {
             next.stale_after_days = v.check("stale_after_days", check_days(days)).flatten();
         }
-        if let Some(mut notices) = update.expiry_notice_days {
-            notices.sort_unstable_by(|a, b| b.cmp(a));
-            notices.dedup();
-            if notices.len() > MAX_NOTICES {
-                v.push(
-                    "expiry_notice_days",
-                    format!("at most {MAX_NOTICES} notices"),
-                );
-            } else if notices.iter().any(|d| *d == 0 || *d > MAX_NOTICE_DAYS) {
+        if let Some(given) = update.expiry_notice_days {
+            let mut notices: Vec<u32> = given
+                .iter()
+                .filter_map(|d| u32::try_from(*d).ok())
+                .filter(|d| (1..=MAX_NOTICE_DAYS).contains(d))
+                .collect();
+            if given.len() > MAX_NOTICES {
+                v.push("expiry_notice_days", format!("at most {MAX_NOTICES} notices"));
+            } else if notices.len() != given.len() {
                 v.push(
                     "expiry_notice_days",
                     format!("each must be 1 to {MAX_NOTICE_DAYS} days"),
                 );
             } else {
+                notices.sort_unstable_by(|a, b| b.cmp(a));
+                notices.dedup();
                 next.expiry_notice_days = notices;
             }
         }
@@ -227,6 +233,10 @@ mod tests {
         );
         assert!(serde_json::from_str::<UpdatePolicy>(r#"{"expiry_notice_days": null}"#).is_err());
         assert!(serde_json::from_str::<UpdatePolicy>(r#"{"leak_action": "ignore"}"#).is_err());
+        let whole: UpdatePolicy =
+            serde_json::from_str(r#"{"expiry_notice_days": [14.0], "stale_after_days": 30.0}"#).unwrap();
+        let next = policy.updated(whole).unwrap();
+        assert_eq!((next.expiry_notice_days, next.stale_after_days), (vec![14], Some(30)));
     }
 
     #[test]

@@ -368,6 +368,26 @@ fn key_sort() -> Value {
 fn granularity() -> Value {
     json!({"enum": ["hour", "day"]})
 }
+fn webhook_url() -> Value {
+    json!({"format": "uri", "minLength": 1, "maxLength": 2000})
+}
+fn webhook_description() -> Value {
+    json!({"pattern": *TEXT, "maxLength": 500})
+}
+fn webhook_events() -> Value {
+    let mut names: Vec<&str> = keyward_core::webhooks::EVENT_TYPES.to_vec();
+    names.push("*");
+    json!({"minItems": 1, "items": {"enum": names}})
+}
+fn days() -> Value {
+    json!({"minimum": 1, "maximum": 36_500})
+}
+fn notice_days() -> Value {
+    json!({"maxItems": 10, "items": {"minimum": 1, "maximum": 365}})
+}
+fn delivery_cursor() -> Value {
+    json!({"pattern": "^dlv_[0-9A-Za-z]{20}$"})
+}
 fn export_format() -> Value {
     json!({"enum": ["csv", "jsonl"]})
 }
@@ -430,4 +450,14 @@ rules! {
     Param("audit_export", "from") => date_time,
     Param("audit_export", "to") => date_time,
     Param("audit_export", "format") => export_format,
+    Field("CreateEndpoint", "url") => webhook_url,
+    Field("CreateEndpoint", "description") => webhook_description,
+    Field("CreateEndpoint", "events") => webhook_events,
+    Field("UpdateEndpoint", "url") => webhook_url,
+    Field("UpdateEndpoint", "description") => webhook_description,
+    Field("UpdateEndpoint", "events") => webhook_events,
+    Field("UpdatePolicy", "max_key_lifetime_days") => days,
+    Field("UpdatePolicy", "stale_after_days") => days,
+    Field("UpdatePolicy", "expiry_notice_days") => notice_days,
+    Param("webhooks_deliveries", "cursor") => delivery_cursor,
 }
