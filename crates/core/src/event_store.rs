@@ -9,7 +9,7 @@
 //! change and its messages commit together or not at all.
 
 use crate::audit::{AuditContext, NewEvent};
-use crate::id::{DeliveryId, KeyId, OrgId, WebhookId};
+use crate::id::{DeliveryId, EventId, KeyId, OrgId, WebhookId};
 use crate::model::KeyRecord;
 use crate::org_policy::KeyPolicy;
 use crate::store::StoreError;
@@ -33,6 +33,8 @@ pub struct DeliveryQuery {
     pub before: Option<DeliveryId>,
     /// At most this many, plus one to tell whether there is a next page.
     pub limit: u32,
+    /// Only the deliveries of the message reporting this audit event.
+    pub event: Option<EventId>,
 }
 
 /// Webhook endpoints and their deliveries.
@@ -87,7 +89,7 @@ pub trait WebhookStore: Send + Sync {
         query: &DeliveryQuery,
     ) -> Result<Vec<Delivery>, StoreError>;
     /// Queues the message of an earlier delivery again, as a new delivery
-    /// due at `now`.
+    /// due at `now`; `Conflict` while that delivery is still pending.
     async fn redeliver(
         &self,
         org: &OrgId,

@@ -114,7 +114,10 @@ impl KeyPolicy {
                 .filter(|d| (1..=MAX_NOTICE_DAYS).contains(d))
                 .collect();
             if given.len() > MAX_NOTICES {
-                v.push("expiry_notice_days", format!("at most {MAX_NOTICES} notices"));
+                v.push(
+                    "expiry_notice_days",
+                    format!("at most {MAX_NOTICES} notices"),
+                );
             } else if notices.len() != given.len() {
                 v.push(
                     "expiry_notice_days",
@@ -234,9 +237,13 @@ mod tests {
         assert!(serde_json::from_str::<UpdatePolicy>(r#"{"expiry_notice_days": null}"#).is_err());
         assert!(serde_json::from_str::<UpdatePolicy>(r#"{"leak_action": "ignore"}"#).is_err());
         let whole: UpdatePolicy =
-            serde_json::from_str(r#"{"expiry_notice_days": [14.0], "stale_after_days": 30.0}"#).unwrap();
+            serde_json::from_str(r#"{"expiry_notice_days": [14.0], "stale_after_days": 30.0}"#)
+                .unwrap();
         let next = policy.updated(whole).unwrap();
-        assert_eq!((next.expiry_notice_days, next.stale_after_days), (vec![14], Some(30)));
+        assert_eq!(
+            (next.expiry_notice_days, next.stale_after_days),
+            (vec![14], Some(30))
+        );
     }
 
     #[test]

@@ -225,14 +225,15 @@ pub async fn test(
     state.webhook_wake.notify_one();
     let query = DeliveryQuery {
         before: None,
-        limit: 10,
+        limit: 1,
+        event: Some(event.id),
     };
     let delivery = state
         .store
         .list_deliveries(&principal.org_id, &endpoint.id, &query)
         .await?
         .into_iter()
-        .find(|d| d.audit_event_id == event.id)
+        .next()
         .ok_or_else(|| ApiError::Internal("the test message was not queued".into()))?;
     Ok((StatusCode::ACCEPTED, ApiJson(delivery)))
 }
@@ -274,6 +275,7 @@ pub async fn deliveries(
     let query = DeliveryQuery {
         before: before.flatten(),
         limit,
+        event: None,
     };
     let mut data = state
         .store
@@ -297,7 +299,10 @@ pub async fn deliveries(
         ("id" = String, Path, description = "Webhook id"),
         ("delivery_id" = String, Path, description = "Delivery id"),
     ),
-    responses((status = 202, description = "Queued", body = Delivery)),
+    responses(
+        (status = 202, description = "Queued", body = Delivery),
+        (status = 409, description = "`conflict`: the delivery is still pending"),
+    ),
     security(("root_key" = [])),
 )]
 pub async fn redeliver(

@@ -51,7 +51,10 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
         ("/v1/webhooks/{id}/test", &["post"]),
         ("/v1/webhooks/{id}/deliveries", &["get"]),
-        ("/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", &["post"]),
+        (
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            &["post"],
+        ),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

@@ -224,6 +224,14 @@ async fn a_failing_receiver_gets_every_message_in_order_once_it_recovers() {
     assert_eq!(oldest["attempts"][0]["response_code"], 503);
     assert!(oldest["next_attempt_at"].is_string());
     assert!(log["data"][0]["attempts"].as_array().unwrap().is_empty());
+    let pending = oldest["id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/v1/webhooks/{endpoint_id}/deliveries/{pending}/redeliver"),
+            json!({}),
+        )
+        .await;
+    assert_problem(status, &body, 409, "conflict");
 
     receiver.set_failing(false);
     app.advance(Duration::seconds(2));

@@ -315,6 +315,9 @@ impl WebhookStore for Backend {
             .push_bind(org.as_str())
             .push(" AND d.endpoint_id = ")
             .push_bind(webhook.as_str());
+        if let Some(event) = &query.event {
+            sql.push(" AND m.event_id = ").push_bind(event.as_str());
+        }
         if let Some(before) = &query.before {
             sql.push(
                 " AND (d.created_at, d.seq, d.id) <
@@ -338,7 +341,7 @@ impl WebhookStore for Backend {
     ) -> Result<Delivery, StoreError> {
         let mut tx = self.begin_in(org).await?;
         let row = sqlx::query(
-            "SELECT message_id, seq FROM webhook_deliveries
+            "SELECT message_id, seq, status FROM webhook_deliveries
              WHERE org_id = $1 AND endpoint_id = $2 AND id = $3",
         )
         .bind(org.as_str())
@@ -350,6 +353,12 @@ impl WebhookStore for Backend {
         .ok_or(StoreError::NotFound)?;
         let message_id: String = row.try_get("message_id").map_err(backend)?;
         let seq: i64 = row.try_get("seq").map_err(backend)?;
+        let status: String = row.try_get("status").map_err(backend)?;
+        if status == DeliveryStatus::Pending.as_str() {
+            return Err(StoreError::Conflict(
+                "the delivery is still pending: it is sent on its own schedule".to_owned(),
+            ));
+        }
         let id = insert_delivery(&mut tx, org, webhook, &message_id, seq, now).await?;
         let row = sqlx::query(&format!("{DELIVERY_COLUMNS} WHERE d.id = $1"))
             .bind(id.as_str())

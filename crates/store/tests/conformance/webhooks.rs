@@ -40,6 +40,7 @@ async fn deliveries(
     let query = DeliveryQuery {
         before: None,
         limit: 100,
+        event: None,
     };
     store
         .list_deliveries(&endpoint.org_id, &endpoint.id, &query)
