@@ -120,7 +120,7 @@ pub struct Serve {
     #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
     /// Hours a rotated shared secret still signs webhooks beside the new one.
-    #[arg(long, env = "KEYWARD_WEBHOOK_SECRET_GRACE_HOURS", default_value_t = 24)]
+    #[arg(long, env = "KEYWARD_WEBHOOK_SECRET_GRACE_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(0..=720))]
     pub webhook_secret_grace_hours: u64,
     /// Seconds between a failed webhook attempt and the next, comma-separated
     /// (default: the Standard Webhooks schedule, 5 s to 24 h, about 3 days).

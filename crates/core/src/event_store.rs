@@ -13,7 +13,7 @@ use crate::id::{DeliveryId, EventId, KeyId, OrgId, WebhookId};
 use crate::model::KeyRecord;
 use crate::org_policy::KeyPolicy;
 use crate::store::StoreError;
-use crate::webhooks::{Attempt, AttemptResult, Claimed, Delivery, Endpoint};
+use crate::webhooks::{Attempt, AttemptResult, Claimed, Delivery, Due, Endpoint};
 use chrono::{DateTime, Utc};
 
 /// The organization's shared secret as sealed in storage, and the previous
@@ -40,7 +40,8 @@ pub struct DeliveryQuery {
 /// Webhook endpoints and their deliveries.
 #[async_trait::async_trait]
 pub trait WebhookStore: Send + Sync {
-    /// Adds an endpoint; audited.
+    /// Adds an endpoint; audited. `Conflict` when the organization already
+    /// has [`crate::webhooks::MAX_ENDPOINTS`].
     async fn create_webhook(
         &self,
         endpoint: &Endpoint,
@@ -98,13 +99,10 @@ pub trait WebhookStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Delivery, StoreError>;
 
-    /// Deliveries due at `now` whose lease is free, each the oldest pending
-    /// one of its endpoint (messages reach an endpoint in order).
-    async fn due_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryId>, StoreError>;
+    /// Deliveries due at `now` whose lease is free and whose endpoint is
+    /// enabled, soonest first: each the oldest pending delivery of its
+    /// endpoint's queue (messages reach an endpoint in order).
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>, StoreError>;
     /// Takes the lease of a due delivery until `lease_until`; `None` when
     /// another worker holds it or it is no longer due.
     async fn claim_delivery(
@@ -114,7 +112,8 @@ pub trait WebhookStore: Send + Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Claimed>, StoreError>;
-    /// Records an attempt and what follows it, and releases the lease.
+    /// Records an attempt and what follows it, and releases the lease; a
+    /// delivery that ended lets the next one of its queue be due at once.
     /// Does nothing when `owner` no longer holds the lease.
     async fn finish_attempt(
         &self,
@@ -136,17 +135,20 @@ pub trait WebhookStore: Send + Sync {
 pub trait PolicyStore: Send + Sync {
     /// The organization's policy (the defaults until it is changed).
     async fn get_policy(&self, org: &OrgId) -> Result<KeyPolicy, StoreError>;
-    /// Saves the policy; audited.
+    /// Saves `after` if the stored policy is still `before` (`Changed`
+    /// otherwise, so that concurrent edits cannot undo each other); audited.
     async fn update_policy(
         &self,
         org: &OrgId,
-        policy: &KeyPolicy,
+        before: &KeyPolicy,
+        after: &KeyPolicy,
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError>;
     /// Keys that are neither revoked nor archived and either expire in
-    /// `expiring` or were last used (or created, if never used) at or before
-    /// `unused_since`; at most `limit`, in id order after `after`.
+    /// `expiring` or are enabled and were last used (or created, if never
+    /// used) at or before `unused_since`; at most `limit`, in id order after
+    /// `after`.
     async fn notice_candidates(
         &self,
         org: &OrgId,

@@ -197,7 +197,7 @@ pub fn key_notice(action: &str, record: &KeyRecord, details: Map<String, Value>)
 }
 
 fn webhook_target(endpoint: &Endpoint) -> Target {
-    target("webhook", endpoint.id.as_str(), &endpoint.url)
+    target("webhook", endpoint.id.as_str(), &endpoint.display_url())
 }
 
 /// `webhook.created`, `webhook.updated` or `webhook.deleted`.

@@ -34,6 +34,8 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 192 && b == 0 && c == 0)
         // 198.18.0.0/15: benchmarking.
         || (a == 198 && (b == 18 || b == 19))
+        // 192.88.99.0/24: 6to4 relays.
+        || (a == 192 && b == 88 && c == 99)
         // 240.0.0.0/4: reserved.
         || a >= 240)
 }
@@ -43,6 +45,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let segments = ip.segments();
+    // 2002::/16: 6to4, which carries an IPv4 address.
+    if segments[0] == 0x2002 {
+        let [a, b] = segments[1].to_be_bytes();
+        let [c, d] = segments[2].to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
@@ -54,8 +62,15 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || segments[..6].iter().all(|s| *s == 0)
         // 64:ff9b::/96 and 64:ff9b:1::/48: NAT64, may reach private IPv4 hosts.
         || (segments[0] == 0x64 && segments[1] == 0xff9b)
-        // 2001:db8::/32: documentation.
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8))
+        // 2001:db8::/32 and 3fff::/20: documentation.
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8)
+        || (segments[0] == 0x3fff && segments[1] < 0x1000)
+        // 2001::/23: protocol assignments (Teredo, which reaches IPv4 hosts, among them).
+        || (segments[0] == 0x2001 && segments[1] < 0x0200)
+        // 100::/64: discard.
+        || (segments[0] == 0x100 && segments[1..4].iter().all(|s| *s == 0))
+        // ::ffff:0:0:0/96: IPv4-translated.
+        || (segments[..4].iter().all(|s| *s == 0) && segments[4] == 0xffff && segments[5] == 0))
 }
 
 /// Why a URL's host is refused before any lookup: an address literal that
@@ -85,7 +100,13 @@ mod tests {
 
     #[test]
     fn only_public_unicast_addresses_pass() {
-        for ok in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111"] {
+        for ok in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "2002:5db8:d70e::1",
+        ] {
             assert!(is_public(ok.parse().unwrap()), "{ok}");
         }
         for blocked in [
@@ -106,6 +127,11 @@ mod tests {
             "::ffff:127.0.0.1",
             "::127.0.0.1",
             "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "192.88.99.1",
         ] {
             assert!(!is_public(blocked.parse().unwrap()), "{blocked}");
         }

@@ -59,7 +59,7 @@ impl Default for KeyPolicy {
 }
 
 /// Body of `PATCH /v1/policy`; absent fields stay as they are.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
     /// Days, 1–36500, or `null` for no limit.

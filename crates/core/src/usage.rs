@@ -81,7 +81,7 @@ pub struct UsageRecorder {
     /// Rate limit windows and quota consumption.
     pub limits: Limiter,
     /// Told, after each written batch, of the keys refused for quota in it.
-    quota_listener: std::sync::OnceLock<mpsc::UnboundedSender<(OrgId, KeyId)>>,
+    quota_listener: std::sync::OnceLock<mpsc::Sender<(OrgId, KeyId)>>,
 }
 
 impl UsageRecorder {
@@ -153,8 +153,10 @@ impl UsageRecorder {
 
     /// After each batch is written, sends `listener` every key that was
     /// refused for its quota in that batch (`key.quota_exhausted` is found
-    /// here, off the verification path). Only the first listener counts.
-    pub fn listen_for_quota_refusals(&self, listener: mpsc::UnboundedSender<(OrgId, KeyId)>) {
+    /// here, off the verification path). When the listener falls behind,
+    /// the key is reported again with its next refusal. Only the first
+    /// listener counts.
+    pub fn listen_for_quota_refusals(&self, listener: mpsc::Sender<(OrgId, KeyId)>) {
         let _ = self.quota_listener.set(listener);
     }
 
@@ -172,7 +174,7 @@ impl UsageRecorder {
                         .iter()
                         .filter(|c| c.code == Code::UsageExceeded)
                     {
-                        let _ = listener.send((count.org_id.clone(), count.key_id.clone()));
+                        let _ = listener.try_send((count.org_id.clone(), count.key_id.clone()));
                     }
                 }
                 true

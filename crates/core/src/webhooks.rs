@@ -48,6 +48,21 @@ pub fn is_event_type(action: &str) -> bool {
     EVENT_TYPES.contains(&action)
 }
 
+/// The queue of an endpoint a message of `event_type` waits in: tests
+/// apart, so that a test goes out while events wait for a retry (and no
+/// test holds an event up); each queue is delivered in order.
+pub fn queue_of(event_type: &str) -> &'static str {
+    if event_type == TEST_EVENT {
+        "tests"
+    } else {
+        "events"
+    }
+}
+
+/// Most endpoints an organization may have: each audited change is queued
+/// once per subscribed endpoint, inside the change's own transaction.
+pub const MAX_ENDPOINTS: usize = 20;
+
 const MAX_URL: usize = 2_000;
 const MAX_DESCRIPTION: usize = 500;
 
@@ -202,15 +217,45 @@ impl Endpoint {
         Ok(())
     }
 
-    /// What the audit log records of an endpoint.
+    /// What the audit log records of an endpoint. Endpoint URLs often carry
+    /// a token (`https://hooks.slack.com/services/…`), and the audit log is
+    /// read by more people than may manage webhooks: it keeps the URL's
+    /// origin and a fingerprint of the whole URL, which changes with it.
     pub fn audit_view(&self) -> serde_json::Map<String, Value> {
         crate::events::object(json!({
-            "url": self.url,
+            "url": self.display_url(),
+            "url_fingerprint": fingerprint(&self.url),
             "description": self.description,
             "events": self.events,
             "enabled": self.enabled,
         }))
     }
+
+    /// The URL as shown outside the webhook API: its origin, and `/…` when
+    /// it has more.
+    pub fn display_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(url) => {
+                let origin = url.origin().ascii_serialization();
+                if url.path() == "/" && url.query().is_none() {
+                    origin
+                } else {
+                    format!("{origin}/…")
+                }
+            }
+            Err(_) => "(invalid URL)".to_owned(),
+        }
+    }
+}
+
+/// The first 12 hex digits of the SHA-256 of `text`.
+fn fingerprint(text: &str) -> String {
+    use sha2::Digest;
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn check_url(raw: &str, rules: UrlRules) -> Result<String, String> {
@@ -437,6 +482,15 @@ impl Delivery {
     pub fn last_attempt(&self) -> Option<&Attempt> {
         self.attempts.last()
     }
+}
+
+/// A delivery that is due, and its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// The delivery.
+    pub id: DeliveryId,
+    /// Its organization.
+    pub org_id: OrgId,
 }
 
 /// A delivery a worker holds the lease of, with what it needs to send it.

@@ -143,9 +143,10 @@ impl Application {
             ));
         }
         let webhooks = tokio::spawn(crate::webhooks::run(self.state.clone(), stop.subscribe()));
-        let (refusals, refused) = tokio::sync::mpsc::unbounded_channel();
+        let (refusals, refused) = tokio::sync::mpsc::channel(10_000);
         self.usage.listen_for_quota_refusals(refusals);
-        let notices = tokio::spawn(crate::notices::run(
+        let notices = tokio::spawn(crate::notices::run(self.state.clone(), stop.subscribe()));
+        let quota_notices = tokio::spawn(crate::notices::record_quota_refusals(
             self.state.clone(),
             refused,
             stop.subscribe(),
@@ -176,6 +177,7 @@ impl Application {
         hashes.await.context("stored hashes")?;
         webhooks.await.context("webhook worker")?;
         notices.await.context("key notices")?;
+        quota_notices.await.context("quota notices")?;
         if let Err(error) = self.state.store.close().await {
             tracing::warn!(%error, "storage was not closed cleanly");
         }

@@ -28,13 +28,8 @@ const EXPIRED_LOOKBACK: Duration = Duration::days(7);
 /// The system actor of these events.
 const ACTOR: &str = "keyward notices";
 
-/// Sweeps every `notice_interval` and records quota refusals as they come,
-/// until `shutdown` turns true.
-pub async fn run(
-    state: AppState,
-    mut quota_refusals: mpsc::UnboundedReceiver<(OrgId, KeyId)>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Sweeps every `notice_interval` until `shutdown` turns true.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(state.settings.webhooks.notice_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -44,23 +39,50 @@ pub async fn run(
                     tracing::warn!(%error, "looking for expiring and stale keys failed");
                 }
             }
-            Some((org, key)) = quota_refusals.recv() => {
-                if let Err(error) = quota_exhausted(&state, &org, &key).await {
-                    tracing::warn!(%error, key = %key, "recording key.quota_exhausted failed");
-                }
-            }
             _ = shutdown.changed() => return,
         }
     }
 }
 
+/// Records `key.quota_exhausted` for the keys the usage writer reports
+/// refused for quota, until the sender is dropped or `shutdown` turns true
+/// (after which what is already reported is still recorded).
+pub async fn record_quota_refusals(
+    state: AppState,
+    mut refusals: mpsc::Receiver<(OrgId, KeyId)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = refusals.recv() => next,
+            _ = shutdown.changed() => break,
+        };
+        let Some((org, key)) = next else { return };
+        if let Err(error) = quota_exhausted(&state, &org, &key).await {
+            tracing::warn!(%error, key = %key, "recording key.quota_exhausted failed");
+        }
+    }
+    while let Ok((org, key)) = refusals.try_recv() {
+        if let Err(error) = quota_exhausted(&state, &org, &key).await {
+            tracing::warn!(%error, key = %key, "recording key.quota_exhausted failed");
+        }
+    }
+}
+
 /// Looks at every organization's keys once; returns how many notices it
-/// recorded.
+/// recorded. An organization whose keys cannot be read is left for the
+/// next sweep; the others go on.
 pub async fn sweep(state: &AppState) -> anyhow::Result<usize> {
     let mut recorded = 0;
     for org in state.store.list_organizations().await? {
-        let policy = state.store.get_policy(&org.id).await?;
-        recorded += sweep_org(state, &org.id, &policy).await?;
+        let swept = match state.store.get_policy(&org.id).await {
+            Ok(policy) => sweep_org(state, &org.id, &policy).await,
+            Err(error) => Err(error.into()),
+        };
+        match swept {
+            Ok(n) => recorded += n,
+            Err(error) => tracing::warn!(%error, org = %org.id, "looking for key notices failed"),
+        }
     }
     Ok(recorded)
 }
@@ -154,7 +176,9 @@ async fn notices_of(
         }));
         let event = events::key_notice("key.stale", key, details);
         let mut disabled = key.clone();
-        let disable = if policy.disable_stale_keys {
+        // Root keys are reported, never disabled: a forgotten break-glass key
+        // must not lock the organization's automation out.
+        let disable = if policy.disable_stale_keys && !key.root {
             keys::set_enabled(&mut disabled, false, now)?;
             Some((
                 &disabled,

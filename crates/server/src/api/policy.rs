@@ -8,6 +8,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use keyward_core::events;
 use keyward_core::org_policy::{KeyPolicy, UpdatePolicy};
+use keyward_core::store::StoreError;
 
 /// The organization's key policy.
 #[utoipa::path(
@@ -35,16 +36,30 @@ pub async fn update(
     principal: Authorized<OrgAdmin>,
     ApiJson(input): ApiJson<UpdatePolicy>,
 ) -> Result<ApiJson<KeyPolicy>, ApiError> {
-    let before = state.store.get_policy(&principal.org_id).await?;
-    let after = before.updated(input)?;
-    let event = events::policy_updated(&principal.org_id, &before, &after);
-    if event.changes.is_empty() {
-        return Ok(ApiJson(before));
+    // The fields named apply to the policy as stored when it is saved: a
+    // concurrent change of other fields is read again, never undone.
+    for _ in 0..10 {
+        let before = state.store.get_policy(&principal.org_id).await?;
+        let after = before.updated(input.clone())?;
+        let event = events::policy_updated(&principal.org_id, &before, &after);
+        if event.changes.is_empty() {
+            return Ok(ApiJson(before));
+        }
+        let now = state.clock.now();
+        match state
+            .store
+            .update_policy(
+                &principal.org_id,
+                &before,
+                &after,
+                &principal.audit(now),
+                event,
+            )
+            .await
+        {
+            Err(StoreError::Changed) => {}
+            outcome => return outcome.map(|()| ApiJson(after)).map_err(ApiError::from),
+        }
     }
-    let now = state.clock.now();
-    state
-        .store
-        .update_policy(&principal.org_id, &after, &principal.audit(now), event)
-        .await?;
-    Ok(ApiJson(after))
+    Err(ApiError::Changed)
 }

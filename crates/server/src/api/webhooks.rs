@@ -106,7 +106,10 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/v1/webhooks", tag = "webhooks", operation_id = "webhooks_create",
     request_body = CreateEndpoint,
-    responses((status = 201, body = WebhookView)),
+    responses(
+        (status = 201, body = WebhookView),
+        (status = 409, description = "`conflict`: the organization has 20 endpoints already"),
+    ),
     security(("root_key" = [])),
 )]
 pub async fn create(
@@ -159,7 +162,10 @@ pub async fn update(
     let mut after = before.clone();
     after.update(input, rules(&state), now)?;
     let event = events::webhook_changed("webhook.updated", Some(&before), Some(&after));
-    if event.changes.is_empty() && after.disabled_reason == before.disabled_reason {
+    if after.url == before.url
+        && event.changes.is_empty()
+        && after.disabled_reason == before.disabled_reason
+    {
         return Ok(ApiJson(WebhookView::from(&before)));
     }
     state

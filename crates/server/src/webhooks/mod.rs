@@ -16,8 +16,10 @@ use crate::settings::WebhookSettings;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::AuditContext;
+use keyward_core::id::OrgId;
 use keyward_core::webhooks::{self, Attempt, AttemptResult, Claimed, SigningKey};
 use send::Sender;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,6 +27,11 @@ use tokio::task::JoinSet;
 
 /// Most deliveries in flight at once on a node.
 const IN_FLIGHT: usize = 32;
+/// Most of them for one organization: one organization's slow or many
+/// endpoints cannot hold up the others'.
+const PER_ORG: usize = 4;
+/// Due deliveries read per look, to choose fairly among organizations.
+const LOOK_AHEAD: u32 = 256;
 
 /// Runs the worker until `shutdown` turns true, then lets the attempts in
 /// flight finish (each within its timeout).
@@ -45,14 +52,18 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
     };
     let mut in_flight = JoinSet::new();
+    let mut per_org: HashMap<OrgId, usize> = HashMap::new();
     loop {
-        while in_flight.try_join_next().is_some() {}
+        while let Some(Ok(org)) = in_flight.try_join_next() {
+            release(&mut per_org, &org);
+        }
         let room = IN_FLIGHT - in_flight.len();
         let mut full = false;
         if room > 0 {
-            let claimed = claim_due(&state, &settings, &owner, room).await;
+            let claimed = claim_due(&state, &settings, &owner, room, &per_org).await;
             full = claimed.len() == room;
             for claimed in claimed {
+                *per_org.entry(claimed.org_id.clone()).or_default() += 1;
                 in_flight.spawn(deliver(
                     state.clone(),
                     settings.clone(),
@@ -68,7 +79,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if full {
             // More may be due; look again once an attempt ends.
             tokio::select! {
-                _ = in_flight.join_next() => {}
+                Some(ended) = in_flight.join_next() => {
+                    if let Ok(org) = ended { release(&mut per_org, &org); }
+                }
                 _ = shutdown.changed() => break,
             }
             continue;
@@ -77,40 +90,69 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             () = tokio::time::sleep(settings.poll_interval) => {}
             () = state.webhook_wake.notified() => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            Some(ended) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok(org) = ended { release(&mut per_org, &org); }
+            }
             _ = shutdown.changed() => break,
         }
     }
     while in_flight.join_next().await.is_some() {}
 }
 
-/// Takes the leases of up to `limit` due deliveries.
+fn release(per_org: &mut HashMap<OrgId, usize>, org: &OrgId) {
+    if let Some(n) = per_org.get_mut(org) {
+        *n -= 1;
+        if *n == 0 {
+            per_org.remove(org);
+        }
+    }
+}
+
+/// Takes the leases of up to `limit` due deliveries, soonest first, at most
+/// [`PER_ORG`] in flight per organization.
 async fn claim_due(
     state: &AppState,
     settings: &WebhookSettings,
     owner: &str,
     limit: usize,
+    in_flight: &HashMap<OrgId, usize>,
 ) -> Vec<Claimed> {
-    let now = state.clock.now();
-    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-    let due = match state.store.due_deliveries(now, limit).await {
+    let due = match state
+        .store
+        .due_deliveries(state.clock.now(), LOOK_AHEAD)
+        .await
+    {
         Ok(due) => due,
         Err(error) => {
             tracing::warn!(%error, "looking for due webhook deliveries failed");
             return Vec::new();
         }
     };
-    let lease_until = now + settings.timeout + Duration::from_secs(30);
-    let mut claimed = Vec::with_capacity(due.len());
-    for id in &due {
+    let mut taken: HashMap<&OrgId, usize> = HashMap::new();
+    let mut claimed = Vec::new();
+    for due in &due {
+        if claimed.len() == limit {
+            break;
+        }
+        let slots = taken.entry(&due.org_id).or_default();
+        if in_flight.get(&due.org_id).copied().unwrap_or(0) + *slots >= PER_ORG {
+            continue;
+        }
+        // Each lease from the moment it is taken, so that it outlives the
+        // attempt however long the claims before it took.
+        let now = state.clock.now();
+        let lease_until = now + settings.timeout + Duration::from_secs(30);
         match state
             .store
-            .claim_delivery(id, owner, now, lease_until)
+            .claim_delivery(&due.id, owner, now, lease_until)
             .await
         {
-            Ok(Some(delivery)) => claimed.push(delivery),
+            Ok(Some(delivery)) => {
+                *slots += 1;
+                claimed.push(delivery);
+            }
             Ok(None) => {}
-            Err(error) => tracing::warn!(%error, delivery = %id, "claiming a delivery failed"),
+            Err(error) => tracing::warn!(%error, delivery = %due.id, "claiming a delivery failed"),
         }
     }
     claimed
@@ -123,9 +165,22 @@ async fn deliver(
     sender: Sender,
     owner: Arc<str>,
     claimed: Claimed,
+) -> OrgId {
+    let org = claimed.org_id.clone();
+    send_one(&state, &settings, &sender, &owner, claimed).await;
+    org
+}
+
+/// One attempt of a claimed delivery, recorded.
+async fn send_one(
+    state: &AppState,
+    settings: &WebhookSettings,
+    sender: &Sender,
+    owner: &str,
+    claimed: Claimed,
 ) {
     let started = state.clock.now();
-    let keys = match signing_keys(&state, &claimed, started).await {
+    let keys = match signing_keys(state, &claimed, started).await {
         Ok(keys) => keys,
         Err(error) => {
             // Not the endpoint's fault: the lease runs out and a later
@@ -154,7 +209,7 @@ async fn deliver(
         error: response.error.clone(),
     };
     let now = state.clock.now();
-    let (result, disable) = decide(&settings, &claimed, &response, now);
+    let (result, disable) = decide(settings, &claimed, &response, now);
     tracing::info!(
         delivery = %claimed.delivery.id,
         webhook = %claimed.delivery.webhook_id,
@@ -166,7 +221,7 @@ async fn deliver(
     );
     if let Err(error) = state
         .store
-        .finish_attempt(&claimed, &owner, &attempt, result)
+        .finish_attempt(&claimed, owner, &attempt, result)
         .await
     {
         tracing::warn!(%error, delivery = %claimed.delivery.id, "recording a webhook attempt failed");
@@ -239,7 +294,14 @@ async fn signing_keys(
         shared_secret::open(&claimed.org_id, &state.master_key, &sealed.current)?.into_bytes(),
     ];
     if let Some((previous, _)) = sealed.previous {
-        keys.push(shared_secret::open(&claimed.org_id, &state.master_key, &previous)?.into_bytes());
+        // A previous secret that no longer opens (sealed under a master key
+        // since replaced) only shortens the grace period.
+        match shared_secret::open(&claimed.org_id, &state.master_key, &previous) {
+            Ok(previous) => keys.push(previous.into_bytes()),
+            Err(error) => {
+                tracing::warn!(%error, org = %claimed.org_id, "the previous shared secret does not open; signing with the current one only")
+            }
+        }
     }
     Ok(keys)
 }

@@ -355,3 +355,99 @@ async fn a_test_reaches_only_its_endpoint_and_a_redelivery_keeps_the_message_id(
         .await;
     assert_problem(status, &body, 404, "not_found");
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_keeps_its_messages() {
+    let app = spawn_app_with(|s| {
+        s.webhooks.allow_private = true;
+        s.webhooks.poll_interval = StdDuration::from_millis(50);
+        s.webhooks.retry_delays = vec![3_600; 200];
+    })
+    .await;
+    let secret = shared_secret(&app).await;
+    let failing = Receiver::start(&[&secret], &[]).await;
+    let other = Receiver::start(&[&secret], &[]).await;
+    failing.set_failing(true);
+    let endpoint = add_endpoint(&app, &failing.url, json!(["key.created"])).await;
+    add_endpoint(&app, &other.url, json!(["webhook.disabled"])).await;
+    app.create_key(json!({"name": "k"})).await;
+    let id = endpoint["id"].as_str().unwrap();
+    attempts_recorded(&app, id, 1).await;
+    // Hourly retries (66 minutes covers the ±10 % jitter) for five days:
+    // the endpoint stays enabled until an attempt fails five days after the
+    // first.
+    for step in 1..=110 {
+        assert!(
+            other.requests().is_empty(),
+            "disabled too early, at step {step}"
+        );
+        app.advance(Duration::minutes(66));
+        attempts_recorded(&app, id, step + 1).await;
+    }
+    let accepted = other.wait_for_accepted(1).await;
+    assert_eq!(accepted[0]["type"], "webhook.disabled");
+    assert_eq!(
+        accepted[0]["body"]["data"]["changes"]["reason"]["after"],
+        "failing"
+    );
+    let (_, disabled) = app.get(&format!("/v1/webhooks/{id}")).await;
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(disabled["disabled_reason"], "failing");
+    assert!(disabled["failing_since"].is_string());
+
+    // Enabled again, it resumes where it stopped.
+    failing.set_failing(false);
+    let (status, _) = app
+        .patch(&format!("/v1/webhooks/{id}"), json!({"enabled": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.advance(Duration::hours(2));
+    let accepted = failing.wait_for_accepted(1).await;
+    assert_eq!(accepted[0]["type"], "key.created");
+}
+
+/// Waits until the endpoint's oldest delivery has `n` attempts recorded
+/// (the receiver may log a request before Keyward records its attempt).
+async fn attempts_recorded(app: &TestApp, endpoint: &str, n: usize) {
+    for _ in 0..600 {
+        let (_, log) = app
+            .get(&format!("/v1/webhooks/{endpoint}/deliveries"))
+            .await;
+        let recorded = log["data"]
+            .as_array()
+            .and_then(|d| d.last())
+            .and_then(|d| d["attempts"].as_array())
+            .map_or(0, Vec::len);
+        if recorded >= n {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    panic!("{n} attempts were never recorded");
+}
+
+#[tokio::test]
+async fn an_organization_has_at_most_twenty_endpoints_and_the_audit_log_keeps_their_urls_private() {
+    let app = webhook_app().await;
+    for i in 0..20 {
+        add_endpoint(
+            &app,
+            &format!("https://hooks.example.com/t/secret-token-{i}"),
+            json!(["*"]),
+        )
+        .await;
+    }
+    let (status, body) = app
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://hooks.example.com/21", "events": ["*"]}),
+        )
+        .await;
+    assert_problem(status, &body, 409, "conflict");
+    // A URL's path and query may be a credential: the audit log, which
+    // more people read, shows the origin and a fingerprint only.
+    let (_, audit) = app.get("/v1/audit?action=webhook.created").await;
+    let text = audit.to_string();
+    assert!(!text.contains("secret-token"), "{text}");
+    assert!(text.contains("https://hooks.example.com/…"));
+}

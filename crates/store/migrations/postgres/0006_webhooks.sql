@@ -5,6 +5,11 @@
 -- delivery (`lease_owner`, `lease_until`) so that one node sends it, and a
 -- node that dies mid-delivery leaves it to the next lease. `attempts` is the
 -- JSON list of attempts (at most one per step of the retry schedule).
+--
+-- An endpoint has two queues (`events`, and `tests` for webhook.test), each
+-- delivered in order: only the oldest pending delivery of a queue has a
+-- `next_attempt_at`; the others wait with NULL until the one before them
+-- ends, so finding due deliveries never scans a backlog.
 
 ALTER TABLE organizations ADD COLUMN previous_shared_secret BYTEA;
 ALTER TABLE organizations ADD COLUMN previous_shared_secret_until BIGINT;
@@ -58,6 +63,7 @@ CREATE TABLE webhook_deliveries (
     endpoint_id     TEXT COLLATE "C" NOT NULL REFERENCES webhook_endpoints (id),
     message_id      TEXT COLLATE "C" NOT NULL REFERENCES webhook_messages (id),
     seq             BIGINT NOT NULL,
+    queue           TEXT NOT NULL,
     status          TEXT NOT NULL,
     created_at      BIGINT NOT NULL,
     next_attempt_at BIGINT,
@@ -66,5 +72,8 @@ CREATE TABLE webhook_deliveries (
     attempts        TEXT NOT NULL
 );
 
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, seq, created_at);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
+CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (endpoint_id, queue, seq, created_at, id)
+    WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at, seq, id);

@@ -6,7 +6,7 @@
 //! however many nodes run the schedule and however often they restart.
 
 use super::rows::{self, micros};
-use super::{Backend, announce, audit, keys};
+use super::{Backend, Conn, announce, audit, keys};
 use crate::backend;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, NewEvent};
@@ -16,29 +16,38 @@ use keyward_core::model::KeyRecord;
 use keyward_core::org_policy::KeyPolicy;
 use keyward_core::store::StoreError;
 
+async fn policy_in(conn: &mut Conn, org: &OrgId) -> Result<KeyPolicy, StoreError> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT policy FROM key_policies WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    match text {
+        Some(text) => serde_json::from_str(&text).map_err(|_| rows::corrupt("policy")),
+        None => Ok(KeyPolicy::default()),
+    }
+}
+
 #[async_trait::async_trait]
 impl PolicyStore for Backend {
     async fn get_policy(&self, org: &OrgId) -> Result<KeyPolicy, StoreError> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT policy FROM key_policies WHERE org_id = $1")
-                .bind(org.as_str())
-                .fetch_optional(self.fresh())
-                .await
-                .map_err(backend)?;
-        match text {
-            Some(text) => serde_json::from_str(&text).map_err(|_| rows::corrupt("policy")),
-            None => Ok(KeyPolicy::default()),
-        }
+        let mut conn = self.fresh().acquire().await.map_err(backend)?;
+        policy_in(&mut conn, org).await
     }
 
     async fn update_policy(
         &self,
         org: &OrgId,
+        before: &KeyPolicy,
         policy: &KeyPolicy,
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_in(org).await?;
+        if policy_in(&mut tx, org).await? != *before {
+            return Err(StoreError::Changed);
+        }
         sqlx::query(
             "INSERT INTO key_policies (org_id, policy, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (org_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
@@ -65,7 +74,7 @@ impl PolicyStore for Backend {
             "SELECT * FROM api_keys
              WHERE org_id = $1 AND revoked_at IS NULL AND archived_at IS NULL AND id > $2
                AND ((expires_at >= $3 AND expires_at < $4)
-                    OR COALESCE(last_used_at, created_at) <= $5)
+                    OR (enabled AND COALESCE(last_used_at, created_at) <= $5))
              ORDER BY id LIMIT $6",
         )
         .bind(org.as_str())
@@ -102,6 +111,20 @@ impl PolicyStore for Backend {
             return Ok(false);
         }
         let mut tx = self.begin_in(org).await?;
+        if let Some((changed, _, _)) = &disable {
+            // Verified since the sweep read it: no longer unused, so neither
+            // stale nor to be disabled. Nothing is written.
+            let last_used: Option<i64> =
+                sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
+                    .bind(key.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if last_used != changed.last_used_at.map(micros) {
+                tx.commit().await?;
+                return Ok(false);
+            }
+        }
         let inserted = sqlx::query(
             "INSERT INTO key_notices (org_id, key_id, notice, recorded_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (key_id, notice) DO NOTHING",

@@ -97,15 +97,16 @@ pub async fn deliveries_go_in_order_and_one_worker_holds_a_lease(backend: Backen
     let now = at(10);
     let due = store.due_deliveries(now, 10).await.unwrap();
     assert_eq!(due.len(), 1, "only the oldest of the endpoint");
+    assert_eq!(&due[0].org_id, acme.id());
     let first = store
-        .claim_delivery(&due[0], "node-a", now, at(60))
+        .claim_delivery(&due[0].id, "node-a", now, at(60))
         .await
         .unwrap()
         .unwrap();
     assert!(first.payload.contains("\"a\""), "{}", first.payload);
     assert!(
         other_node
-            .claim_delivery(&due[0], "node-b", now, at(60))
+            .claim_delivery(&due[0].id, "node-b", now, at(60))
             .await
             .unwrap()
             .is_none(),
@@ -117,7 +118,7 @@ pub async fn deliveries_go_in_order_and_one_worker_holds_a_lease(backend: Backen
     // the first one's late result is not recorded.
     let later = at(61);
     let retaken = other_node
-        .claim_delivery(&due[0], "node-b", later, at(120))
+        .claim_delivery(&due[0].id, "node-b", later, at(120))
         .await
         .unwrap()
         .unwrap();
@@ -142,7 +143,7 @@ pub async fn deliveries_go_in_order_and_one_worker_holds_a_lease(backend: Backen
     let next = store.due_deliveries(later, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     let second = store
-        .claim_delivery(&next[0], "node-a", later, at(120))
+        .claim_delivery(&next[0].id, "node-a", later, at(120))
         .await
         .unwrap()
         .unwrap();
