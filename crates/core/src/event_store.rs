@@ -13,7 +13,7 @@ use crate::id::{DeliveryId, EventId, KeyId, OrgId, WebhookId};
 use crate::model::KeyRecord;
 use crate::org_policy::KeyPolicy;
 use crate::store::StoreError;
-use crate::webhooks::{Attempt, AttemptResult, Claimed, Delivery, Due, Endpoint};
+use crate::webhooks::{Claimed, Delivery, Due, Endpoint, Finished};
 use chrono::{DateTime, Utc};
 
 /// The organization's shared secret as sealed in storage, and the previous
@@ -103,25 +103,24 @@ pub trait WebhookStore: Send + Sync {
     /// enabled, soonest first: each the oldest pending delivery of its
     /// endpoint's queue (messages reach an endpoint in order).
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>, StoreError>;
-    /// Takes the lease of a due delivery until `lease_until`; `None` when
-    /// another worker holds it or it is no longer due.
+    /// Takes the lease of a due delivery until `lease_until`, with up to
+    /// `run - 1` deliveries queued behind it, in order, to be sent one after
+    /// another under that lease (the bookkeeping of a backlog then costs two
+    /// transactions per run, not per message). Empty when another worker
+    /// holds the lease or the delivery is no longer due.
     async fn claim_delivery(
         &self,
         id: &DeliveryId,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<Claimed>, StoreError>;
-    /// Records an attempt and what follows it, and releases the lease; a
-    /// delivery that ended lets the next one of its queue be due at once.
-    /// Does nothing when `owner` no longer holds the lease.
-    async fn finish_attempt(
-        &self,
-        claimed: &Claimed,
-        owner: &str,
-        attempt: &Attempt,
-        result: AttemptResult,
-    ) -> Result<(), StoreError>;
+        run: u32,
+    ) -> Result<Vec<Claimed>, StoreError>;
+    /// Records the attempts of a claimed run, in order (the first is the
+    /// claimed delivery; the run's deliveries not sent stay queued), and
+    /// releases the lease; when the last one ended, the next delivery of its
+    /// queue becomes due. Does nothing when `owner` no longer holds the lease.
+    async fn finish_attempts(&self, owner: &str, run: &[Finished]) -> Result<(), StoreError>;
     /// The shared secret(s) that sign the organization's deliveries at `now`.
     async fn signing_secrets(
         &self,

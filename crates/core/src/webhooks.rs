@@ -508,6 +508,17 @@ pub struct Claimed {
     pub failing_since: Option<DateTime<Utc>>,
 }
 
+/// A sent delivery of a run, what came of it, and what follows.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The delivery, as claimed.
+    pub claimed: Claimed,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// What follows it.
+    pub result: AttemptResult,
+}
+
 /// What the worker decided after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptResult {

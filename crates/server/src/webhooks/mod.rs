@@ -17,7 +17,7 @@ use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::AuditContext;
 use keyward_core::id::OrgId;
-use keyward_core::webhooks::{self, Attempt, AttemptResult, Claimed, SigningKey};
+use keyward_core::webhooks::{self, Attempt, AttemptResult, Claimed, Finished, SigningKey};
 use send::Sender;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ const IN_FLIGHT: usize = 32;
 const PER_ORG: usize = 4;
 /// Due deliveries read per look, to choose fairly among organizations.
 const LOOK_AHEAD: u32 = 256;
+/// Most deliveries of one queue sent under one lease, one after another.
+const RUN: u32 = 32;
 
 /// Runs the worker until `shutdown` turns true, then lets the attempts in
 /// flight finish (each within its timeout).
@@ -62,15 +64,19 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if room > 0 {
             let claimed = claim_due(&state, &settings, &owner, room, &per_org).await;
             full = claimed.len() == room;
-            for claimed in claimed {
-                *per_org.entry(claimed.org_id.clone()).or_default() += 1;
-                in_flight.spawn(deliver(
+            for (org, run) in claimed {
+                *per_org.entry(org.clone()).or_default() += 1;
+                let sent = deliver(
                     state.clone(),
                     settings.clone(),
                     sender.clone(),
                     Arc::clone(&owner),
-                    claimed,
-                ));
+                    run,
+                );
+                in_flight.spawn(async move {
+                    sent.await;
+                    org
+                });
             }
         }
         if *shutdown.borrow() {
@@ -109,14 +115,15 @@ fn release(per_org: &mut HashMap<OrgId, usize>, org: &OrgId) {
 }
 
 /// Takes the leases of up to `limit` due deliveries, soonest first, at most
-/// [`PER_ORG`] in flight per organization.
+/// [`PER_ORG`] in flight per organization, each with the run of deliveries
+/// waiting behind it.
 async fn claim_due(
     state: &AppState,
     settings: &WebhookSettings,
     owner: &str,
     limit: usize,
     in_flight: &HashMap<OrgId, usize>,
-) -> Vec<Claimed> {
+) -> Vec<(OrgId, Vec<Claimed>)> {
     let due = match state
         .store
         .due_deliveries(state.clock.now(), LOOK_AHEAD)
@@ -138,62 +145,100 @@ async fn claim_due(
         if in_flight.get(&due.org_id).copied().unwrap_or(0) + *slots >= PER_ORG {
             continue;
         }
-        // Each lease from the moment it is taken, so that it outlives the
-        // attempt however long the claims before it took.
+        // Each lease from the moment it is taken, long enough for a whole
+        // run at the time limit per attempt, however long the claims
+        // before it took.
         let now = state.clock.now();
-        let lease_until = now + settings.timeout + Duration::from_secs(30);
+        let lease_until = now + settings.timeout * RUN + Duration::from_secs(30);
         match state
             .store
-            .claim_delivery(&due.id, owner, now, lease_until)
+            .claim_delivery(&due.id, owner, now, lease_until, RUN)
             .await
         {
-            Ok(Some(delivery)) => {
+            Ok(run) if run.is_empty() => {}
+            Ok(run) => {
                 *slots += 1;
-                claimed.push(delivery);
+                claimed.push((due.org_id.clone(), run));
             }
-            Ok(None) => {}
             Err(error) => tracing::warn!(%error, delivery = %due.id, "claiming a delivery failed"),
         }
     }
     claimed
 }
 
-/// Sends one claimed delivery and records what came of it.
+/// Sends a claimed run in order, up to its first failure, and records it.
 async fn deliver(
     state: AppState,
     settings: WebhookSettings,
     sender: Sender,
     owner: Arc<str>,
-    claimed: Claimed,
-) -> OrgId {
-    let org = claimed.org_id.clone();
-    send_one(&state, &settings, &sender, &owner, claimed).await;
-    org
+    run: Vec<Claimed>,
+) {
+    let mut finished = Vec::with_capacity(run.len());
+    let mut disable = None;
+    let mut keys = None;
+    for claimed in run {
+        let started = state.clock.now();
+        if keys.is_none() {
+            match signing_keys(&state, &claimed, started).await {
+                Ok(found) => keys = Some(found),
+                Err(error) => {
+                    // Not the endpoint's fault: the lease runs out and a
+                    // later round tries again.
+                    tracing::error!(%error, delivery = %claimed.delivery.id, "no key to sign a delivery");
+                    break;
+                }
+            }
+        }
+        let (attempt, result, disabling) = send_one(
+            &state,
+            &settings,
+            &sender,
+            keys.as_deref().unwrap_or_default(),
+            &claimed,
+        )
+        .await;
+        let ended = result == AttemptResult::Succeeded;
+        finished.push(Finished {
+            claimed,
+            attempt,
+            result,
+        });
+        disable = disabling;
+        if !ended {
+            break;
+        }
+    }
+    if let Err(error) = state.store.finish_attempts(&owner, &finished).await {
+        tracing::warn!(%error, "recording webhook attempts failed");
+    } else if let (Some(reason), Some(last)) = (disable, finished.last()) {
+        let ctx = AuditContext::system("keyward webhooks", state.clock.now());
+        let webhook = &last.claimed.delivery.webhook_id;
+        match state
+            .store
+            .disable_failing_webhook(&last.claimed.org_id, webhook, reason, &ctx)
+            .await
+        {
+            Ok(()) => tracing::warn!(%webhook, reason, "webhook endpoint disabled"),
+            Err(error) => tracing::warn!(%error, %webhook, "disabling a failing webhook failed"),
+        }
+    }
 }
 
-/// One attempt of a claimed delivery, recorded.
+/// One attempt: the request, signed, and what follows it.
 async fn send_one(
     state: &AppState,
     settings: &WebhookSettings,
     sender: &Sender,
-    owner: &str,
-    claimed: Claimed,
-) {
+    keys: &[SigningKey],
+    claimed: &Claimed,
+) -> (Attempt, AttemptResult, Option<&'static str>) {
     let started = state.clock.now();
-    let keys = match signing_keys(state, &claimed, started).await {
-        Ok(keys) => keys,
-        Err(error) => {
-            // Not the endpoint's fault: the lease runs out and a later
-            // round tries again.
-            tracing::error!(%error, delivery = %claimed.delivery.id, "no key to sign a delivery");
-            return;
-        }
-    };
     // The moment of sending, from the real clock whatever clock the rest
     // of Keyward reads: receivers compare it with theirs.
     let timestamp = Utc::now().timestamp();
     let id = claimed.delivery.message_id.clone();
-    let signature = webhooks::signature_header(&keys, &id, timestamp, &claimed.payload);
+    let signature = webhooks::signature_header(keys, &id, timestamp, &claimed.payload);
     let headers = [
         ("webhook-id", id),
         ("webhook-timestamp", timestamp.to_string()),
@@ -208,8 +253,7 @@ async fn send_one(
         duration_ms: u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX),
         error: response.error.clone(),
     };
-    let now = state.clock.now();
-    let (result, disable) = decide(settings, &claimed, &response, now);
+    let (result, disable) = decide(settings, claimed, &response, state.clock.now());
     tracing::info!(
         delivery = %claimed.delivery.id,
         webhook = %claimed.delivery.webhook_id,
@@ -219,26 +263,7 @@ async fn send_one(
         result = ?result,
         "webhook attempt"
     );
-    if let Err(error) = state
-        .store
-        .finish_attempt(&claimed, owner, &attempt, result)
-        .await
-    {
-        tracing::warn!(%error, delivery = %claimed.delivery.id, "recording a webhook attempt failed");
-        return;
-    }
-    if let Some(reason) = disable {
-        let ctx = AuditContext::system("keyward webhooks", now);
-        if let Err(error) = state
-            .store
-            .disable_failing_webhook(&claimed.org_id, &claimed.delivery.webhook_id, reason, &ctx)
-            .await
-        {
-            tracing::warn!(%error, webhook = %claimed.delivery.webhook_id, "disabling a failing webhook failed");
-        } else {
-            tracing::warn!(webhook = %claimed.delivery.webhook_id, reason, "webhook endpoint disabled");
-        }
-    }
+    (attempt, result, disable)
 }
 
 /// What follows an attempt, and whether the endpoint is to be disabled

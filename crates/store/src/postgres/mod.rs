@@ -19,6 +19,8 @@ mod notices;
 mod notify;
 #[path = "../shared/orgs.rs"]
 mod orgs;
+#[path = "../shared/outbox.rs"]
+mod outbox;
 #[path = "../shared/people.rs"]
 mod people;
 #[path = "../shared/rows.rs"]

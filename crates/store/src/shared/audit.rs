@@ -8,7 +8,7 @@
 
 use super::keys::escape_like;
 use super::rows::{self, micros};
-use super::{Backend, Db, Tx, fold_case, webhooks};
+use super::{Backend, Db, Tx, fold_case, outbox};
 use crate::backend;
 use keyward_core::audit::{ActorType, AuditContext, AuditEvent, NewEvent};
 use keyward_core::id::{EventId, OrgId};
@@ -80,7 +80,7 @@ pub(super) async fn append(
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
-    webhooks::enqueue(tx, &event).await?;
+    outbox::enqueue(tx, &event).await?;
     Ok(event)
 }
 

@@ -1,182 +1,19 @@
-//! Webhook endpoints, the message outbox and deliveries.
-//!
-//! [`enqueue`] runs inside every audit append: an event that is also a
-//! webhook event becomes one message (its payload fixed at that moment) and
-//! one pending delivery per enabled endpoint that subscribes to it, in the
-//! transaction of the change itself. Workers then lease due deliveries one
-//! at a time per endpoint (`due` returns only the oldest pending delivery of
-//! each endpoint, so an endpoint receives its messages in order), and a
-//! lease that runs out, because its node died, lets another worker retry.
+//! Webhook endpoints, their delivery log and redeliveries, and the secrets
+//! that sign deliveries; how messages are queued and delivered is in
+//! `outbox`.
 
+use super::outbox::{self, Queued, insert_delivery};
 use super::rows::{self, json, micros, time};
 use super::{Backend, Conn, Db, audit};
 use crate::backend;
 use chrono::{DateTime, Utc};
-use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
+use keyward_core::audit::{AuditContext, NewEvent};
 use keyward_core::event_store::{DeliveryQuery, SealedSecrets, WebhookStore};
 use keyward_core::events;
 use keyward_core::id::{DeliveryId, OrgId, WebhookId};
-use keyward_core::keys::view::KeyView;
 use keyward_core::store::StoreError;
-use keyward_core::webhooks::{
-    self, Attempt, AttemptResult, Claimed, Delivery, DeliveryStatus, Due, Endpoint,
-};
+use keyward_core::webhooks::{self, Claimed, Delivery, DeliveryStatus, Due, Endpoint, Finished};
 use sqlx::{QueryBuilder, Row};
-
-/// Queues `event` for every enabled endpoint that wants it (`webhook.test`
-/// only for the endpoint it tests).
-pub(super) async fn enqueue(tx: &mut Conn, event: &AuditEvent) -> Result<(), StoreError> {
-    if !webhooks::is_event_type(&event.action) {
-        return Ok(());
-    }
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, events FROM webhook_endpoints WHERE org_id = $1 AND enabled ORDER BY created_at, id",
-    )
-    .bind(event.org_id.as_str())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let mut targets = Vec::new();
-    for (id, events) in rows {
-        let wanted = if event.action == webhooks::TEST_EVENT {
-            id == event.target.id
-        } else {
-            // An endpoint row this version cannot read gets nothing, and
-            // blocks none of the organization's changes.
-            serde_json::from_str::<Vec<String>>(&events)
-                .is_ok_and(|e| e.iter().any(|e| e == "*" || *e == event.action))
-        };
-        match WebhookId::parse(&id) {
-            Ok(id) if wanted => targets.push(id),
-            Ok(_) => {}
-            Err(_) => tracing::warn!(endpoint = %id, "skipping an unreadable webhook endpoint"),
-        }
-    }
-    if targets.is_empty() {
-        return Ok(());
-    }
-    let key = key_view(tx, event).await?;
-    let message_id = webhooks::message_id(&event.id);
-    sqlx::query(
-        "INSERT INTO webhook_messages (id, org_id, event_id, seq, event_type, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&message_id)
-    .bind(event.org_id.as_str())
-    .bind(event.id.as_str())
-    .bind(event.seq)
-    .bind(&event.action)
-    .bind(webhooks::payload(event, key.as_ref()))
-    .bind(micros(event.occurred_at))
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let queue = webhooks::queue_of(&event.action);
-    for endpoint in targets {
-        let message = Queued {
-            org: &event.org_id,
-            endpoint: &endpoint,
-            message_id: &message_id,
-            seq: event.seq,
-            queue,
-        };
-        insert_delivery(tx, &message, event.occurred_at).await?;
-    }
-    Ok(())
-}
-
-/// A message about to be queued for one endpoint.
-struct Queued<'a> {
-    org: &'a OrgId,
-    endpoint: &'a WebhookId,
-    message_id: &'a str,
-    seq: i64,
-    queue: &'a str,
-}
-
-/// The key an event is about, as it is after the change.
-async fn key_view(tx: &mut Conn, event: &AuditEvent) -> Result<Option<KeyView>, StoreError> {
-    if event.target.kind != "key" && event.target.kind != "root_key" {
-        return Ok(None);
-    }
-    let row = sqlx::query(
-        "SELECT k.*, p.apis AS catalog FROM api_keys k JOIN projects p ON p.id = k.project_id
-         WHERE k.org_id = $1 AND k.id = $2",
-    )
-    .bind(event.org_id.as_str())
-    .bind(&event.target.id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let Some(row) = row else { return Ok(None) };
-    let record = rows::key(&row)?;
-    let catalog: Vec<String> =
-        serde_json::from_str(&row.try_get::<String, _>("catalog").map_err(backend)?)
-            .map_err(|_| rows::corrupt("apis"))?;
-    Ok(Some(KeyView::new(&record, &catalog, event.occurred_at)))
-}
-
-/// Adds a pending delivery at the end of its endpoint's queue: due at once
-/// when the queue is empty, otherwise without a due time until the one
-/// before it ends (see `promote`). Runs under the organization's lock, as
-/// `finish_attempt` does, so that a queue never loses its head.
-async fn insert_delivery(
-    tx: &mut Conn,
-    message: &Queued<'_>,
-    now: DateTime<Utc>,
-) -> Result<DeliveryId, StoreError> {
-    let waiting: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM webhook_deliveries
-         WHERE endpoint_id = $1 AND queue = $2 AND status = 'pending' LIMIT 1",
-    )
-    .bind(message.endpoint.as_str())
-    .bind(message.queue)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let id = DeliveryId::generate().map_err(backend)?;
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, message_id, seq, queue, status,
-             created_at, next_attempt_at, attempts)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, '[]')",
-    )
-    .bind(id.as_str())
-    .bind(message.org.as_str())
-    .bind(message.endpoint.as_str())
-    .bind(message.message_id)
-    .bind(message.seq)
-    .bind(message.queue)
-    .bind(micros(now))
-    .bind(waiting.is_none().then(|| micros(now)))
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    Ok(id)
-}
-
-/// Makes the oldest waiting delivery of a queue due at `now`, once the one
-/// before it ended.
-async fn promote(
-    tx: &mut Conn,
-    endpoint: &WebhookId,
-    queue: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE webhook_deliveries SET next_attempt_at = $3
-         WHERE next_attempt_at IS NULL AND id = (
-             SELECT id FROM webhook_deliveries
-             WHERE endpoint_id = $1 AND queue = $2 AND status = 'pending'
-             ORDER BY seq, created_at, id LIMIT 1)",
-    )
-    .bind(endpoint.as_str())
-    .bind(queue)
-    .bind(micros(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
 
 async fn insert_endpoint(tx: &mut Conn, e: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
@@ -446,28 +283,7 @@ impl WebhookStore for Backend {
     }
 
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>, StoreError> {
-        // Only the head of each queue has a due time (`insert_delivery`),
-        // so this reads due deliveries, never a backlog.
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT d.id, d.org_id FROM webhook_deliveries d
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id
-             WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= $1
-               AND e.enabled AND (d.lease_until IS NULL OR d.lease_until < $1)
-             ORDER BY d.next_attempt_at, d.id LIMIT $2",
-        )
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.fresh())
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|(id, org)| {
-                Ok(Due {
-                    id: DeliveryId::parse(id).map_err(|_| rows::corrupt("id"))?,
-                    org_id: OrgId::parse(org).map_err(|_| rows::corrupt("org_id"))?,
-                })
-            })
-            .collect()
+        outbox::due(self, now, limit).await
     }
 
     async fn claim_delivery(
@@ -476,104 +292,13 @@ impl WebhookStore for Backend {
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<Claimed>, StoreError> {
-        let mut tx = self.begin().await?;
-        let taken = sqlx::query(
-            "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
-             WHERE id = $3 AND status = 'pending' AND next_attempt_at <= $4
-               AND (lease_until IS NULL OR lease_until < $4)",
-        )
-        .bind(owner)
-        .bind(micros(lease_until))
-        .bind(id.as_str())
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if taken.rows_affected() != 1 {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        let row = sqlx::query(
-            "SELECT d.*, m.event_type, m.event_id, m.payload, e.url, e.failing_since AS endpoint_failing_since
-             FROM webhook_deliveries d
-             JOIN webhook_messages m ON m.id = d.message_id
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id
-             WHERE d.id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let claimed = Claimed {
-            delivery: rows::delivery(&row)?,
-            org_id: OrgId::parse(&row.try_get::<String, _>("org_id").map_err(backend)?)
-                .map_err(|_| rows::corrupt("org_id"))?,
-            url: row.try_get("url").map_err(backend)?,
-            payload: row.try_get("payload").map_err(backend)?,
-            failing_since: row
-                .try_get::<Option<i64>, _>("endpoint_failing_since")
-                .map_err(backend)?
-                .map(time)
-                .transpose()?,
-        };
-        tx.commit().await?;
-        Ok(Some(claimed))
+        run: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        outbox::claim(self, id, owner, now..lease_until, run).await
     }
 
-    async fn finish_attempt(
-        &self,
-        claimed: &Claimed,
-        owner: &str,
-        attempt: &Attempt,
-        result: AttemptResult,
-    ) -> Result<(), StoreError> {
-        let mut attempts = claimed.delivery.attempts.clone();
-        attempts.push(attempt.clone());
-        let (status, next) = match result {
-            AttemptResult::Succeeded => (DeliveryStatus::Succeeded, None),
-            AttemptResult::RetryAt(at) => (DeliveryStatus::Pending, Some(micros(at))),
-            AttemptResult::GiveUp => (DeliveryStatus::Failed, None),
-        };
-        // Under the organization's lock: a delivery queued meanwhile either
-        // sees this one still pending (and waits) or ended (and is due).
-        let mut tx = self.begin_in(&claimed.org_id).await?;
-        let done = sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = $1, status = $2, next_attempt_at = $3,
-                 lease_owner = NULL, lease_until = NULL
-             WHERE id = $4 AND lease_owner = $5",
-        )
-        .bind(json(&attempts)?)
-        .bind(status.as_str())
-        .bind(next)
-        .bind(claimed.delivery.id.as_str())
-        .bind(owner)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 1 {
-            if status != DeliveryStatus::Pending {
-                let queue = webhooks::queue_of(&claimed.delivery.event_type);
-                promote(&mut tx, &claimed.delivery.webhook_id, queue, attempt.at).await?;
-            }
-            let endpoint = claimed.delivery.webhook_id.as_str();
-            let update = if result == AttemptResult::Succeeded {
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET failing_since = NULL
-                     WHERE id = $1 AND failing_since IS NOT NULL",
-                )
-                .bind(endpoint)
-            } else {
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET failing_since = $2
-                     WHERE id = $1 AND failing_since IS NULL",
-                )
-                .bind(endpoint)
-                .bind(micros(attempt.at))
-            };
-            update.execute(&mut *tx).await.map_err(backend)?;
-        }
-        tx.commit().await
+    async fn finish_attempts(&self, owner: &str, run: &[Finished]) -> Result<(), StoreError> {
+        outbox::finish(self, owner, run).await
     }
 
     async fn signing_secrets(

@@ -22,6 +22,8 @@ mod lookup;
 mod notices;
 #[path = "../shared/orgs.rs"]
 mod orgs;
+#[path = "../shared/outbox.rs"]
+mod outbox;
 #[path = "../shared/people.rs"]
 mod people;
 #[path = "../shared/rows.rs"]

@@ -10,7 +10,7 @@ use keyward_core::events;
 use keyward_core::id::OrgId;
 use keyward_core::store::{Store, StoreError};
 use keyward_core::webhooks::{
-    Attempt, AttemptResult, CreateEndpoint, DeliveryStatus, Endpoint, UrlRules,
+    Attempt, AttemptResult, CreateEndpoint, DeliveryStatus, Endpoint, Finished, UrlRules,
 };
 use std::sync::Arc;
 
@@ -96,58 +96,82 @@ pub async fn deliveries_go_in_order_and_one_worker_holds_a_lease(backend: Backen
     }
     let now = at(10);
     let due = store.due_deliveries(now, 10).await.unwrap();
-    assert_eq!(due.len(), 1, "only the oldest of the endpoint");
+    assert_eq!(due.len(), 1, "only the head of the endpoint's queue");
     assert_eq!(&due[0].org_id, acme.id());
-    let first = store
-        .claim_delivery(&due[0].id, "node-a", now, at(60))
+    // A run of two: the head and the delivery behind it, in order.
+    let run = store
+        .claim_delivery(&due[0].id, "node-a", now, at(60), 2)
         .await
-        .unwrap()
         .unwrap();
-    assert!(first.payload.contains("\"a\""), "{}", first.payload);
+    assert_eq!(run.len(), 2);
+    assert!(run[0].payload.contains("\"a\""), "{}", run[0].payload);
+    assert!(run[1].payload.contains("\"b\""), "{}", run[1].payload);
     assert!(
         other_node
-            .claim_delivery(&due[0].id, "node-b", now, at(60))
+            .claim_delivery(&due[0].id, "node-b", now, at(60), 2)
             .await
             .unwrap()
-            .is_none(),
+            .is_empty(),
         "a held lease is not taken"
     );
     assert!(other_node.due_deliveries(now, 10).await.unwrap().is_empty());
 
-    // The lease ran out (its node died): another worker takes it over, and
-    // the first one's late result is not recorded.
+    // The lease ran out (its node died): another worker takes the run over,
+    // and the first one's late results are not recorded.
     let later = at(61);
     let retaken = other_node
-        .claim_delivery(&due[0].id, "node-b", later, at(120))
+        .claim_delivery(&due[0].id, "node-b", later, at(120), 1)
         .await
-        .unwrap()
         .unwrap();
-    let attempt = Attempt {
-        at: later,
-        response_code: Some(204),
-        duration_ms: 3,
-        error: None,
+    assert_eq!(retaken.len(), 1);
+    let sent = |claimed: &keyward_core::webhooks::Claimed, result| Finished {
+        claimed: claimed.clone(),
+        attempt: Attempt {
+            at: later,
+            response_code: Some(204),
+            duration_ms: 3,
+            error: None,
+        },
+        result,
     };
     store
-        .finish_attempt(&first, "node-a", &attempt, AttemptResult::Succeeded)
+        .finish_attempts(
+            "node-a",
+            &[
+                sent(&run[0], AttemptResult::Succeeded),
+                sent(&run[1], AttemptResult::Succeeded),
+            ],
+        )
         .await
         .unwrap();
-    assert_eq!(
-        deliveries(store.as_ref(), &endpoint).await[2].status,
-        DeliveryStatus::Pending
+    let log = deliveries(store.as_ref(), &endpoint).await;
+    assert!(
+        log.iter().all(|d| d.status == DeliveryStatus::Pending),
+        "{log:?}"
     );
     other_node
-        .finish_attempt(&retaken, "node-b", &attempt, AttemptResult::Succeeded)
+        .finish_attempts("node-b", &[sent(&retaken[0], AttemptResult::Succeeded)])
         .await
         .unwrap();
+    // The next message is due once the one before it ended.
     let next = store.due_deliveries(later, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     let second = store
-        .claim_delivery(&next[0].id, "node-a", later, at(120))
+        .claim_delivery(&next[0].id, "node-a", later, at(120), 1)
         .await
-        .unwrap()
         .unwrap();
-    assert!(second.payload.contains("\"b\""), "{}", second.payload);
+    assert!(second[0].payload.contains("\"b\""), "{}", second[0].payload);
+    // A failure keeps it the head, due at its retry; nothing behind it is due.
+    let retry = at(500);
+    store
+        .finish_attempts("node-a", &[sent(&second[0], AttemptResult::RetryAt(retry))])
+        .await
+        .unwrap();
+    assert!(store.due_deliveries(at(499), 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.due_deliveries(retry, 10).await.unwrap()[0].id,
+        second[0].delivery.id
+    );
 }
 
 pub async fn a_notice_is_recorded_once(backend: Backend) {
