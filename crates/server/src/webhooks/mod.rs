@@ -34,6 +34,10 @@ const PER_ORG: usize = 4;
 const LOOK_AHEAD: u32 = 256;
 /// Most deliveries of one queue sent under one lease, one after another.
 const RUN: u32 = 32;
+/// A lease lasts this many attempt time limits, plus [`LEASE_MARGIN`]; a
+/// run starts no attempt that could end after its lease.
+const LEASE_ATTEMPTS: u32 = 4;
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Runs the worker until `shutdown` turns true, then lets the attempts in
 /// flight finish (each within its timeout).
@@ -145,11 +149,10 @@ async fn claim_due(
         if in_flight.get(&due.org_id).copied().unwrap_or(0) + *slots >= PER_ORG {
             continue;
         }
-        // Each lease from the moment it is taken, long enough for a whole
-        // run at the time limit per attempt, however long the claims
+        // Each lease from the moment it is taken, however long the claims
         // before it took.
         let now = state.clock.now();
-        let lease_until = now + settings.timeout * RUN + Duration::from_secs(30);
+        let lease_until = now + settings.timeout * LEASE_ATTEMPTS + LEASE_MARGIN;
         match state
             .store
             .claim_delivery(&due.id, owner, now, lease_until, RUN)
@@ -174,10 +177,16 @@ async fn deliver(
     owner: Arc<str>,
     run: Vec<Claimed>,
 ) {
+    // Attempts start only while one at the time limit still ends within
+    // the lease: a node that dies leaves its run to others within the lease.
+    let deadline = std::time::Instant::now() + settings.timeout * (LEASE_ATTEMPTS - 1);
     let mut finished = Vec::with_capacity(run.len());
     let mut disable = None;
     let mut keys = None;
     for claimed in run {
+        if !finished.is_empty() && std::time::Instant::now() > deadline {
+            break;
+        }
         let started = state.clock.now();
         if keys.is_none() {
             match signing_keys(&state, &claimed, started).await {
