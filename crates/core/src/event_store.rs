@@ -3,10 +3,11 @@
 //! the scheduled notices (`key.expiring`, `key.expired`, `key.stale`,
 //! `key.quota_exhausted`) that must fire once each.
 //!
-//! Messages are not written by callers: whenever a store appends an audit
-//! event that is also a webhook event, it queues a delivery to every
-//! enabled endpoint that subscribes to it, in the same transaction. So a
-//! change and its messages commit together or not at all.
+//! Messages are not written by callers: the audit log is the outbox. A
+//! change commits with its audit event; `dispatch_events` turns the events
+//! that are webhook events into deliveries for the enabled endpoints that
+//! subscribe to them, following each organization's log from a cursor. So a
+//! change and its message cannot part: a rolled-back change has no event.
 
 use crate::audit::{AuditContext, NewEvent};
 use crate::id::{DeliveryId, EventId, KeyId, OrgId, WebhookId};
@@ -99,6 +100,12 @@ pub trait WebhookStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Delivery, StoreError>;
 
+    /// Makes messages of the audit events not yet dispatched, of `org` or of
+    /// every organization with endpoints, and queues them for the enabled
+    /// endpoints that want them (a change commits with its audit event; this
+    /// turns events into deliveries shortly after, in batches, each event
+    /// once whichever node gets there first). Returns how many events it read.
+    async fn dispatch_events(&self, org: Option<&OrgId>) -> Result<usize, StoreError>;
     /// Deliveries due at `now` whose lease is free and whose endpoint is
     /// enabled, soonest first: each the oldest pending delivery of its
     /// endpoint's queue (messages reach an endpoint in order).

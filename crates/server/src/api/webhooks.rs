@@ -228,6 +228,7 @@ pub async fn test(
             events::webhook_test(&endpoint),
         )
         .await?;
+    state.store.dispatch_events(Some(&principal.org_id)).await?;
     state.webhook_wake.notify_one();
     let query = DeliveryQuery {
         before: None,

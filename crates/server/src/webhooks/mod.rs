@@ -63,6 +63,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         while let Some(Ok(org)) = in_flight.try_join_next() {
             release(&mut per_org, &org);
         }
+        // Events committed since the last look become deliveries.
+        if let Err(error) = state.store.dispatch_events(None).await {
+            tracing::warn!(%error, "turning audit events into webhook messages failed");
+        }
         let room = IN_FLIGHT - in_flight.len();
         let mut full = false;
         if room > 0 {

@@ -1,7 +1,7 @@
 -- Webhooks and key policies, column for column as on SQLite.
 --
--- A webhook message is written in the same transaction as the audit event it
--- reports, with one delivery per subscribed endpoint; workers lease a due
+-- A webhook message is made from the audit event it reports (which commits
+-- with its change), with one delivery per subscribed endpoint; workers lease a due
 -- delivery (`lease_owner`, `lease_until`) so that one node sends it, and a
 -- node that dies mid-delivery leaves it to the next lease. `attempts` is the
 -- JSON list of attempts (at most one per step of the retry schedule).
@@ -46,6 +46,13 @@ CREATE TABLE webhook_endpoints (
 );
 
 CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id, created_at, id);
+
+-- How far each organization's audit log has been dispatched to its
+-- endpoints (the audit log is the outbox; see store/src/shared/outbox.rs).
+CREATE TABLE webhook_cursors (
+    org_id   TEXT COLLATE "C" PRIMARY KEY REFERENCES organizations (id),
+    last_seq BIGINT NOT NULL
+);
 
 CREATE TABLE webhook_messages (
     id         TEXT COLLATE "C" PRIMARY KEY,

@@ -8,7 +8,7 @@
 
 use super::keys::escape_like;
 use super::rows::{self, micros};
-use super::{Backend, Db, Tx, fold_case, outbox};
+use super::{Backend, Db, Tx, fold_case};
 use crate::backend;
 use keyward_core::audit::{ActorType, AuditContext, AuditEvent, NewEvent};
 use keyward_core::id::{EventId, OrgId};
@@ -80,7 +80,6 @@ pub(super) async fn append(
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
-    outbox::enqueue(tx, &event).await?;
     Ok(event)
 }
 

@@ -1,10 +1,13 @@
 //! The outbox: messages queued with the change they report, and the queues
 //! they are delivered from.
 //!
-//! [`enqueue`] runs inside every audit append: an event that is also a
-//! webhook event becomes one message (its payload fixed at that moment) and
-//! one pending delivery per enabled endpoint that subscribes to it, in the
-//! transaction of the change itself. Each endpoint has two queues (`events`,
+//! The audit log is the outbox: every change commits with its audit event,
+//! in one transaction. [`dispatch`] follows each organization's log from a
+//! cursor (kept once the organization has an endpoint): an event that is
+//! also a webhook event becomes one message (its payload fixed then, within
+//! a moment of the event) and one pending delivery per enabled endpoint that
+//! subscribes to it, and the cursor moves past it in the same transaction.
+//! Key changes pay nothing for it, and events are dispatched in batches. Each endpoint has two queues (`events`,
 //! and `tests`), delivered in order: only a queue's head has a due time, the
 //! deliveries behind it get one when it ends ([`promote`]). A worker leases a
 //! due head with a run of deliveries behind it ([`claim`]), sends them in
@@ -22,30 +25,111 @@ use keyward_core::store::StoreError;
 use keyward_core::webhooks::{self, AttemptResult, Claimed, DeliveryStatus, Due, Finished};
 use sqlx::Row;
 
-/// Queues `event` for every enabled endpoint that wants it (`webhook.test`
-/// only for the endpoint it tests).
-pub(super) async fn enqueue(tx: &mut Conn, event: &AuditEvent) -> Result<(), StoreError> {
-    if !webhooks::is_event_type(&event.action) {
-        return Ok(());
-    }
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, events FROM webhook_endpoints WHERE org_id = $1 AND enabled ORDER BY created_at, id",
+/// Events read per dispatch of one organization.
+const DISPATCH_BATCH: i64 = 500;
+
+/// Turns the organization's audit events not yet dispatched into messages,
+/// queued for every enabled endpoint that wants them, and moves its cursor
+/// past them, in one transaction under the organization's lock (so two
+/// nodes never dispatch the same event). Returns how many events it read.
+pub(super) async fn dispatch(store: &Backend, org: &OrgId) -> Result<usize, StoreError> {
+    let mut tx = store.begin_in(org).await?;
+    let cursor: Option<i64> =
+        sqlx::query_scalar("SELECT last_seq FROM webhook_cursors WHERE org_id = $1")
+            .bind(org.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+    let Some(cursor) = cursor else {
+        tx.commit().await?;
+        return Ok(0);
+    };
+    let rows = sqlx::query(
+        "SELECT * FROM audit_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
     )
-    .bind(event.org_id.as_str())
+    .bind(org.as_str())
+    .bind(cursor)
+    .bind(DISPATCH_BATCH)
     .fetch_all(&mut *tx)
     .await
     .map_err(backend)?;
+    let events = rows
+        .iter()
+        .map(rows::audit_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(last) = events.last() else {
+        tx.commit().await?;
+        return Ok(0);
+    };
+    let endpoints: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, events FROM webhook_endpoints WHERE org_id = $1 AND enabled ORDER BY created_at, id",
+    )
+    .bind(org.as_str())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend)?;
+    for event in &events {
+        enqueue(&mut tx, event, &endpoints).await?;
+    }
+    sqlx::query("UPDATE webhook_cursors SET last_seq = $2 WHERE org_id = $1")
+        .bind(org.as_str())
+        .bind(last.seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// Organizations with audit events not yet dispatched.
+pub(super) async fn behind(store: &Backend) -> Result<Vec<OrgId>, StoreError> {
+    let orgs: Vec<String> = sqlx::query_scalar(
+        "SELECT c.org_id FROM webhook_cursors c
+         WHERE EXISTS (SELECT 1 FROM audit_events a WHERE a.org_id = c.org_id AND a.seq > c.last_seq)",
+    )
+    .fetch_all(store.fresh())
+    .await
+    .map_err(backend)?;
+    orgs.iter()
+        .map(|o| OrgId::parse(o).map_err(|_| rows::corrupt("org_id")))
+        .collect()
+}
+
+/// Starts dispatching the organization's events from now on, when its
+/// first endpoint is added (earlier events are never sent).
+pub(super) async fn start_cursor(tx: &mut Conn, org: &OrgId) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_cursors (org_id, last_seq)
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE org_id = $1))
+         ON CONFLICT (org_id) DO NOTHING",
+    )
+    .bind(org.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Queues `event` for every endpoint of `endpoints` (`(id, events)` of the
+/// enabled ones) that wants it (`webhook.test` only for the one it tests).
+async fn enqueue(
+    tx: &mut Conn,
+    event: &AuditEvent,
+    endpoints: &[(String, String)],
+) -> Result<(), StoreError> {
+    if !webhooks::is_event_type(&event.action) {
+        return Ok(());
+    }
     let mut targets = Vec::new();
-    for (id, events) in rows {
+    for (id, events) in endpoints {
         let wanted = if event.action == webhooks::TEST_EVENT {
-            id == event.target.id
+            *id == event.target.id
         } else {
-            // An endpoint row this version cannot read gets nothing, and
-            // blocks none of the organization's changes.
-            serde_json::from_str::<Vec<String>>(&events)
+            // An endpoint row this version cannot read gets nothing.
+            serde_json::from_str::<Vec<String>>(events)
                 .is_ok_and(|e| e.iter().any(|e| e == "*" || *e == event.action))
         };
-        match WebhookId::parse(&id) {
+        match WebhookId::parse(id) {
             Ok(id) if wanted => targets.push(id),
             Ok(_) => {}
             Err(_) => tracing::warn!(endpoint = %id, "skipping an unreadable webhook endpoint"),
@@ -93,7 +177,7 @@ pub(super) struct Queued<'a> {
     pub(super) queue: &'a str,
 }
 
-/// The key an event is about, as it is after the change.
+/// The key an event is about, as it is now.
 async fn key_view(tx: &mut Conn, event: &AuditEvent) -> Result<Option<KeyView>, StoreError> {
     if event.target.kind != "key" && event.target.kind != "root_key" {
         return Ok(None);

@@ -103,6 +103,7 @@ impl WebhookStore for Backend {
                 webhooks::MAX_ENDPOINTS
             )));
         }
+        outbox::start_cursor(&mut tx, &endpoint.org_id).await?;
         insert_endpoint(&mut tx, endpoint).await?;
         audit::append(&mut tx, &endpoint.org_id, ctx, event).await?;
         tx.commit().await
@@ -280,6 +281,18 @@ impl WebhookStore for Backend {
         let delivery = rows::delivery(&row)?;
         tx.commit().await?;
         Ok(delivery)
+    }
+
+    async fn dispatch_events(&self, org: Option<&OrgId>) -> Result<usize, StoreError> {
+        let orgs = match org {
+            Some(org) => vec![org.clone()],
+            None => outbox::behind(self).await?,
+        };
+        let mut read = 0;
+        for org in &orgs {
+            read += outbox::dispatch(self, org).await?;
+        }
+        Ok(read)
     }
 
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>, StoreError> {

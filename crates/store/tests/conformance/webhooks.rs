@@ -37,6 +37,7 @@ async fn deliveries(
     store: &dyn Store,
     endpoint: &Endpoint,
 ) -> Vec<keyward_core::webhooks::Delivery> {
+    store.dispatch_events(None).await.unwrap();
     let query = DeliveryQuery {
         before: None,
         limit: 100,
@@ -95,6 +96,7 @@ pub async fn deliveries_go_in_order_and_one_worker_holds_a_lease(backend: Backen
         add_named_key(store.as_ref(), &acme, name, at(2)).await;
     }
     let now = at(10);
+    store.dispatch_events(Some(acme.id())).await.unwrap();
     let due = store.due_deliveries(now, 10).await.unwrap();
     assert_eq!(due.len(), 1, "only the head of the endpoint's queue");
     assert_eq!(&due[0].org_id, acme.id());
