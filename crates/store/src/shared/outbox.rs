@@ -15,15 +15,17 @@
 //! runs out, because its node died, lets another worker take the run over.
 
 use super::rows::{self, json, micros, time};
-use super::{Backend, Conn};
+use super::{Backend, Conn, Db};
 use crate::backend;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::AuditEvent;
 use keyward_core::id::{DeliveryId, OrgId, WebhookId};
 use keyward_core::keys::view::KeyView;
+use keyward_core::model::KeyRecord;
 use keyward_core::store::StoreError;
 use keyward_core::webhooks::{self, AttemptResult, Claimed, DeliveryStatus, Due, Finished};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
 
 /// Events read per dispatch of one organization.
 const DISPATCH_BATCH: i64 = 500;
@@ -68,9 +70,7 @@ pub(super) async fn dispatch(store: &Backend, org: &OrgId) -> Result<usize, Stor
     .fetch_all(&mut *tx)
     .await
     .map_err(backend)?;
-    for event in &events {
-        enqueue(&mut tx, event, &endpoints).await?;
-    }
+    enqueue(&mut tx, &events, &endpoints).await?;
     sqlx::query("UPDATE webhook_cursors SET last_seq = $2 WHERE org_id = $1")
         .bind(org.as_str())
         .bind(last.seq)
@@ -110,15 +110,11 @@ pub(super) async fn start_cursor(tx: &mut Conn, org: &OrgId) -> Result<(), Store
     Ok(())
 }
 
-/// Queues `event` for every endpoint of `endpoints` (`(id, events)` of the
-/// enabled ones) that wants it (`webhook.test` only for the one it tests).
-async fn enqueue(
-    tx: &mut Conn,
-    event: &AuditEvent,
-    endpoints: &[(String, String)],
-) -> Result<(), StoreError> {
+/// The endpoints of `endpoints` (`(id, events)` of the enabled ones) that
+/// want `event` (`webhook.test` only the one it tests).
+fn targets(event: &AuditEvent, endpoints: &[(String, String)]) -> Vec<WebhookId> {
     if !webhooks::is_event_type(&event.action) {
-        return Ok(());
+        return Vec::new();
     }
     let mut targets = Vec::new();
     for (id, events) in endpoints {
@@ -135,37 +131,116 @@ async fn enqueue(
             Err(_) => tracing::warn!(endpoint = %id, "skipping an unreadable webhook endpoint"),
         }
     }
-    if targets.is_empty() {
+    targets
+}
+
+/// Rows written per statement (well below SQLite's limit on parameters).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Queues a batch of events, in order, for the endpoints that want them:
+/// their keys read in one query, messages and deliveries written a hundred
+/// rows per statement.
+async fn enqueue(
+    tx: &mut Conn,
+    events: &[AuditEvent],
+    endpoints: &[(String, String)],
+) -> Result<(), StoreError> {
+    let wanted: Vec<(&AuditEvent, Vec<WebhookId>)> = events
+        .iter()
+        .map(|event| (event, targets(event, endpoints)))
+        .filter(|(_, targets)| !targets.is_empty())
+        .collect();
+    let Some((first, _)) = wanted.first() else {
         return Ok(());
+    };
+    let keys = key_views(tx, &first.org_id, wanted.iter().map(|(e, _)| *e)).await?;
+    // A queue that already waits keeps its head; otherwise this batch's
+    // first delivery to it is due at once.
+    let mut queue_has_head: HashMap<(WebhookId, &str), bool> = HashMap::new();
+    let mut messages = Vec::with_capacity(wanted.len());
+    let mut deliveries = Vec::new();
+    for (event, targets) in &wanted {
+        let message_id = webhooks::message_id(&event.id);
+        // The key as it is now, its status as of the event.
+        let key = keys
+            .get(event.target.id.as_str())
+            .map(|(record, catalog)| KeyView::new(record, catalog, event.occurred_at));
+        messages.push((
+            message_id.clone(),
+            *event,
+            webhooks::payload(event, key.as_ref()),
+        ));
+        let queue = webhooks::queue_of(&event.action);
+        for endpoint in targets {
+            let slot = (endpoint.clone(), queue);
+            let has_head = match queue_has_head.get(&slot) {
+                Some(has) => *has,
+                None => waiting(tx, endpoint, queue).await?,
+            };
+            queue_has_head.insert(slot, true);
+            let due = (!has_head).then(|| micros(event.occurred_at));
+            deliveries.push((
+                DeliveryId::generate().map_err(backend)?,
+                endpoint.clone(),
+                message_id.clone(),
+                *event,
+                queue,
+                due,
+            ));
+        }
     }
-    let key = key_view(tx, event).await?;
-    let message_id = webhooks::message_id(&event.id);
-    sqlx::query(
-        "INSERT INTO webhook_messages (id, org_id, event_id, seq, event_type, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&message_id)
-    .bind(event.org_id.as_str())
-    .bind(event.id.as_str())
-    .bind(event.seq)
-    .bind(&event.action)
-    .bind(webhooks::payload(event, key.as_ref()))
-    .bind(micros(event.occurred_at))
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let queue = webhooks::queue_of(&event.action);
-    for endpoint in targets {
-        let message = Queued {
-            org: &event.org_id,
-            endpoint: &endpoint,
-            message_id: &message_id,
-            seq: event.seq,
-            queue,
-        };
-        insert_delivery(tx, &message, event.occurred_at).await?;
+    for chunk in messages.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "INSERT INTO webhook_messages (id, org_id, event_id, seq, event_type, payload, created_at) ",
+        );
+        sql.push_values(chunk, |mut row, (id, event, payload)| {
+            row.push_bind(id.as_str())
+                .push_bind(event.org_id.as_str())
+                .push_bind(event.id.as_str())
+                .push_bind(event.seq)
+                .push_bind(event.action.as_str())
+                .push_bind(payload.as_str())
+                .push_bind(micros(event.occurred_at));
+        });
+        sql.build().execute(&mut *tx).await.map_err(backend)?;
+    }
+    for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, message_id, seq, queue, status,
+                 created_at, next_attempt_at, attempts) ",
+        );
+        sql.push_values(
+            chunk,
+            |mut row, (id, endpoint, message_id, event, queue, due)| {
+                row.push_bind(id.as_str())
+                    .push_bind(event.org_id.as_str())
+                    .push_bind(endpoint.as_str())
+                    .push_bind(message_id.as_str())
+                    .push_bind(event.seq)
+                    .push_bind(*queue)
+                    .push_bind("pending")
+                    .push_bind(micros(event.occurred_at))
+                    .push_bind(*due)
+                    .push_bind("[]");
+            },
+        );
+        sql.build().execute(&mut *tx).await.map_err(backend)?;
     }
     Ok(())
+}
+
+/// True when a delivery waits in the endpoint's queue.
+async fn waiting(tx: &mut Conn, endpoint: &WebhookId, queue: &str) -> Result<bool, StoreError> {
+    let waiting: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM webhook_deliveries
+         WHERE endpoint_id = $1 AND queue = $2 AND status = 'pending' LIMIT 1",
+    )
+    .bind(endpoint.as_str())
+    .bind(queue)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
+    Ok(waiting.is_some())
 }
 
 /// A message about to be queued for one endpoint.
@@ -177,26 +252,40 @@ pub(super) struct Queued<'a> {
     pub(super) queue: &'a str,
 }
 
-/// The key an event is about, as it is now.
-async fn key_view(tx: &mut Conn, event: &AuditEvent) -> Result<Option<KeyView>, StoreError> {
-    if event.target.kind != "key" && event.target.kind != "root_key" {
-        return Ok(None);
+/// The keys the events are about, as they are now, with their project's
+/// catalog, by id.
+async fn key_views<'a>(
+    tx: &mut Conn,
+    org: &OrgId,
+    events: impl Iterator<Item = &'a AuditEvent>,
+) -> Result<HashMap<String, (KeyRecord, Vec<String>)>, StoreError> {
+    let mut ids: Vec<&str> = events
+        .filter(|e| e.target.kind == "key" || e.target.kind == "root_key")
+        .map(|e| e.target.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut views = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT k.*, p.apis AS catalog FROM api_keys k JOIN projects p ON p.id = k.project_id
+             WHERE k.org_id = ",
+        );
+        sql.push_bind(org.as_str()).push(" AND k.id IN (");
+        let mut list = sql.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(")");
+        for row in sql.build().fetch_all(&mut *tx).await.map_err(backend)? {
+            let record = rows::key(&row)?;
+            let catalog: Vec<String> =
+                serde_json::from_str(&row.try_get::<String, _>("catalog").map_err(backend)?)
+                    .map_err(|_| rows::corrupt("apis"))?;
+            views.insert(record.id.to_string(), (record, catalog));
+        }
     }
-    let row = sqlx::query(
-        "SELECT k.*, p.apis AS catalog FROM api_keys k JOIN projects p ON p.id = k.project_id
-         WHERE k.org_id = $1 AND k.id = $2",
-    )
-    .bind(event.org_id.as_str())
-    .bind(&event.target.id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let Some(row) = row else { return Ok(None) };
-    let record = rows::key(&row)?;
-    let catalog: Vec<String> =
-        serde_json::from_str(&row.try_get::<String, _>("catalog").map_err(backend)?)
-            .map_err(|_| rows::corrupt("apis"))?;
-    Ok(Some(KeyView::new(&record, &catalog, event.occurred_at)))
+    Ok(views)
 }
 
 /// Adds a pending delivery at the end of its endpoint's queue: due at once
