@@ -125,13 +125,8 @@ impl WebhookStore for Backend {
         org: &OrgId,
         id: &WebhookId,
     ) -> Result<Option<Endpoint>, StoreError> {
-        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .fetch_optional(self.fresh())
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rows::endpoint).transpose()
+        let mut conn = self.fresh().acquire().await.map_err(backend)?;
+        endpoint_in(&mut conn, org, id).await
     }
 
     async fn update_webhook(
