@@ -12,7 +12,8 @@
 
 2. Some rules of the API depend on stored state or on the clock, which no
    schema can state: a `project_id` must name one of the caller's projects,
-   `expires_at` must lie in the future, scopes must be in the project's
+   `expires_at` must lie in the future and within the organization's key
+   policy, scopes must be in the project's
    catalog, team members must exist, a key cursor must come from the same
    listing. The operations below therefore list 422 among the statuses
    `positive_data_acceptance` accepts (schemathesis.toml), and the check
@@ -37,6 +38,9 @@ def before_call(context, case, kwargs):
 
 KEY_RULES = [
     ("expires_at", r"must be in the future|outside the years 0000 to 9999"),
+    # The organization's key policy (PATCH /v1/policy, fuzzed in the same run)
+    # may cap how long a key lives.
+    ("expires_at", r"^the organization's policy (allows keys to live at most|requires keys to expire within) \d+ days$"),
     ("scopes", r"only with role `custom`|role `custom` needs a list of scopes"),
     (r"scopes\[\d+\]", r"^unknown API `|is not a management scope"),
     ("role", r"is not a management scope"),
