@@ -68,6 +68,30 @@ pub enum Command {
     Migrate,
     /// Write a consistent copy of the live embedded database.
     Backup(Backup),
+    /// Find Keyward keys in files, directories, git history or standard
+    /// input; exit 0 when none, 1 when some, 2 on errors.
+    Scan(Scan),
+}
+
+#[derive(Debug, Args)]
+pub struct Scan {
+    /// Files and directories to scan (directories recursively); `-` or none
+    /// is standard input.
+    pub paths: Vec<PathBuf>,
+    /// Also scan every blob in the history of the git repositories the
+    /// directories belong to (needs `git`).
+    #[arg(long)]
+    pub git_history: bool,
+    /// Print one JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the full keys found (by default only their hints).
+    #[arg(long)]
+    pub show_keys: bool,
+    /// Report each key found to the Keyward server at this URL
+    /// (`POST <URL>/v1/leaks`).
+    #[arg(long, value_name = "URL")]
+    pub report: Option<reqwest::Url>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +156,14 @@ pub struct Serve {
     /// How often expiring, expired and stale keys are looked for, in seconds.
     #[arg(long, env = "KEYWARD_NOTICE_INTERVAL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub notice_interval_seconds: u64,
+    /// Where GitHub's secret scanning public keys are fetched from (for
+    /// `POST /v1/leaks/github`).
+    #[arg(long, env = "KEYWARD_GITHUB_KEYS_URL", default_value = keyward_server::leaks::github::GITHUB_KEYS_URL, conflicts_with = "github_keys_file")]
+    pub github_keys_url: String,
+    /// Read GitHub's secret scanning public keys from this file instead
+    /// (GitHub's JSON document; read again when an alert names a key it lacks).
+    #[arg(long, env = "KEYWARD_GITHUB_KEYS_FILE")]
+    pub github_keys_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ pub mod fields;
 pub mod id;
 pub mod key_format;
 pub mod keys;
+pub mod leaks;
 pub mod limits;
 pub mod model;
 pub mod net;

@@ -205,6 +205,48 @@ pub struct PreviousSecret {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Who reported that a key's secret leaked.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakSource {
+    /// GitHub secret scanning (`POST /v1/leaks/github`, signed by GitHub).
+    Github,
+    /// Anyone, through `POST /v1/leaks`.
+    Report,
+}
+
+impl LeakSource {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Report => "report",
+        }
+    }
+
+    /// The source named `s`.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "github" => Some(Self::Github),
+            "report" => Some(Self::Report),
+            _ => None,
+        }
+    }
+}
+
+/// The first report that a key's secret leaked; later ones change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    /// When Keyward learned of it.
+    pub at: DateTime<Utc>,
+    /// Who reported it.
+    pub source: LeakSource,
+    /// Where the secret was found, as the report says (untrusted text).
+    pub url: Option<String>,
+}
+
 /// An API key (root keys included) as stored. Holds no secret in plaintext.
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
@@ -266,6 +308,8 @@ pub struct KeyRecord {
     pub quota_used: u64,
     /// The period `quota_used` counts in (`None` for lifetime quotas or none yet).
     pub quota_period_start: Option<DateTime<Utc>>,
+    /// The first leak report, until the key gets a new secret.
+    pub leak: Option<Leak>,
     /// Incremented by every change; guards against lost updates.
     pub version: i64,
 }

@@ -374,6 +374,15 @@ pub trait Store:
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError>;
+    /// Saves a key changed by a leak report like [`Store::update_key`],
+    /// with its events in order (`key.leaked`, then what the policy did).
+    async fn record_leak(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        ctx: &AuditContext,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError>;
     /// Saves an archived key and purges the organization's oldest archived
     /// keys beyond `keep`, each purge audited. Returns the purged keys.
     async fn archive_key(

@@ -76,6 +76,7 @@ impl Application {
             Arc::clone(&usage),
             &settings.cache,
         ));
+        let github_keys = crate::leaks::github::GithubKeys::new(settings.github_keys.clone());
         let state = AppState::new(Shared {
             store,
             verifier,
@@ -86,6 +87,10 @@ impl Application {
             passwords: crate::passwords::Passwords::default(),
             setup: crate::dashboard::setup::SetupLink::default(),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            leaks: crate::leaks::Leaks {
+                github: github_keys,
+                reports: crate::leaks::ReportLimiter::default(),
+            },
         });
         let router = router(state.clone());
         Ok(Self {

@@ -58,6 +58,24 @@ pub enum ApiError {
     /// 429: the root key's own rate limit or quota is spent.
     #[error("this root key's rate limit or quota is spent; try again later")]
     Throttled,
+    /// 401: a signed request (GitHub's alerts) whose signature is missing
+    /// or does not verify.
+    #[error("the request's signature is missing or does not verify")]
+    BadSignature,
+    /// 429: too many requests from the client's address.
+    #[error("too many requests from this address; try again in {retry_after} seconds")]
+    TooManyRequests {
+        /// Seconds until the next request is accepted (`Retry-After`).
+        retry_after: u64,
+    },
+    /// 503: something the request needs other than storage is unavailable.
+    #[error("{detail}")]
+    Dependency {
+        /// Stable code.
+        code: &'static str,
+        /// For people.
+        detail: String,
+    },
     /// 422: well-formed, but invalid values.
     #[error("invalid values")]
     Invalid(Vec<FieldError>),
@@ -90,6 +108,19 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "Bad request"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::BadSignature => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "Unauthorized",
+            ),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            Self::Dependency { code, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code, "Service unavailable")
+            }
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
@@ -168,6 +199,10 @@ impl IntoResponse for ApiError {
             Self::NotFound => "no such object".to_owned(),
             other => other.to_string(),
         };
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let errors = match self {
             Self::Invalid(errors) | Self::BadRequest { errors, .. } => errors,
             _ => Vec::new(),
@@ -185,6 +220,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

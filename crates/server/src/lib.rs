@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod leaks;
 pub mod notices;
 pub mod passwords;
 pub mod session;

@@ -33,6 +33,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Webhooks and the notices that feed them.
     pub webhooks: WebhookSettings,
+    /// Where GitHub's secret scanning public keys come from.
+    pub github_keys: crate::leaks::github::KeySource,
 }
 
 /// How webhooks are delivered and scheduled notices found.
@@ -83,6 +85,7 @@ impl Settings {
             storage_check_interval: Duration::from_secs(1),
             secure_cookies: false,
             webhooks: WebhookSettings::default(),
+            github_keys: crate::leaks::github::KeySource::default(),
         }
     }
 

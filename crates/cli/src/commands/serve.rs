@@ -32,6 +32,10 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     }
     webhooks.timeout = std::time::Duration::from_secs(args.webhook_timeout_seconds);
     webhooks.notice_interval = std::time::Duration::from_secs(args.notice_interval_seconds);
+    settings.github_keys = match args.github_keys_file {
+        Some(path) => keyward_server::leaks::github::KeySource::File(path),
+        None => keyward_server::leaks::github::KeySource::Url(args.github_keys_url),
+    };
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
     let public_url = args

@@ -225,6 +225,7 @@ pub fn create(
         quota,
         quota_used: 0,
         quota_period_start: None,
+        leak: None,
         version: 1,
     };
     Ok(NewKey { record, key })
@@ -312,7 +313,8 @@ pub fn set_enabled(
 }
 
 /// Gives the record a new secret. The old one keeps working for
-/// `grace_period_seconds` (answering `deprecated: true`), or stops at once.
+/// `grace_period_seconds` (answering `deprecated: true`), or stops at once
+/// (always, when it leaked).
 pub fn regenerate(
     record: &mut KeyRecord,
     project: &Project,
@@ -327,6 +329,12 @@ pub fn regenerate(
             format!("at most {MAX_GRACE_SECONDS} (30 days)"),
         ));
     }
+    if grace_period_seconds > 0 && record.leak.is_some() {
+        return Err(DomainError::field(
+            "grace_period_seconds",
+            "must be 0: the key's secret leaked, so it cannot keep working".to_owned(),
+        ));
+    }
     let key = FullKey::generate(&project.key_prefix, record.key_type)?;
     let grace = i64::try_from(grace_period_seconds).unwrap_or(i64::MAX);
     record.previous = (grace > 0).then(|| PreviousSecret {
@@ -336,6 +344,8 @@ pub fn regenerate(
     record.hash = key.hash();
     record.hint = key.hint();
     record.sealed_key = seal_if_publishable(record.key_type, &key, &record.id, master_key)?;
+    // The leak was of the secret just replaced.
+    record.leak = None;
     record.updated_at = now;
     Ok(key)
 }

@@ -3,7 +3,7 @@
 
 use crate::key_format::KeyType;
 use crate::limits::{QuotaPeriod, RateLimit};
-use crate::model::{KeyRecord, KeyStatus};
+use crate::model::{KeyRecord, KeyStatus, LeakSource};
 use crate::scope::{self, Access, Role};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,14 @@ pub struct KeyView {
     pub revoked_reason: Option<String>,
     /// When it was archived.
     pub archived_at: Option<DateTime<Utc>>,
+    /// When its secret was first reported as leaked; `null` until then and
+    /// again once it is regenerated.
+    pub leaked_at: Option<DateTime<Utc>>,
+    /// Who reported the leak: `github` or `report`.
+    pub leak_source: Option<LeakSource>,
+    /// Where the secret was found, as the report says (text to show, not a
+    /// link to follow blindly).
+    pub leak_url: Option<String>,
     /// End of the previous secret's grace period, while one runs.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// Origins requests may come from; empty means any.
@@ -102,6 +110,9 @@ impl KeyView {
             revoked_at: record.revoked_at,
             revoked_reason: record.revoked_reason.clone(),
             archived_at: record.archived_at,
+            leaked_at: record.leak.as_ref().map(|l| l.at),
+            leak_source: record.leak.as_ref().map(|l| l.source),
+            leak_url: record.leak.as_ref().and_then(|l| l.url.clone()),
             previous_secret_expires_at: record
                 .previous
                 .map(|p| p.expires_at)

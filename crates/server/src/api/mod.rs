@@ -7,6 +7,7 @@ pub mod forward_auth;
 pub mod health;
 pub mod key_actions;
 pub mod keys;
+pub mod leaks;
 pub mod members;
 pub mod policy;
 pub mod projects;
@@ -48,6 +49,7 @@ use utoipa_axum::routes;
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "organization", description = "The organization's shared secret and key policy"),
         (name = "webhooks", description = "Events sent to your endpoints, signed with the shared secret"),
+        (name = "leaks", description = "Reports of leaked keys, from anyone and from GitHub secret scanning"),
         (name = "operations", description = "Health, readiness and this description"),
     ),
 )]
@@ -103,6 +105,8 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(leaks::report))
+        .routes(routes!(leaks::github))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(usage::usage))

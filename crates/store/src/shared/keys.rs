@@ -106,8 +106,9 @@ pub(super) async fn update(
              enabled = $6, hash = $7, hint = $8, previous_hash = $9, previous_expires_at = $10,
              sealed_key = $11, updated_at = $12, expires_at = $13, revoked_at = $14,
              revoked_reason = $15, archived_at = $16, trusted_origins = $17, allowed_ips = $18,
-             meta = $19, ratelimit = $20, quota = $21, version = version + 1
-         WHERE org_id = $22 AND id = $23 AND version = $24",
+             meta = $19, ratelimit = $20, quota = $21, leaked_at = $22, leak_source = $23,
+             leak_url = $24, version = version + 1
+         WHERE org_id = $25 AND id = $26 AND version = $27",
     )
     .bind(&key.name)
     .bind(&key.description)
@@ -130,6 +131,9 @@ pub(super) async fn update(
     .bind(json(&key.meta)?)
     .bind(key.ratelimit.map(|rl| json(&rl)).transpose()?)
     .bind(key.quota.map(|q| json(&q)).transpose()?)
+    .bind(key.leak.as_ref().map(|l| micros(l.at)))
+    .bind(key.leak.as_ref().map(|l| l.source.as_str()))
+    .bind(key.leak.as_ref().and_then(|l| l.url.as_deref()))
     .bind(key.org_id.as_str())
     .bind(key.id.as_str())
     .bind(expected_version)
@@ -353,12 +357,14 @@ pub(super) async fn save(
     key: &KeyRecord,
     expected_version: i64,
     ctx: &AuditContext,
-    event: NewEvent,
+    events: Vec<NewEvent>,
 ) -> Result<(), StoreError> {
     let mut tx = store.begin_in(&key.org_id).await?;
     update(&mut tx, key, expected_version).await?;
     announce(&mut tx, &key.id).await?;
-    audit::append(&mut tx, &key.org_id, ctx, event).await?;
+    for event in events {
+        audit::append(&mut tx, &key.org_id, ctx, event).await?;
+    }
     tx.commit().await
 }
 

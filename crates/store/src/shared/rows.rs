@@ -10,7 +10,8 @@ use keyward_core::audit::{Actor, ActorType, AuditEvent, Target};
 use keyward_core::id::{DeliveryId, EventId, KeyId, MemberId, OrgId, ProjectId, WebhookId};
 use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
 use keyward_core::model::{
-    KeyRecord, Member, MemberRole, Organization, PreviousSecret, Project, Session,
+    KeyRecord, Leak, LeakSource, Member, MemberRole, Organization, PreviousSecret, Project,
+    Session,
 };
 use keyward_core::policy::Code;
 use keyward_core::scope::Role;
@@ -144,8 +145,20 @@ pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         quota: opt_json(row, "quota")?,
         quota_used: u64::try_from(get::<i64>(row, "quota_used")?).unwrap_or(0),
         quota_period_start: opt_time(get(row, "quota_period_start")?)?,
+        leak: leak(row)?,
         version: get(row, "version")?,
     })
+}
+
+fn leak(row: &impl Columns) -> Result<Option<Leak>, StoreError> {
+    let Some(at) = opt_time(get(row, "leaked_at")?)? else {
+        return Ok(None);
+    };
+    Ok(Some(Leak {
+        at,
+        source: parsed(row, "leak_source", LeakSource::from_name)?,
+        url: get(row, "leak_url")?,
+    }))
 }
 
 pub(crate) fn usage_count(row: &impl Columns) -> Result<UsageCount, StoreError> {

@@ -119,7 +119,18 @@ impl Store for Backend {
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        keys::save(self, key, expected_version, ctx, event).await
+        keys::save(self, key, expected_version, ctx, vec![event]).await
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]
+    async fn record_leak(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        ctx: &AuditContext,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        keys::save(self, key, expected_version, ctx, events).await
     }
 
     #[tracing::instrument(skip_all, fields(org = %key.org_id, key = %key.id))]

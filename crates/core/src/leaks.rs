@@ -1,0 +1,192 @@
+//! Keys reported as leaked: what a report says, and what it does to a key.
+//!
+//! A report comes from GitHub secret scanning (signed by GitHub) or from
+//! anyone through `POST /v1/leaks`. Only the first report of a key acts on
+//! it: the key records the leak, the organization's `leak_action` revokes or
+//! disables it (or only reports it), and the audit log gets `key.leaked`
+//! with actor `system`, which is also the webhook event.
+
+use crate::audit::NewEvent;
+use crate::error::{DomainError, Validation};
+use crate::events::key_target;
+use crate::fields::not_null;
+use crate::keys::{self, is_plain_text};
+use crate::model::{KeyRecord, Leak, LeakSource};
+use crate::org_policy::LeakAction;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Longest `source_url`.
+const MAX_URL: usize = 2_048;
+/// Longest `note`.
+const MAX_NOTE: usize = 1_000;
+
+/// Body of `POST /v1/leaks`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportLeak {
+    /// The key found.
+    pub key: String,
+    /// Where it was found: an http(s) URL of at most 2048 characters.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 2048)]
+    pub source_url: Option<String>,
+    /// Anything the reporter wants to add, at most 1000 characters.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 1000)]
+    pub note: Option<String>,
+}
+
+impl std::fmt::Debug for ReportLeak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportLeak")
+            .field("source_url", &self.source_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a report says, besides the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakReport {
+    /// Who reported it.
+    pub source: LeakSource,
+    /// Where the key was found.
+    pub url: Option<String>,
+    /// More about where or how (GitHub's `source`, a reporter's note).
+    pub details: Map<String, Value>,
+}
+
+impl ReportLeak {
+    /// The report, or why its fields are refused (whatever the key is: the
+    /// answer must not tell whether it exists).
+    pub fn report(&self) -> Result<LeakReport, DomainError> {
+        let mut v = Validation::default();
+        let url = self
+            .source_url
+            .as_deref()
+            .and_then(|url| v.check("source_url", check_url(url)));
+        if let Some(note) = &self.note
+            && (note.chars().count() > MAX_NOTE || !is_plain_text(note))
+        {
+            v.push(
+                "note",
+                format!("at most {MAX_NOTE} characters of text without control characters"),
+            );
+        }
+        v.finish()?;
+        let mut details = Map::new();
+        if let Some(note) = &self.note {
+            details.insert("note".to_owned(), json!(note));
+        }
+        Ok(LeakReport {
+            source: LeakSource::Report,
+            url,
+            details,
+        })
+    }
+}
+
+/// A URL of where a key was found: http or https, short, printable. It is
+/// shown to administrators as text, never fetched.
+pub fn check_url(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|_| "must be an http(s) URL".to_owned())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http(s) URL".to_owned());
+    }
+    if url.chars().count() > MAX_URL {
+        return Err(format!("must be at most {MAX_URL} characters"));
+    }
+    Ok(parsed.to_string())
+}
+
+/// What acting on a report did to a key, besides recording the leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consequence {
+    /// The key was revoked.
+    Revoked,
+    /// The key was disabled.
+    Disabled,
+    /// Nothing more: the policy says `notify`, or the key was already
+    /// revoked or disabled.
+    None,
+}
+
+/// Records the first leak report on `record` and applies `action`. `None`
+/// when the key must not change: it is archived, or a leak was recorded
+/// before (a key is acted on once, however often it is reported).
+pub fn act(
+    record: &mut KeyRecord,
+    report: &LeakReport,
+    action: LeakAction,
+    now: DateTime<Utc>,
+) -> Option<Consequence> {
+    if record.archived_at.is_some() || record.leak.is_some() {
+        return None;
+    }
+    record.leak = Some(Leak {
+        at: now,
+        source: report.source,
+        url: report.url.clone(),
+    });
+    record.updated_at = now;
+    if record.revoked_at.is_some() {
+        return Some(Consequence::None);
+    }
+    let reason = format!("leaked (reported by {})", report.source.as_str());
+    let consequence = match action {
+        LeakAction::Revoke => keys::revoke(record, Some(reason), now)
+            .map(|()| Consequence::Revoked)
+            .unwrap_or(Consequence::None),
+        LeakAction::Disable if record.enabled => keys::set_enabled(record, false, now)
+            .map(|()| Consequence::Disabled)
+            .unwrap_or(Consequence::None),
+        LeakAction::Disable | LeakAction::Notify => Consequence::None,
+    };
+    Some(consequence)
+}
+
+/// The audit events of acting on a leak: `key.leaked`, then `key.revoked`
+/// or `key.disabled` when the policy did that.
+pub fn events(
+    before: &KeyRecord,
+    after: &KeyRecord,
+    report: &LeakReport,
+    consequence: Consequence,
+) -> Vec<NewEvent> {
+    let mut changes = Map::new();
+    let mut add = |field: &str, value: Value| {
+        changes.insert(field.to_owned(), json!({"before": null, "after": value}));
+    };
+    add("leaked_at", json!(after.leak.as_ref().map(|l| l.at)));
+    add("leak_source", json!(report.source.as_str()));
+    add("leak_url", json!(report.url));
+    for (field, value) in &report.details {
+        add(field, value.clone());
+    }
+    add(
+        "action",
+        json!(match consequence {
+            Consequence::Revoked => "revoked",
+            Consequence::Disabled => "disabled",
+            Consequence::None => "none",
+        }),
+    );
+    let mut events = vec![NewEvent {
+        action: "key.leaked".to_owned(),
+        target: key_target(after),
+        changes,
+    }];
+    let follow_up = match consequence {
+        Consequence::Revoked => Some("key.revoked"),
+        Consequence::Disabled => Some("key.disabled"),
+        Consequence::None => None,
+    };
+    if let Some(action) = follow_up {
+        events.push(crate::events::key_changed(action, before, after));
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests;

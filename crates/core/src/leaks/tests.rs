@@ -1,0 +1,131 @@
+use super::*;
+use crate::crypto::MasterKey;
+use crate::id::{OrgId, ProjectId};
+use crate::key_format::KeyPrefix;
+use crate::keys::CreateKey;
+use crate::model::Project;
+
+fn key() -> KeyRecord {
+    let now = Utc::now();
+    let org = OrgId::generate().unwrap();
+    let project = Project {
+        id: ProjectId::generate().unwrap(),
+        org_id: org.clone(),
+        name: "p".to_owned(),
+        key_prefix: KeyPrefix::default(),
+        apis: vec![],
+        management: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let input: CreateKey = serde_json::from_value(json!({"name": "k"})).unwrap();
+    keys::create(
+        input,
+        &org,
+        &project,
+        "mem_x".to_owned(),
+        &MasterKey::from_bytes(&[7; 32]),
+        now,
+    )
+    .unwrap()
+    .record
+}
+
+fn report() -> LeakReport {
+    LeakReport {
+        source: LeakSource::Github,
+        url: Some("https://github.com/o/r/blob/main/.env".to_owned()),
+        details: Map::new(),
+    }
+}
+
+#[test]
+fn each_leak_action_does_what_it_says_once() {
+    let now = Utc::now();
+    for (action, consequence) in [
+        (LeakAction::Revoke, Consequence::Revoked),
+        (LeakAction::Disable, Consequence::Disabled),
+        (LeakAction::Notify, Consequence::None),
+    ] {
+        let before = key();
+        let mut after = before.clone();
+        assert_eq!(act(&mut after, &report(), action, now), Some(consequence));
+        assert_eq!(after.leak.as_ref().map(|l| l.source), Some(LeakSource::Github));
+        assert_eq!(after.revoked_at.is_some(), action == LeakAction::Revoke);
+        assert_eq!(after.enabled, action == LeakAction::Notify);
+        let events = events(&before, &after, &report(), consequence);
+        let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+        match action {
+            LeakAction::Revoke => assert_eq!(actions, ["key.leaked", "key.revoked"]),
+            LeakAction::Disable => assert_eq!(actions, ["key.leaked", "key.disabled"]),
+            LeakAction::Notify => assert_eq!(actions, ["key.leaked"]),
+        }
+        let again = after.clone();
+        assert_eq!(act(&mut after, &report(), action, now), None, "acted on once");
+        assert_eq!(after.revoked_at, again.revoked_at);
+    }
+}
+
+#[test]
+fn a_revoked_key_records_the_leak_without_a_second_revocation() {
+    let now = Utc::now();
+    let mut record = key();
+    keys::revoke(&mut record, Some("rotated".to_owned()), now).unwrap();
+    let before = record.clone();
+    assert_eq!(
+        act(&mut record, &report(), LeakAction::Revoke, now),
+        Some(Consequence::None)
+    );
+    assert!(record.leak.is_some());
+    assert_eq!(record.revoked_reason.as_deref(), Some("rotated"));
+    let actions: Vec<_> = events(&before, &record, &report(), Consequence::None)
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["key.leaked"]);
+}
+
+#[test]
+fn an_archived_key_is_left_alone() {
+    let now = Utc::now();
+    let mut record = key();
+    keys::archive(&mut record, now).unwrap();
+    assert_eq!(act(&mut record, &report(), LeakAction::Revoke, now), None);
+    assert!(record.leak.is_none());
+}
+
+#[test]
+fn a_leaked_secret_cannot_be_given_a_grace_period_and_regenerating_clears_the_leak() {
+    let now = Utc::now();
+    let mut record = key();
+    act(&mut record, &report(), LeakAction::Notify, now);
+    let project = Project {
+        id: record.project_id.clone(),
+        org_id: record.org_id.clone(),
+        name: "p".to_owned(),
+        key_prefix: KeyPrefix::default(),
+        apis: vec![],
+        management: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let master = MasterKey::from_bytes(&[7; 32]);
+    assert!(keys::regenerate(&mut record.clone(), &project, 60, &master, now).is_err());
+    keys::regenerate(&mut record, &project, 0, &master, now).unwrap();
+    assert!(record.leak.is_none() && record.previous.is_none());
+}
+
+#[test]
+fn public_reports_take_only_http_urls_and_plain_notes() {
+    let parse = |body: Value| serde_json::from_value::<ReportLeak>(body).unwrap().report();
+    let ok = parse(json!({"key": "x", "source_url": "https://gist.github.com/a", "note": "found it"}))
+        .unwrap();
+    assert_eq!(ok.url.as_deref(), Some("https://gist.github.com/a"));
+    assert_eq!(ok.details["note"], "found it");
+    assert!(parse(json!({"key": "x", "source_url": "javascript:alert(1)"})).is_err());
+    assert!(parse(json!({"key": "x", "source_url": "file:///etc/passwd"})).is_err());
+    assert!(parse(json!({"key": "x", "note": "a\u{0}b"})).is_err());
+    assert!(parse(json!({"key": "x", "note": "n".repeat(1001)})).is_err());
+    let long = format!("https://e.com/{}", "a".repeat(2048));
+    assert!(parse(json!({"key": "x", "source_url": long})).is_err());
+}
