@@ -75,6 +75,14 @@ STATEFUL_RULES = {
     # stale_after_days, given now or before.
     "PATCH /v1/policy": [("disable_stale_keys", r"^needs stale_after_days$")],
     "PATCH /v1/teams/{id}": [("members", r"^no member ")],
+    # A leak report's URL must parse as an http(s) URL (which no schema
+    # pattern states exactly); its note must be plain text.
+    "POST /v1/leaks": [
+        ("source_url", r"^must be an http\(s\) URL$"),
+        ("note", r"characters of text without control characters$"),
+    ],
+    # A key whose secret leaked gets no grace period when regenerated.
+    "POST /v1/keys/{id}/regenerate": [("grace_period_seconds", r"the key's secret leaked")],
 }
 
 

@@ -31,6 +31,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "key.expired",
     "key.quota_exhausted",
     "key.stale",
+    "key.leaked",
     "member.removed",
     "shared_secret.rotated",
     "webhook.test",

@@ -74,7 +74,8 @@ pub async fn json_bytes_within(req: Request, limit: usize) -> Result<Bytes, ApiE
     Ok(pieces.map_or(whole, BytesMut::freeze))
 }
 
-fn ensure_json(req: &Request) -> Result<(), ApiError> {
+/// Refuses a body that is not JSON by its `Content-Type` (415).
+pub(crate) fn ensure_json(req: &Request) -> Result<(), ApiError> {
     let is_json = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
         let essence = v
             .as_bytes()

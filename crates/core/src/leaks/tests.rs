@@ -52,7 +52,7 @@ fn each_leak_action_does_what_it_says_once() {
         assert_eq!(act(&mut after, &report(), action, now), Some(consequence));
         assert_eq!(after.leak.as_ref().map(|l| l.source), Some(LeakSource::Github));
         assert_eq!(after.revoked_at.is_some(), action == LeakAction::Revoke);
-        assert_eq!(after.enabled, action == LeakAction::Notify);
+        assert_eq!(after.enabled, action != LeakAction::Disable);
         let events = events(&before, &after, &report(), consequence);
         let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
         match action {

@@ -4,7 +4,7 @@
 //! are signed by GitHub.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Client, body_bytes};
+use crate::extract::{ApiJson, Client, body_bytes, ensure_json};
 use crate::leaks::{self, github::Refused};
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -111,6 +111,7 @@ pub async fn github(
     headers: HeaderMap,
     request: Request,
 ) -> Result<ApiJson<Vec<GithubFeedback>>, ApiError> {
+    ensure_json(&request)?;
     let body = body_bytes(request, &state).await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     state

@@ -17,6 +17,7 @@ mod forward_auth;
 mod helpers;
 mod isolation;
 mod keys;
+mod leaks;
 mod lifecycle;
 mod limits;
 mod members;

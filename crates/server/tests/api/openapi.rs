@@ -50,6 +50,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
         ("/v1/webhooks/{id}/test", &["post"]),
+        ("/v1/leaks", &["post"]),
+        ("/v1/leaks/github", &["post"]),
         ("/v1/webhooks/{id}/deliveries", &["get"]),
         (
             "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
@@ -289,7 +291,11 @@ async fn the_answers_the_server_gives_are_documented() {
             {
                 "401"
             } else {
-                "200"
+                match path.as_str() {
+                    // Public, but not without a JSON body.
+                    "/v1/leaks" | "/v1/leaks/github" => "415",
+                    _ => "200",
+                }
             },
         )];
         if operation.get("requestBody").is_some() {

@@ -26,6 +26,8 @@ mod interrupted;
 mod isolation;
 #[path = "../api/keys.rs"]
 mod keys;
+#[path = "../api/leaks.rs"]
+mod leaks;
 #[path = "../api/lifecycle.rs"]
 mod lifecycle;
 #[path = "../api/limits.rs"]
