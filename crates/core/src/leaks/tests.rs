@@ -50,7 +50,10 @@ fn each_leak_action_does_what_it_says_once() {
         let before = key();
         let mut after = before.clone();
         assert_eq!(act(&mut after, &report(), action, now), Some(consequence));
-        assert_eq!(after.leak.as_ref().map(|l| l.source), Some(LeakSource::Github));
+        assert_eq!(
+            after.leak.as_ref().map(|l| l.source),
+            Some(LeakSource::Github)
+        );
         assert_eq!(after.revoked_at.is_some(), action == LeakAction::Revoke);
         assert_eq!(after.enabled, action != LeakAction::Disable);
         let events = events(&before, &after, &report(), consequence);
@@ -61,7 +64,11 @@ fn each_leak_action_does_what_it_says_once() {
             LeakAction::Notify => assert_eq!(actions, ["key.leaked"]),
         }
         let again = after.clone();
-        assert_eq!(act(&mut after, &report(), action, now), None, "acted on once");
+        assert_eq!(
+            act(&mut after, &report(), action, now),
+            None,
+            "acted on once"
+        );
         assert_eq!(after.revoked_at, again.revoked_at);
     }
 }
@@ -118,8 +125,9 @@ fn a_leaked_secret_cannot_be_given_a_grace_period_and_regenerating_clears_the_le
 #[test]
 fn public_reports_take_only_http_urls_and_plain_notes() {
     let parse = |body: Value| serde_json::from_value::<ReportLeak>(body).unwrap().report();
-    let ok = parse(json!({"key": "x", "source_url": "https://gist.github.com/a", "note": "found it"}))
-        .unwrap();
+    let ok =
+        parse(json!({"key": "x", "source_url": "https://gist.github.com/a", "note": "found it"}))
+            .unwrap();
     assert_eq!(ok.url.as_deref(), Some("https://gist.github.com/a"));
     assert_eq!(ok.details["note"], "found it");
     assert!(parse(json!({"key": "x", "source_url": "javascript:alert(1)"})).is_err());

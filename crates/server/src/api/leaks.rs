@@ -42,15 +42,17 @@ pub async fn report(
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let ApiJson(input) = body?;
     let report = input.report()?;
-    leaks::act(&state, &input.key, &report).await.or_else(|error| match error {
-        // Storage down is the same for every key; anything else must not
-        // tell this key from another.
-        ApiError::Unavailable(_) => Err(error),
-        other => {
-            tracing::error!(error = %other, "acting on a leak report failed");
-            Ok(false)
-        }
-    })?;
+    leaks::act(&state, &input.key, &report)
+        .await
+        .or_else(|error| match error {
+            // Storage down is the same for every key; anything else must not
+            // tell this key from another.
+            ApiError::Unavailable(_) => Err(error),
+            other => {
+                tracing::error!(error = %other, "acting on a leak report failed");
+                Ok(false)
+            }
+        })?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -124,8 +124,7 @@ impl GithubKeys {
             .and_then(|der| Signature::from_der(&der).ok())
             .ok_or(Refused::Signature)?;
         let key = self.key(identifier).await?.ok_or(Refused::Signature)?;
-        key.verify(body, &signature)
-            .map_err(|_| Refused::Signature)
+        key.verify(body, &signature).map_err(|_| Refused::Signature)
     }
 
     /// The key named `identifier`, loading the document on first use and
@@ -261,9 +260,16 @@ mod tests {
         // now, it is found only after a minute.
         std::fs::write(&path, document(&[("first", &first), ("second", &second)])).unwrap();
         let by_second = sign(&second, body);
-        assert!(keys.verify(Some("second"), Some(&by_second), body).await.is_err());
+        assert!(
+            keys.verify(Some("second"), Some(&by_second), body)
+                .await
+                .is_err()
+        );
         let fresh = GithubKeys::new(KeySource::File(path));
-        fresh.verify(Some("first"), Some(&good), body).await.unwrap();
+        fresh
+            .verify(Some("first"), Some(&good), body)
+            .await
+            .unwrap();
         fresh
             .verify(Some("second"), Some(&by_second), body)
             .await
@@ -274,8 +280,9 @@ mod tests {
     fn a_document_that_does_not_parse_is_refused() {
         assert!(parse(b"{}").is_err());
         assert!(parse(b"<html>").is_err());
-        let keys = parse(br#"{"public_keys":[{"key_identifier":"a","key":"junk","is_current":true}]}"#)
-            .unwrap();
+        let keys =
+            parse(br#"{"public_keys":[{"key_identifier":"a","key":"junk","is_current":true}]}"#)
+                .unwrap();
         assert!(keys.is_empty());
     }
 }

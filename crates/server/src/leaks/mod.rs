@@ -70,7 +70,8 @@ pub struct ReportLimiter(DefaultKeyedRateLimiter<IpAddr>);
 
 impl Default for ReportLimiter {
     fn default() -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(REPORTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
+        let quota =
+            Quota::per_minute(NonZeroU32::new(REPORTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
         Self(governor::RateLimiter::keyed(quota))
     }
 }

@@ -167,9 +167,15 @@ async fn github_alerts_act_only_when_github_signed_them() {
             {"token_hash": sha256_hex(unknown), "token_type": "keyward_secret_key", "label": "false_positive"},
         ])
     );
-    assert!(!feedback.to_string().contains(real), "the token is not sent back");
+    assert!(
+        !feedback.to_string().contains(real),
+        "the token is not sent back"
+    );
     let after = key(&app, &leaked["id"]).await;
-    assert_eq!(after["status"], "revoked", "the default leak_action revokes");
+    assert_eq!(
+        after["status"], "revoked",
+        "the default leak_action revokes"
+    );
     assert_eq!(after["leak_source"], "github");
     assert_eq!(
         after["leak_url"],
@@ -206,7 +212,10 @@ async fn github_alerts_act_only_when_github_signed_them() {
     // The same leak again: acted on once.
     let body = alert(&[real]);
     let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
-    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("true_positive")));
+    assert_eq!(
+        (status, &feedback[0]["label"]),
+        (StatusCode::OK, &json!("true_positive"))
+    );
     assert_eq!(events(&app, "key.leaked").await.len(), 2, "one per key");
     assert_eq!(events(&app, "key.revoked").await.len(), 2);
 
@@ -261,10 +270,18 @@ async fn public_reports_answer_the_same_whatever_the_key_is() {
     assert_eq!(revocations.len(), 2, "the manual one and the leak's");
     let leaks = events(&app, "key.leaked").await;
     assert_eq!(leaks.len(), 2);
-    assert!(leaks.iter().all(|e| e["changes"]["note"]["after"] == "in a paste"));
+    assert!(
+        leaks
+            .iter()
+            .all(|e| e["changes"]["note"]["after"] == "in a paste")
+    );
 
     // Fields other than the key are checked like anywhere else.
-    let (status, body) = report(&app, json!({"key": "x", "source_url": "javascript:alert(1)"})).await;
+    let (status, body) = report(
+        &app,
+        json!({"key": "x", "source_url": "javascript:alert(1)"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
 
@@ -285,7 +302,11 @@ async fn public_reports_are_limited_per_client_address() {
             response.headers().get("retry-after").is_some(),
         ));
     }
-    assert!(statuses[..10].iter().all(|s| *s == (StatusCode::ACCEPTED, false)));
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == (StatusCode::ACCEPTED, false))
+    );
     assert_eq!(statuses[10], (StatusCode::TOO_MANY_REQUESTS, true));
 }
 
@@ -295,16 +316,29 @@ async fn each_leak_action_and_the_key_leaked_webhook() {
     let receiver = Receiver::start(&[&shared_secret(&app).await], &[]).await;
     add_endpoint(&app, &receiver.url, json!(["key.leaked", "key.disabled"])).await;
 
-    let (status, policy) = app.patch("/v1/policy", json!({"leak_action": "disable"})).await;
+    let (status, policy) = app
+        .patch("/v1/policy", json!({"leak_action": "disable"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{policy}");
     let disabled = app.create_key(json!({"name": "to disable"})).await;
     report(&app, json!({"key": disabled["key"]})).await;
-    assert_eq!(app.verify_code(disabled["key"].as_str().unwrap()).await, "DISABLED");
+    assert_eq!(
+        app.verify_code(disabled["key"].as_str().unwrap()).await,
+        "DISABLED"
+    );
 
-    app.patch("/v1/policy", json!({"leak_action": "notify"})).await;
+    app.patch("/v1/policy", json!({"leak_action": "notify"}))
+        .await;
     let notified = app.create_key(json!({"name": "to notify"})).await;
-    report(&app, json!({"key": notified["key"]})).await;
-    assert_eq!(app.verify_code(notified["key"].as_str().unwrap()).await, "VALID");
+    report(
+        &app,
+        json!({"key": notified["key"], "source_url": "https://paste.example/<b>x</b>"}),
+    )
+    .await;
+    assert_eq!(
+        app.verify_code(notified["key"].as_str().unwrap()).await,
+        "VALID"
+    );
     assert!(key(&app, &notified["id"]).await["leaked_at"].is_string());
 
     let accepted = receiver.wait_for_accepted(3).await;
@@ -328,6 +362,37 @@ async fn each_leak_action_and_the_key_leaked_webhook() {
         assert!(!text.contains(notified["key"].as_str().unwrap()));
     }
 
+    // The dashboard says so, with the report's URL as text.
+    let (_, admin) = app.member("ada@acme.example", "admin").await;
+    let html = app
+        .browser()
+        .get(format!(
+            "{}/keys/{}",
+            app.base,
+            notified["id"].as_str().unwrap()
+        ))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("This key&#39;s secret leaked") || html.contains("This key's secret leaked"),
+        "{html}"
+    );
+    assert!(html.contains("A public leak report reported it"), "{html}");
+    assert!(
+        html.contains("https://paste.example/%3Cb%3Ex%3C/b%3E"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("href=\"https://paste.example"),
+        "shown, not linked"
+    );
+    assert!(!html.contains("value=\"86400\""), "no grace period offered");
+
     // A new secret ends the leak; the leaked one gets no grace period.
     let path = format!("/v1/keys/{}/regenerate", notified["id"].as_str().unwrap());
     let (status, body) = app.post(&path, json!({"grace_period_seconds": 60})).await;
@@ -335,5 +400,8 @@ async fn each_leak_action_and_the_key_leaked_webhook() {
     let (status, body) = app.post(&path, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["leaked_at"].is_null());
-    assert_eq!(app.verify_code(notified["key"].as_str().unwrap()).await, "NOT_FOUND");
+    assert_eq!(
+        app.verify_code(notified["key"].as_str().unwrap()).await,
+        "NOT_FOUND"
+    );
 }

@@ -11,6 +11,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use keyward_core::model::LeakSource;
 use serde::Deserialize;
 
 /// A label and a value on the details page.
@@ -33,6 +34,15 @@ struct KeyPage {
     can_change: bool,
     can_revoke: bool,
     publishable_key: Option<String>,
+    leak: Option<LeakBanner>,
+}
+
+/// What the page says of a leaked secret.
+struct LeakBanner {
+    when: String,
+    source: &'static str,
+    /// Where it was found, as reported: shown as text, never as a link.
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +150,14 @@ pub async fn show(
             value: format!("{} {reason}", time(at)).trim().to_owned(),
         });
     }
+    let leak = key.leaked_at.map(|at| LeakBanner {
+        when: time(at),
+        source: match key.leak_source {
+            Some(LeakSource::Github) => "GitHub secret scanning",
+            _ => "a public leak report",
+        },
+        url: key.leak_url.clone(),
+    });
     let (svg, totals) = chart::usage_chart(&usage);
     let live = key.revoked_at.is_none() && key.archived_at.is_none();
     let own = key.created_by == signed.principal().actor_id;
@@ -154,6 +172,7 @@ pub async fn show(
         can_change: nav.write_keys && (own || !member_limited),
         can_revoke: nav.revoke_keys && (own || !member_limited),
         publishable_key: key.key.clone(),
+        leak,
         key,
         nav: Some(nav),
     })
