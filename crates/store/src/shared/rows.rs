@@ -10,8 +10,7 @@ use keyward_core::audit::{Actor, ActorType, AuditEvent, Target};
 use keyward_core::id::{DeliveryId, EventId, KeyId, MemberId, OrgId, ProjectId, WebhookId};
 use keyward_core::key_format::{KeyHash, KeyPrefix, KeyType};
 use keyward_core::model::{
-    KeyRecord, Leak, LeakSource, Member, MemberRole, Organization, PreviousSecret, Project,
-    Session,
+    KeyRecord, Leak, LeakSource, Member, MemberRole, Organization, PreviousSecret, Project, Session,
 };
 use keyward_core::policy::Code;
 use keyward_core::scope::Role;
