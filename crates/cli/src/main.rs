@@ -1,4 +1,5 @@
-//! The `keyward` command: `serve`, `org create`, `audit verify`, `migrate`.
+//! The `keyward` command: `serve`, `org create`, `audit verify`, `migrate`,
+//! `backup`, `scan`.
 
 mod args;
 mod commands;

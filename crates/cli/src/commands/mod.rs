@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod org;
+mod scan;
 mod serve;
 
 use crate::args::{Cli, Command, Global, LogFormat, Org};
@@ -13,27 +14,39 @@ use std::process::ExitCode;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    telemetry::init(match cli.global.log_format {
-        LogFormat::Text => telemetry::LogFormat::Text,
-        LogFormat::Json => telemetry::LogFormat::Json,
-    });
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.global, args).await,
+        // Scanning needs no storage, master key or log: it starts none of them.
+        Command::Scan(args) => scan::run(&args).await,
+        command => {
+            telemetry::init(match cli.global.log_format {
+                LogFormat::Text => telemetry::LogFormat::Text,
+                LogFormat::Json => telemetry::LogFormat::Json,
+            });
+            run_with_storage(&cli.global, command).await
+        }
+    }
+}
+
+/// Runs a command that reads or serves the database.
+async fn run_with_storage(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(global, args).await,
         Command::Org(Org::Create {
             name,
             owner_email,
             json,
-        }) => org::create(&cli.global, &name, &owner_email, json).await,
+        }) => org::create(global, &name, &owner_email, json).await,
         Command::Audit(crate::args::Audit::Verify { org }) => {
-            audit::verify(&cli.global, org.as_deref()).await
+            audit::verify(global, org.as_deref()).await
         }
-        Command::Backup(args) => backup::run(&cli.global, &args.output).await,
+        Command::Backup(args) => backup::run(global, &args.output).await,
         Command::Migrate => {
-            let settings = settings(&cli.global)?;
+            let settings = settings(global)?;
             keyward_server::app::open_store(&settings).await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scan(args) => scan::run(&args).await,
     }
 }
 
