@@ -76,7 +76,8 @@ impl Application {
             Arc::clone(&usage),
             &settings.cache,
         ));
-        let github_keys = crate::leaks::github::GithubKeys::new(settings.github_keys.clone());
+        let github_keys = crate::leaks::github::GithubKeys::new(settings.github_keys.clone())
+            .context("building the client of GitHub's public keys")?;
         let state = AppState::new(Shared {
             store,
             verifier,
@@ -87,6 +88,7 @@ impl Application {
             passwords: crate::passwords::Passwords::default(),
             setup: crate::dashboard::setup::SetupLink::default(),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            writes_in_flight: crate::webhooks::WritesInFlight::default(),
             leaks: crate::leaks::Leaks {
                 github: github_keys,
                 reports: crate::leaks::ReportLimiter::default(),
@@ -305,6 +307,10 @@ pub fn router(state: AppState) -> Router {
     let management = management
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_writes,
+        ))
         .with_state(state.clone())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -340,6 +346,20 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard)
         .merge(management)
         .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// Counts the API's write requests while they run (see
+/// [`crate::webhooks::WritesInFlight`]).
+async fn count_writes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    let _write = state.writes_in_flight.enter();
+    next.run(request).await
 }
 
 /// Makes the service of each accepted connection.

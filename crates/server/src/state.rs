@@ -33,6 +33,8 @@ pub struct Shared {
     pub setup: crate::dashboard::setup::SetupLink,
     /// Wakes the webhook worker when this node queued a delivery.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// The API's write requests in flight: webhook deliveries yield to them.
+    pub writes_in_flight: crate::webhooks::WritesInFlight,
     /// GitHub's secret scanning keys and the limit on public leak reports.
     pub leaks: crate::leaks::Leaks,
 }

@@ -6,6 +6,10 @@ use crate::keys::CreateKey;
 use crate::model::Project;
 
 fn key() -> KeyRecord {
+    key_of(json!({"name": "k"}))
+}
+
+fn key_of(input: Value) -> KeyRecord {
     let now = Utc::now();
     let org = OrgId::generate().unwrap();
     let project = Project {
@@ -18,7 +22,7 @@ fn key() -> KeyRecord {
         created_at: now,
         updated_at: now,
     };
-    let input: CreateKey = serde_json::from_value(json!({"name": "k"})).unwrap();
+    let input: CreateKey = serde_json::from_value(input).unwrap();
     keys::create(
         input,
         &org,
@@ -49,7 +53,7 @@ fn each_leak_action_does_what_it_says_once() {
     ] {
         let before = key();
         let mut after = before.clone();
-        assert_eq!(act(&mut after, &report(), action, now), Some(consequence));
+        assert_eq!(act(&mut after, &report(), Secret::Current, action, now), Some(consequence));
         assert_eq!(
             after.leak.as_ref().map(|l| l.source),
             Some(LeakSource::Github)
@@ -65,7 +69,7 @@ fn each_leak_action_does_what_it_says_once() {
         }
         let again = after.clone();
         assert_eq!(
-            act(&mut after, &report(), action, now),
+            act(&mut after, &report(), Secret::Current, action, now),
             None,
             "acted on once"
         );
@@ -80,7 +84,7 @@ fn a_revoked_key_records_the_leak_without_a_second_revocation() {
     keys::revoke(&mut record, Some("rotated".to_owned()), now).unwrap();
     let before = record.clone();
     assert_eq!(
-        act(&mut record, &report(), LeakAction::Revoke, now),
+        act(&mut record, &report(), Secret::Current, LeakAction::Revoke, now),
         Some(Consequence::None)
     );
     assert!(record.leak.is_some());
@@ -97,7 +101,7 @@ fn an_archived_key_is_left_alone() {
     let now = Utc::now();
     let mut record = key();
     keys::archive(&mut record, now).unwrap();
-    assert_eq!(act(&mut record, &report(), LeakAction::Revoke, now), None);
+    assert_eq!(act(&mut record, &report(), Secret::Current, LeakAction::Revoke, now), None);
     assert!(record.leak.is_none());
 }
 
@@ -105,7 +109,7 @@ fn an_archived_key_is_left_alone() {
 fn a_leaked_secret_cannot_be_given_a_grace_period_and_regenerating_clears_the_leak() {
     let now = Utc::now();
     let mut record = key();
-    act(&mut record, &report(), LeakAction::Notify, now);
+    act(&mut record, &report(), Secret::Current, LeakAction::Notify, now);
     let project = Project {
         id: record.project_id.clone(),
         org_id: record.org_id.clone(),
@@ -136,4 +140,67 @@ fn public_reports_take_only_http_urls_and_plain_notes() {
     assert!(parse(json!({"key": "x", "note": "n".repeat(1001)})).is_err());
     let long = format!("https://e.com/{}", "a".repeat(2048));
     assert!(parse(json!({"key": "x", "source_url": long})).is_err());
+}
+
+#[test]
+fn only_a_working_secret_of_a_secret_key_is_a_leak() {
+    let now = Utc::now();
+    let publishable = key_of(json!({"name": "web", "type": "publishable"}));
+    assert_eq!(leaked_secret(&publishable, &publishable.hash, now), None);
+    let mut record = key();
+    let old = record.hash;
+    assert_eq!(leaked_secret(&record, &old, now), Some(Secret::Current));
+    let project = Project {
+        id: record.project_id.clone(),
+        org_id: record.org_id.clone(),
+        name: "p".to_owned(),
+        key_prefix: KeyPrefix::default(),
+        apis: vec![],
+        management: false,
+        created_at: now,
+        updated_at: now,
+    };
+    keys::regenerate(&mut record, &project, 3600, &MasterKey::from_bytes(&[7; 32]), now).unwrap();
+    assert_eq!(leaked_secret(&record, &old, now), Some(Secret::Previous));
+    let later = now + chrono::Duration::hours(2);
+    assert_eq!(leaked_secret(&record, &old, later), None, "grace period over");
+
+    // The previous secret stops; the current one is not touched.
+    let before = record.clone();
+    assert_eq!(
+        act(&mut record, &report(), Secret::Previous, LeakAction::Revoke, now),
+        Some(Consequence::PreviousStopped)
+    );
+    assert!(record.previous.is_none() && record.revoked_at.is_none() && record.leak.is_none());
+    let events = events(&before, &record, &report(), Consequence::PreviousStopped);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].changes["secret"]["after"], "previous");
+    assert!(events[0].changes["previous_secret_expires_at"]["before"].is_string());
+}
+
+#[test]
+fn a_leaked_root_key_is_revoked_whatever_the_policy() {
+    let now = Utc::now();
+    let mut record = key();
+    record.root = true;
+    assert_eq!(
+        act(&mut record, &report(), Secret::Current, LeakAction::Notify, now),
+        Some(Consequence::Revoked)
+    );
+}
+
+#[test]
+fn keys_pasted_into_a_report_are_redacted() {
+    let key = "kw_sk_0123456789abcdefghijABCDEFGHIJ0123456789";
+    let body = json!({
+        "key": key,
+        "source_url": format!("https://user:pw@paste.example/raw?k={key}"),
+        "note": format!("it is {key}, see"),
+    });
+    let report = serde_json::from_value::<ReportLeak>(body).unwrap().report().unwrap();
+    assert_eq!(
+        report.url.as_deref(),
+        Some("https://paste.example/raw?k=[redacted key]")
+    );
+    assert_eq!(report.details["note"], "it is [redacted key], see");
 }

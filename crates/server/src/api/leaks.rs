@@ -42,17 +42,13 @@ pub async fn report(
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let ApiJson(input) = body?;
     let report = input.report()?;
-    leaks::act(&state, &input.key, &report)
-        .await
-        .or_else(|error| match error {
-            // Storage down is the same for every key; anything else must not
-            // tell this key from another.
-            ApiError::Unavailable(_) => Err(error),
-            other => {
-                tracing::error!(error = %other, "acting on a leak report failed");
-                Ok(false)
-            }
-        })?;
+    // Reading storage fails alike for every key; what follows must not
+    // tell this key from another, so its failures are only logged.
+    if let Some(found) = leaks::find(&state, &input.key).await?
+        && let Err(error) = leaks::act(&state, found, &report, &client).await
+    {
+        tracing::error!(%error, "acting on a leak report failed");
+    }
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -88,7 +84,8 @@ pub struct GithubFeedback {
     pub token_hash: String,
     /// The alert's `type`.
     pub token_type: String,
-    /// `true_positive` for a key Keyward stores, `false_positive` otherwise.
+    /// `true_positive` for a working secret of a secret key Keyward stores,
+    /// `false_positive` otherwise (publishable keys are public by design).
     pub label: &'static str,
 }
 
@@ -104,12 +101,13 @@ pub struct GithubFeedback {
     ),
     responses(
         (status = 200, body = Vec<GithubFeedback>),
-        (status = 401, description = "`invalid_signature`: missing, unknown or bad signature; nothing was done"),
-        (status = 503, description = "`github_keys_unavailable` or `storage_unavailable`; nothing was done"),
+        (status = 401, description = "`invalid_signature`: missing or bad signature; nothing was done"),
+        (status = 503, description = "`github_keys_unavailable` (GitHub's keys cannot be loaded, or the signing key is not among them yet) or `storage_unavailable`; nothing was done"),
     ),
 )]
 pub async fn github(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     request: Request,
 ) -> Result<ApiJson<Vec<GithubFeedback>>, ApiError> {
@@ -134,6 +132,11 @@ pub async fn github(
                     detail: "GitHub's public keys could not be loaded; try again later".to_owned(),
                 }
             }
+            Refused::NotYetKnown => ApiError::Dependency {
+                code: "github_keys_unavailable",
+                detail: "the signing key is not among GitHub's keys yet; try again later"
+                    .to_owned(),
+            },
         })?;
     let alerts: Vec<GithubAlert> =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
@@ -155,7 +158,11 @@ pub async fn github(
             url: alert.url.as_deref().and_then(|url| check_url(url).ok()),
             details,
         };
-        let known = leaks::act(&state, &alert.token, &report).await?;
+        let found = leaks::find(&state, &alert.token).await?;
+        let known = found.is_some();
+        if let Some(found) = found {
+            leaks::act(&state, found, &report, &client).await?;
+        }
         feedback.push(GithubFeedback {
             token_hash: KeyHash::of(&alert.token).to_hex(),
             token_type: alert.token_type,

@@ -7,8 +7,11 @@
 //! (`{"public_keys": [{"key_identifier", "key": PEM, "is_current"}]}`), from a
 //! URL or a file, loaded on first use and again when an alert names a key
 //! not known yet: GitHub announces a new key there before it signs with it.
-//! Such a reload happens at most once a minute, so that alerts naming made-up
-//! keys cannot make Keyward hammer GitHub's API.
+//! Such a reload happens at most every five minutes, and a failed load is
+//! not tried again for 30 seconds, so that alerts naming made-up keys cannot
+//! make Keyward hammer GitHub's rate-limited API; meanwhile such alerts are
+//! answered 503, which GitHub retries. Known keys are read without waiting
+//! for a load in progress.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -19,6 +22,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -26,7 +30,9 @@ use tokio::sync::Mutex;
 pub const GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
 /// Least time between two reloads caused by unknown key identifiers.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+const RELOAD_INTERVAL: Duration = Duration::from_secs(300);
+/// Least time between a failed load and the next try.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// Largest key document read.
 const MAX_DOCUMENT: usize = 1024 * 1024;
 
@@ -55,6 +61,10 @@ pub enum Refused {
     /// The keys could not be loaded, so no signature can be checked.
     #[error("GitHub's public keys are unavailable: {0}")]
     KeysUnavailable(String),
+    /// The identifier is unknown and the keys were read again too recently
+    /// to read them once more: it may be a key GitHub just published.
+    #[error("the key is not among GitHub's keys yet")]
+    NotYetKnown,
 }
 
 #[derive(Deserialize)]
@@ -70,18 +80,21 @@ struct PublishedKey {
 
 type Keys = HashMap<String, VerifyingKey>;
 
+/// When keys were last loaded for an unknown identifier, and when a load
+/// last failed.
 #[derive(Default)]
-struct Loaded {
-    keys: Option<Arc<Keys>>,
-    /// When an unknown identifier last caused a reload.
-    last_reload: Option<Instant>,
+struct Loads {
+    reloaded_at: Option<Instant>,
+    failed_at: Option<Instant>,
 }
 
 /// The cached key set.
 pub struct GithubKeys {
     source: KeySource,
     http: reqwest::Client,
-    loaded: Mutex<Loaded>,
+    keys: RwLock<Option<Arc<Keys>>>,
+    /// One load at a time.
+    loads: Mutex<Loads>,
 }
 
 impl std::fmt::Debug for GithubKeys {
@@ -94,18 +107,18 @@ impl std::fmt::Debug for GithubKeys {
 
 impl GithubKeys {
     /// Keys from `source`, loaded when first needed.
-    pub fn new(source: KeySource) -> Self {
+    pub fn new(source: KeySource) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .unwrap_or_default();
-        Self {
+            .build()?;
+        Ok(Self {
             source,
             http,
-            loaded: Mutex::new(Loaded::default()),
-        }
+            keys: RwLock::new(None),
+            loads: Mutex::new(Loads::default()),
+        })
     }
 
     /// Checks that `body` was signed by the key `identifier` names.
@@ -127,32 +140,54 @@ impl GithubKeys {
         key.verify(body, &signature).map_err(|_| Refused::Signature)
     }
 
+    fn cached(&self) -> Option<Arc<Keys>> {
+        self.keys.read().ok().and_then(|keys| keys.clone())
+    }
+
     /// The key named `identifier`, loading the document on first use and
-    /// again (at most once a minute) when the identifier is unknown.
+    /// again (at most every [`RELOAD_INTERVAL`]) when the identifier is
+    /// unknown.
     async fn key(&self, identifier: &str) -> Result<Option<VerifyingKey>, Refused> {
-        let mut loaded = self.loaded.lock().await;
-        let keys = match &loaded.keys {
-            Some(keys) => Arc::clone(keys),
-            None => {
-                let keys = Arc::new(self.load().await?);
-                loaded.keys = Some(Arc::clone(&keys));
-                keys
-            }
-        };
-        if let Some(key) = keys.get(identifier) {
+        if let Some(key) = self.cached().and_then(|keys| keys.get(identifier).copied()) {
+            return Ok(Some(key));
+        }
+        let mut loads = self.loads.lock().await;
+        // Another alert may have loaded them while this one waited.
+        let cached = self.cached();
+        if let Some(key) = cached.as_ref().and_then(|keys| keys.get(identifier)) {
             return Ok(Some(*key));
         }
-        if loaded
-            .last_reload
-            .is_some_and(|at| at.elapsed() < RELOAD_INTERVAL)
+        if loads
+            .failed_at
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE)
         {
-            return Ok(None);
+            return Err(Refused::KeysUnavailable(
+                "the last load failed moments ago".to_owned(),
+            ));
         }
-        loaded.last_reload = Some(Instant::now());
-        let keys = Arc::new(self.load().await?);
-        loaded.keys = Some(Arc::clone(&keys));
-        tracing::info!(keys = keys.len(), "reloaded GitHub's secret scanning keys");
-        Ok(keys.get(identifier).copied())
+        if cached.is_some() {
+            if loads
+                .reloaded_at
+                .is_some_and(|at| at.elapsed() < RELOAD_INTERVAL)
+            {
+                return Err(Refused::NotYetKnown);
+            }
+            loads.reloaded_at = Some(Instant::now());
+        }
+        let keys = match self.load().await {
+            Ok(keys) => Arc::new(keys),
+            Err(refused) => {
+                loads.failed_at = Some(Instant::now());
+                return Err(refused);
+            }
+        };
+        loads.failed_at = None;
+        tracing::info!(keys = keys.len(), "loaded GitHub's secret scanning keys");
+        let key = keys.get(identifier).copied();
+        if let Ok(mut cache) = self.keys.write() {
+            *cache = Some(keys);
+        }
+        Ok(key)
     }
 
     async fn load(&self) -> Result<Keys, Refused> {
@@ -240,7 +275,7 @@ mod tests {
         let first = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
         let second = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
         std::fs::write(&path, document(&[("first", &first)])).unwrap();
-        let keys = GithubKeys::new(KeySource::File(path.clone()));
+        let keys = GithubKeys::new(KeySource::File(path.clone())).unwrap();
         let body = br#"[{"token":"x","type":"t","url":"u","source":"content"}]"#;
         let good = sign(&first, body);
         keys.verify(Some("first"), Some(&good), body).await.unwrap();
@@ -265,7 +300,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        let fresh = GithubKeys::new(KeySource::File(path));
+        let fresh = GithubKeys::new(KeySource::File(path)).unwrap();
         fresh
             .verify(Some("first"), Some(&good), body)
             .await

@@ -5,37 +5,86 @@ pub mod github;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use keyward_core::audit::AuditContext;
 use keyward_core::key_format::{self, KeyHash};
-use keyward_core::leaks::{self, LeakReport};
+use crate::extract::Client;
+use keyward_core::leaks::{self, LeakReport, Secret};
+use keyward_core::model::KeyRecord;
 use keyward_core::store::StoreError;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The audit log's name for the actor of a leak's consequences.
 const ACTOR: &str = "leak report";
 
-/// Acts on a report of `key`. True when the key is one Keyward stores
-/// (whether or not this report changed it), false for anything else.
-pub async fn act(state: &AppState, key: &str, report: &LeakReport) -> Result<bool, ApiError> {
+/// A reported key that Keyward stores, with the secret of it that was
+/// reported.
+#[derive(Debug)]
+pub struct Found {
+    hash: KeyHash,
+    record: KeyRecord,
+    secret: Secret,
+}
+
+/// The stored key whose working secret `key` is, if any: not a key, an
+/// unknown one, a previous secret whose grace period ended and a
+/// publishable key (public by design) are `None`. Fails only when storage
+/// cannot be read, which is the same for every key.
+pub async fn find(state: &AppState, key: &str) -> Result<Option<Found>, ApiError> {
     if key_format::parse(key).is_err() {
-        return Ok(false);
+        return Ok(None);
     }
-    let hash = KeyHash::of(key);
+    find_by_hash(state, KeyHash::of(key)).await
+}
+
+async fn find_by_hash(state: &AppState, hash: KeyHash) -> Result<Option<Found>, ApiError> {
+    let Some(record) = state.store.find_key_by_hash(&hash).await? else {
+        return Ok(None);
+    };
+    Ok(leaks::leaked_secret(&record, &hash, state.clock.now())
+        .map(|secret| Found { hash, record, secret }))
+}
+
+/// Acts on a report of a found key, as its organization's policy says;
+/// `reporter` is the audit context's address and user agent (none for
+/// GitHub).
+pub async fn act(
+    state: &AppState,
+    found: Found,
+    report: &LeakReport,
+    reporter: &Client,
+) -> Result<(), ApiError> {
+    let hash = found.hash;
+    let mut found = Some(found);
     for _ in 0..5 {
-        let Some(before) = state.store.find_key_by_hash(&hash).await? else {
-            return Ok(false);
+        let Found {
+            record: before,
+            secret,
+            ..
+        } = match found.take() {
+            Some(found) => found,
+            None => match find_by_hash(state, hash).await? {
+                Some(found) => found,
+                None => return Ok(()),
+            },
         };
         let policy = state.store.get_policy(&before.org_id).await?;
         let now = state.clock.now();
         let mut after = before.clone();
-        let Some(consequence) = leaks::act(&mut after, report, policy.leak_action, now) else {
+        let Some(consequence) = leaks::act(&mut after, report, secret, policy.leak_action, now)
+        else {
             // Archived, or acted on already: reported twice, acted on once.
-            return Ok(true);
+            return Ok(());
         };
         let events = leaks::events(&before, &after, report, consequence);
-        let ctx = AuditContext::system(ACTOR, now);
+        let ctx = AuditContext {
+            ip: reporter.ip.map(|ip| ip.to_string()),
+            user_agent: reporter.user_agent.clone(),
+            ..AuditContext::system(ACTOR, now)
+        };
         let saved = state
             .store
             .record_leak(&after, before.version, &ctx, events)
@@ -53,34 +102,52 @@ pub async fn act(state: &AppState, key: &str, report: &LeakReport) -> Result<boo
             ?consequence,
             "key reported as leaked"
         );
-        return Ok(true);
+        return Ok(());
     }
     Err(ApiError::Changed)
 }
 
 /// Public leak reports accepted per client address and minute.
 const REPORTS_PER_MINUTE: u32 = 10;
-/// Addresses remembered before the forgotten ones are dropped.
+/// Public leak reports accepted per minute from all addresses together, so
+/// that many addresses cannot make reports a load on the database.
+const ALL_REPORTS_PER_MINUTE: u32 = 600;
+/// Addresses remembered before the idle ones are dropped (at most once a
+/// minute, the time an address takes to be forgotten).
 const MAX_ADDRESSES: usize = 100_000;
 
 /// Limits public leak reports per client address (an IPv6 client per /64,
-/// the block one host usually has).
+/// the block one host usually has), and all of them together.
 #[derive(Debug)]
-pub struct ReportLimiter(DefaultKeyedRateLimiter<IpAddr>);
+pub struct ReportLimiter {
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    all: DefaultDirectRateLimiter,
+    last_pruned: Mutex<Instant>,
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
 
 impl Default for ReportLimiter {
     fn default() -> Self {
-        let quota =
-            Quota::per_minute(NonZeroU32::new(REPORTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
-        Self(governor::RateLimiter::keyed(quota))
+        Self {
+            per_address: RateLimiter::keyed(per_minute(REPORTS_PER_MINUTE)),
+            all: RateLimiter::direct(per_minute(ALL_REPORTS_PER_MINUTE)),
+            last_pruned: Mutex::new(Instant::now()),
+        }
     }
 }
 
 impl ReportLimiter {
     /// Admits a report from `ip`, or says in how many seconds one will be.
     pub fn admit(&self, ip: IpAddr) -> Result<(), u64> {
-        if self.0.len() > MAX_ADDRESSES {
-            self.0.retain_recent();
+        if self.per_address.len() > MAX_ADDRESSES
+            && let Ok(mut last) = self.last_pruned.try_lock()
+            && last.elapsed() >= Duration::from_secs(60)
+        {
+            *last = Instant::now();
+            self.per_address.retain_recent();
         }
         let key = match ip {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -93,12 +160,15 @@ impl ReportLimiter {
             },
             v4 => v4,
         };
-        self.0.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            wait.as_secs().max(1)
-        })
+        let clock = governor::clock::DefaultClock::default();
+        let wait = |not_until: NotUntil<_>| {
+            not_until
+                .wait_time_from(governor::clock::Clock::now(&clock))
+                .as_secs()
+                .max(1)
+        };
+        self.per_address.check_key(&key).map_err(wait)?;
+        self.all.check().map_err(wait)
     }
 }
 

@@ -8,6 +8,13 @@
 //! node sends the same delivery meanwhile; a node that dies mid-attempt
 //! leaves the lease to run out and another worker (or this one, restarted)
 //! to retry.
+//!
+//! Deliveries yield to the API's writes: while a write request (a key
+//! created, revoked, …) is in flight on this node, the worker waits, for at
+//! most [`MAX_YIELD`]; having waited that long, it catches up with every due
+//! delivery before it yields again. A burst of writes is thus answered at
+//! full speed and delivered right after it, and a sustained one is delivered
+//! at most [`MAX_YIELD`] plus the catching up behind.
 
 mod send;
 
@@ -21,7 +28,8 @@ use keyward_core::webhooks::{self, Attempt, AttemptResult, Claimed, Finished, Si
 use send::Sender;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -38,6 +46,64 @@ const RUN: u32 = 32;
 /// run starts no attempt that could end after its lease.
 const LEASE_ATTEMPTS: u32 = 4;
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Longest the worker waits for the API's writes to end.
+const MAX_YIELD: Duration = Duration::from_secs(30);
+/// How often it looks again while it waits.
+const YIELD_PAUSE: Duration = Duration::from_millis(100);
+
+/// The API's write requests in flight on this node.
+#[derive(Debug, Default)]
+pub struct WritesInFlight(AtomicUsize);
+
+/// One write in flight, until dropped (answered or cancelled).
+#[derive(Debug)]
+pub struct Write<'a>(&'a WritesInFlight);
+
+impl WritesInFlight {
+    /// Counts a write until the guard is dropped.
+    pub fn enter(&self) -> Write<'_> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Write(self)
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+}
+
+impl Drop for Write<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether the worker lets the API's writes go first, and since when.
+#[derive(Debug, Default)]
+struct Yielding {
+    since: Option<Instant>,
+    catching_up: bool,
+}
+
+impl Yielding {
+    /// True while the worker should wait rather than work.
+    fn now(&mut self, writes: &WritesInFlight) -> bool {
+        if !self.catching_up && writes.any() {
+            let since = *self.since.get_or_insert_with(Instant::now);
+            if since.elapsed() < MAX_YIELD {
+                return true;
+            }
+            self.catching_up = true;
+        }
+        self.since = None;
+        false
+    }
+
+    /// After a look that found nothing to do: caught up.
+    fn idle(&mut self) {
+        self.catching_up = false;
+    }
+}
 
 /// Runs the worker until `shutdown` turns true, then lets the attempts in
 /// flight finish (each within its timeout).
@@ -59,18 +125,33 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     };
     let mut in_flight = JoinSet::new();
     let mut per_org: HashMap<OrgId, usize> = HashMap::new();
+    let mut yielding = Yielding::default();
     loop {
         while let Some(Ok(org)) = in_flight.try_join_next() {
             release(&mut per_org, &org);
         }
-        // Events committed since the last look become deliveries.
-        if let Err(error) = state.store.dispatch_events(None).await {
-            tracing::warn!(%error, "turning audit events into webhook messages failed");
+        if yielding.now(&state.writes_in_flight) {
+            tokio::select! {
+                () = tokio::time::sleep(YIELD_PAUSE) => continue,
+                _ = shutdown.changed() => break,
+            }
         }
+        // Events committed since the last look become deliveries.
+        let dispatched = state
+            .store
+            .dispatch_events(None)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "turning audit events into webhook messages failed");
+                0
+            });
         let room = IN_FLIGHT - in_flight.len();
         let mut full = false;
         if room > 0 {
             let claimed = claim_due(&state, &settings, &owner, room, &per_org).await;
+            if dispatched == 0 && claimed.is_empty() {
+                yielding.idle();
+            }
             full = claimed.len() == room;
             for (org, run) in claimed {
                 *per_org.entry(org.clone()).or_default() += 1;
@@ -342,4 +423,27 @@ async fn signing_keys(
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_yield_to_writes_for_a_bounded_time_then_catch_up() {
+        let writes = WritesInFlight::default();
+        let mut yielding = Yielding::default();
+        assert!(!yielding.now(&writes), "no write in flight: work");
+        let write = writes.enter();
+        assert!(yielding.now(&writes), "a write in flight: wait");
+        // Waited as long as it may: catch up, writes or not, until a look
+        // finds nothing to do.
+        yielding.since = Instant::now().checked_sub(MAX_YIELD);
+        assert!(!yielding.now(&writes));
+        assert!(!yielding.now(&writes), "still catching up");
+        yielding.idle();
+        assert!(yielding.now(&writes), "caught up: wait again");
+        drop(write);
+        assert!(!yielding.now(&writes), "the write ended");
+    }
 }

@@ -204,10 +204,10 @@ async fn github_alerts_act_only_when_github_signed_them() {
     assert_eq!(feedback[0]["label"], "true_positive");
     assert_eq!(key(&app, &bystander["id"]).await["status"], "revoked");
 
-    // An identifier GitHub never published: refused, and the keys are not
-    // read again (at most once a minute).
+    // Another unknown identifier so soon: the keys are not read again (at
+    // most every five minutes); 503, which GitHub retries later.
     let (status, body) = send_alert(&app, Some("github-unknown"), &first, &body, &body).await;
-    assert_problem(status, &body, 401, "invalid_signature");
+    assert_problem(status, &body, 503, "github_keys_unavailable");
 
     // The same leak again: acted on once.
     let body = alert(&[real]);
@@ -275,6 +275,9 @@ async fn public_reports_answer_the_same_whatever_the_key_is() {
             .iter()
             .all(|e| e["changes"]["note"]["after"] == "in a paste")
     );
+
+    // The reporter's address is in the audit log, to investigate abuse.
+    assert_eq!(leaks[0]["ip"], "127.0.0.1", "{}", leaks[0]);
 
     // Fields other than the key are checked like anywhere else.
     let (status, body) = report(
@@ -404,4 +407,44 @@ async fn each_leak_action_and_the_key_leaked_webhook() {
         app.verify_code(notified["key"].as_str().unwrap()).await,
         "NOT_FOUND"
     );
+}
+
+#[tokio::test]
+async fn publishable_keys_and_dead_secrets_are_no_leaks_and_a_previous_secret_only_stops() {
+    let (app, _github) = leak_app().await;
+    let first = signing_key(1);
+    let publishable = app
+        .create_key(json!({"name": "web", "type": "publishable"}))
+        .await;
+    let rotated = app.create_key(json!({"name": "rotated"})).await;
+    let old_secret = rotated["key"].as_str().unwrap().to_owned();
+    let path = format!("/v1/keys/{}/regenerate", rotated["id"].as_str().unwrap());
+    let (status, regenerated) = app.post(&path, json!({"grace_period_seconds": 3600})).await;
+    assert_eq!(status, StatusCode::OK, "{regenerated}");
+    let new_secret = regenerated["key"].as_str().unwrap();
+
+    // A publishable key is public by design: no leak, nothing done.
+    let body = alert(&[publishable["key"].as_str().unwrap()]);
+    let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
+    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("false_positive")));
+    assert_eq!(key(&app, &publishable["id"]).await["status"], "active");
+
+    // The previous secret, in its grace period: it stops, the new one works on.
+    let body = alert(&[&old_secret]);
+    let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
+    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("true_positive")));
+    assert_eq!(app.verify_code(&old_secret).await, "NOT_FOUND");
+    assert_eq!(app.verify_code(new_secret).await, "VALID");
+    let after = key(&app, &rotated["id"]).await;
+    assert!(after["previous_secret_expires_at"].is_null());
+    assert!(after["leaked_at"].is_null(), "the current secret did not leak");
+    let leaked = events(&app, "key.leaked").await;
+    assert_eq!(leaked.len(), 1);
+    assert_eq!(leaked[0]["changes"]["secret"]["after"], "previous");
+    assert!(events(&app, "key.revoked").await.is_empty());
+
+    // Reported again, the old secret is dead: nothing to act on.
+    let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
+    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("false_positive")));
+    assert_eq!(events(&app, "key.leaked").await.len(), 1);
 }
