@@ -170,3 +170,80 @@ fn a_long_line_is_read_in_chunks() {
         ]
     );
 }
+
+/// What the documented expression finds, with the same rules (nothing
+/// alphanumeric after the body, the prefix the checksum accepts), as
+/// (line, column, key).
+fn by_the_documented_expression(text: &str) -> Vec<(u64, u64, String)> {
+    let regex = Regex::new(SCANNER_REGEX).unwrap();
+    regex
+        .find_iter(text.as_bytes())
+        .filter(|m| {
+            !text
+                .as_bytes()
+                .get(m.end())
+                .is_some_and(u8::is_ascii_alphanumeric)
+        })
+        .filter_map(|m| {
+            (m.start()..m.end() - TAIL_LEN)
+                .find(|&start| key_format::parse(&text[start..m.end()]).is_ok())
+                .map(|start| {
+                    let before = &text[..start];
+                    let line = before.matches('\n').count() as u64 + 1;
+                    let column = start - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                    (line, column as u64, text[start..m.end()].to_owned())
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn finds_what_the_documented_expression_finds() {
+    // Keys and near misses side by side with every kind of neighbour,
+    // keys touching keys included.
+    let lefts = [
+        "",
+        " ",
+        "\n",
+        "x",
+        "Z",
+        "_",
+        "kw",
+        "0123456789abcdefghij",
+        "a_",
+    ];
+    let rights = ["", " ", "\n", "x", "_", "9", "\"", "_sk_"];
+    let mut text = String::new();
+    for (i, left) in lefts.iter().enumerate() {
+        for (j, right) in rights.iter().enumerate() {
+            let prefix = ["kw", "p", "abcdefghijklmnop", "a1"][(i + j) % 4];
+            let key_type = if j % 2 == 0 {
+                KeyType::Secret
+            } else {
+                KeyType::Publishable
+            };
+            let good = key(prefix, key_type);
+            let candidate = match (i * rights.len() + j) % 5 {
+                0 => format!(
+                    "{}{}",
+                    &good[..good.len() - 1],
+                    if good.ends_with('A') { 'B' } else { 'A' }
+                ),
+                1 => good[..good.len() - 1].to_owned(),
+                _ => good,
+            };
+            text.push_str(&format!("{left}{candidate}{right}"));
+        }
+    }
+    let expected = by_the_documented_expression(&text);
+    assert!(expected.len() > 20, "{}", expected.len());
+    assert_eq!(found(&text), expected);
+    for chunk in [2 * CARRY, 2 * CARRY + 1, 200, 333] {
+        let finder = Finder::with_chunk(chunk).unwrap();
+        assert_eq!(
+            found_with(&finder, text.as_bytes()),
+            expected,
+            "chunk {chunk}"
+        );
+    }
+}
