@@ -1,5 +1,5 @@
 //! The real `keyward` binary: `org create`, `serve`, graceful shutdown, logs,
-//! and what reaches the disk.
+//! and what reaches the disk; `scan` and its pre-commit hook.
 
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,8 +11,10 @@ mod dashboard;
 mod disk_full;
 mod nginx;
 mod org;
+mod pre_commit;
 #[path = "../../../server/tests/api/receiver.rs"]
 mod receiver;
+mod scan;
 mod secrets;
 mod support;
 mod tamper;
