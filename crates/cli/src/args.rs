@@ -77,9 +77,10 @@ pub enum Command {
 pub struct Scan {
     /// Files and directories to scan (directories recursively); `-` or none
     /// is standard input.
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Also scan every blob in the history of the git repositories the
-    /// directories belong to (needs `git`).
+    /// paths are in (needs `git`).
     #[arg(long)]
     pub git_history: bool,
     /// Print one JSON document instead of lines.
