@@ -53,7 +53,10 @@ fn each_leak_action_does_what_it_says_once() {
     ] {
         let before = key();
         let mut after = before.clone();
-        assert_eq!(act(&mut after, &report(), Secret::Current, action, now), Some(consequence));
+        assert_eq!(
+            act(&mut after, &report(), Secret::Current, action, now),
+            Some(consequence)
+        );
         assert_eq!(
             after.leak.as_ref().map(|l| l.source),
             Some(LeakSource::Github)
@@ -84,7 +87,13 @@ fn a_revoked_key_records_the_leak_without_a_second_revocation() {
     keys::revoke(&mut record, Some("rotated".to_owned()), now).unwrap();
     let before = record.clone();
     assert_eq!(
-        act(&mut record, &report(), Secret::Current, LeakAction::Revoke, now),
+        act(
+            &mut record,
+            &report(),
+            Secret::Current,
+            LeakAction::Revoke,
+            now
+        ),
         Some(Consequence::None)
     );
     assert!(record.leak.is_some());
@@ -101,7 +110,16 @@ fn an_archived_key_is_left_alone() {
     let now = Utc::now();
     let mut record = key();
     keys::archive(&mut record, now).unwrap();
-    assert_eq!(act(&mut record, &report(), Secret::Current, LeakAction::Revoke, now), None);
+    assert_eq!(
+        act(
+            &mut record,
+            &report(),
+            Secret::Current,
+            LeakAction::Revoke,
+            now
+        ),
+        None
+    );
     assert!(record.leak.is_none());
 }
 
@@ -109,7 +127,13 @@ fn an_archived_key_is_left_alone() {
 fn a_leaked_secret_cannot_be_given_a_grace_period_and_regenerating_clears_the_leak() {
     let now = Utc::now();
     let mut record = key();
-    act(&mut record, &report(), Secret::Current, LeakAction::Notify, now);
+    act(
+        &mut record,
+        &report(),
+        Secret::Current,
+        LeakAction::Notify,
+        now,
+    );
     let project = Project {
         id: record.project_id.clone(),
         org_id: record.org_id.clone(),
@@ -160,15 +184,32 @@ fn only_a_working_secret_of_a_secret_key_is_a_leak() {
         created_at: now,
         updated_at: now,
     };
-    keys::regenerate(&mut record, &project, 3600, &MasterKey::from_bytes(&[7; 32]), now).unwrap();
+    keys::regenerate(
+        &mut record,
+        &project,
+        3600,
+        &MasterKey::from_bytes(&[7; 32]),
+        now,
+    )
+    .unwrap();
     assert_eq!(leaked_secret(&record, &old, now), Some(Secret::Previous));
     let later = now + chrono::Duration::hours(2);
-    assert_eq!(leaked_secret(&record, &old, later), None, "grace period over");
+    assert_eq!(
+        leaked_secret(&record, &old, later),
+        None,
+        "grace period over"
+    );
 
     // The previous secret stops; the current one is not touched.
     let before = record.clone();
     assert_eq!(
-        act(&mut record, &report(), Secret::Previous, LeakAction::Revoke, now),
+        act(
+            &mut record,
+            &report(),
+            Secret::Previous,
+            LeakAction::Revoke,
+            now
+        ),
         Some(Consequence::PreviousStopped)
     );
     assert!(record.previous.is_none() && record.revoked_at.is_none() && record.leak.is_none());
@@ -184,7 +225,13 @@ fn a_leaked_root_key_is_revoked_whatever_the_policy() {
     let mut record = key();
     record.root = true;
     assert_eq!(
-        act(&mut record, &report(), Secret::Current, LeakAction::Notify, now),
+        act(
+            &mut record,
+            &report(),
+            Secret::Current,
+            LeakAction::Notify,
+            now
+        ),
         Some(Consequence::Revoked)
     );
 }
@@ -197,7 +244,10 @@ fn keys_pasted_into_a_report_are_redacted() {
         "source_url": format!("https://user:pw@paste.example/raw?k={key}"),
         "note": format!("it is {key}, see"),
     });
-    let report = serde_json::from_value::<ReportLeak>(body).unwrap().report().unwrap();
+    let report = serde_json::from_value::<ReportLeak>(body)
+        .unwrap()
+        .report()
+        .unwrap();
     assert_eq!(
         report.url.as_deref(),
         Some("https://paste.example/raw?k=[redacted key]")

@@ -4,11 +4,11 @@
 pub mod github;
 
 use crate::error::ApiError;
+use crate::extract::Client;
 use crate::state::AppState;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use keyward_core::audit::AuditContext;
 use keyward_core::key_format::{self, KeyHash};
-use crate::extract::Client;
 use keyward_core::leaks::{self, LeakReport, Secret};
 use keyward_core::model::KeyRecord;
 use keyward_core::store::StoreError;
@@ -44,8 +44,13 @@ async fn find_by_hash(state: &AppState, hash: KeyHash) -> Result<Option<Found>, 
     let Some(record) = state.store.find_key_by_hash(&hash).await? else {
         return Ok(None);
     };
-    Ok(leaks::leaked_secret(&record, &hash, state.clock.now())
-        .map(|secret| Found { hash, record, secret }))
+    Ok(
+        leaks::leaked_secret(&record, &hash, state.clock.now()).map(|secret| Found {
+            hash,
+            record,
+            secret,
+        }),
+    )
 }
 
 /// Acts on a report of a found key, as its organization's policy says;

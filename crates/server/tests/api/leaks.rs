@@ -426,18 +426,27 @@ async fn publishable_keys_and_dead_secrets_are_no_leaks_and_a_previous_secret_on
     // A publishable key is public by design: no leak, nothing done.
     let body = alert(&[publishable["key"].as_str().unwrap()]);
     let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
-    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("false_positive")));
+    assert_eq!(
+        (status, &feedback[0]["label"]),
+        (StatusCode::OK, &json!("false_positive"))
+    );
     assert_eq!(key(&app, &publishable["id"]).await["status"], "active");
 
     // The previous secret, in its grace period: it stops, the new one works on.
     let body = alert(&[&old_secret]);
     let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
-    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("true_positive")));
+    assert_eq!(
+        (status, &feedback[0]["label"]),
+        (StatusCode::OK, &json!("true_positive"))
+    );
     assert_eq!(app.verify_code(&old_secret).await, "NOT_FOUND");
     assert_eq!(app.verify_code(new_secret).await, "VALID");
     let after = key(&app, &rotated["id"]).await;
     assert!(after["previous_secret_expires_at"].is_null());
-    assert!(after["leaked_at"].is_null(), "the current secret did not leak");
+    assert!(
+        after["leaked_at"].is_null(),
+        "the current secret did not leak"
+    );
     let leaked = events(&app, "key.leaked").await;
     assert_eq!(leaked.len(), 1);
     assert_eq!(leaked[0]["changes"]["secret"]["after"], "previous");
@@ -445,6 +454,9 @@ async fn publishable_keys_and_dead_secrets_are_no_leaks_and_a_previous_secret_on
 
     // Reported again, the old secret is dead: nothing to act on.
     let (status, feedback) = send_alert(&app, Some("github-1"), &first, &body, &body).await;
-    assert_eq!((status, &feedback[0]["label"]), (StatusCode::OK, &json!("false_positive")));
+    assert_eq!(
+        (status, &feedback[0]["label"]),
+        (StatusCode::OK, &json!("false_positive"))
+    );
     assert_eq!(events(&app, "key.leaked").await.len(), 1);
 }
