@@ -9,6 +9,7 @@ mod browser;
 mod cluster;
 mod dashboard;
 mod disk_full;
+mod leaks;
 mod nginx;
 mod org;
 mod pre_commit;

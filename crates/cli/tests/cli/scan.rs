@@ -492,17 +492,13 @@ async fn a_reported_key_is_revoked_by_a_real_server() {
     let data = tempfile::tempdir().unwrap();
     let org = crate::support::create_org(data.path(), "Acme", None);
     let server = crate::support::Server::start(data.path(), &[]);
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/v1/keys", server.base))
-        .bearer_auth(org["root_key"].as_str().unwrap())
-        .json(&serde_json::json!({"name": "leaky"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = crate::support::post_json(
+        &server.base,
+        "/v1/keys",
+        org["root_key"].as_str(),
+        &serde_json::json!({"name": "leaky"}),
+    )
+    .await;
     let key = created["key"].as_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "app.env", format!("API_KEY={key}\n"));
@@ -514,15 +510,13 @@ async fn a_reported_key_is_revoked_by_a_real_server() {
         .unwrap();
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("reported 1 key(s)"), "{}", run.stderr);
-    let verified: Value = http
-        .post(format!("{}/v1/verify", server.base))
-        .json(&serde_json::json!({"key": key}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verified = crate::support::post_json(
+        &server.base,
+        "/v1/verify",
+        None,
+        &serde_json::json!({"key": key}),
+    )
+    .await;
     assert_eq!(
         verified["code"], "REVOKED",
         "the default leak_action revokes"

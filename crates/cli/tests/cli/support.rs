@@ -153,3 +153,15 @@ impl Drop for Server {
         let _ = self.child.kill();
     }
 }
+
+/// POSTs `body` as JSON to the server at `base` (with `root_key` as the
+/// bearer, when given) and returns the answer's JSON.
+pub async fn post_json(base: &str, path: &str, root_key: Option<&str>, body: &Value) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body);
+    if let Some(root_key) = root_key {
+        request = request.bearer_auth(root_key);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
