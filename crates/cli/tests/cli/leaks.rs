@@ -92,7 +92,11 @@ async fn a_github_alert_signed_with_a_published_key_revokes_the_key() {
     let (status, feedback) = send(&server, "github-test-key", &github, &body).await;
     assert_eq!(status, 200, "{feedback}");
     assert_eq!(feedback[0]["label"], "true_positive");
-    assert_eq!(fetched.load(Ordering::SeqCst), 1, "fetched once, then cached");
+    assert_eq!(
+        fetched.load(Ordering::SeqCst),
+        1,
+        "fetched once, then cached"
+    );
 
     let verified = post_json(&server.base, "/v1/verify", None, &json!({"key": key})).await;
     assert_eq!(verified["code"], "REVOKED");
