@@ -213,33 +213,51 @@ where
 }
 
 /// The client's address: the peer, or what a trusted proxy says it forwarded.
+///
+/// `X-Forwarded-For` is read from the right, past the trusted proxies: the
+/// first other entry is the client. An entry that is not an address (with a
+/// port, as some load balancers write, it still is) ends the walk at the
+/// peer: whatever lies to its left the client may have written itself.
 pub fn client_ip(peer: IpAddr, parts: &Parts, trusted: &[IpNet]) -> IpAddr {
-    if !trusted.iter().any(|net| net.contains(&peer)) {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
         return peer;
     }
-    // Walk X-Forwarded-For from the right, skipping our own trusted proxies.
-    let forwarded = parts
+    let forwarded: Vec<Option<IpAddr>> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    if let Some(ip) = forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted.iter().any(|net| net.contains(*ip)))
-    {
-        return *ip;
+        .flat_map(|v| match v.to_str() {
+            Ok(v) => v.split(',').map(forwarded_address).collect(),
+            Err(_) => vec![None],
+        })
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(ip) => {}
+            Some(ip) => return *ip,
+            None => return peer,
+        }
     }
     parts
         .headers
         .get("x-real-ip")
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse().ok())
-        .or_else(|| forwarded.first().copied())
+        .and_then(forwarded_address)
+        .or_else(|| forwarded.first().copied().flatten())
         .unwrap_or(peer)
+}
+
+/// An address as proxies forward it: bare, or with a port (`1.2.3.4:80`,
+/// `[2001:db8::1]:80`).
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry.parse().ok().or_else(|| {
+        entry
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|address| address.ip())
+    })
 }
 
 /// A JSON body that may be left out entirely; an empty body means `T::default()`.

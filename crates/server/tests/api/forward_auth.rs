@@ -141,3 +141,44 @@ async fn forward_auth_answers_only_what_proxies_understand() {
         );
     }
 }
+
+/// Behind a trusted proxy, the client is the rightmost address the proxies
+/// did not add. An entry that is not a bare address (`ip:port`, as some load
+/// balancers append, or garbage) must not make the walk skip to an address
+/// the client wrote itself.
+#[tokio::test]
+async fn a_forwarded_entry_that_is_not_a_bare_address_cannot_let_the_client_choose_its_address() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let key = app
+        .create_key(serde_json::json!({"name": "office only", "allowed_ips": ["203.0.113.7/32"]}))
+        .await;
+    let key = key["key"].as_str().unwrap();
+    let forwarded = |value: &'static str| [("x-forwarded-for", HeaderValue::from_static(value))];
+    assert_eq!(
+        auth(&app, "", &forwarded("203.0.113.7"), key).await,
+        (200, "VALID".to_owned()),
+        "the office itself"
+    );
+    for spoofed in [
+        // The client wrote the office's address; the balancer appended the
+        // real one with its port.
+        "203.0.113.7, 198.51.100.1:4711",
+        "203.0.113.7, [2001:db8::1]:4711",
+        "203.0.113.7, unknown",
+    ] {
+        let (status, code) = auth(&app, "", &forwarded(spoofed), key).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (403, "IP_NOT_ALLOWED"),
+            "{spoofed}"
+        );
+    }
+    // A port on the office's own entry still names the office.
+    assert_eq!(
+        auth(&app, "", &forwarded("203.0.113.7:5100"), key).await,
+        (200, "VALID".to_owned())
+    );
+}
