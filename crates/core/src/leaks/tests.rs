@@ -9,19 +9,30 @@ fn key() -> KeyRecord {
     key_of(json!({"name": "k"}))
 }
 
-fn key_of(input: Value) -> KeyRecord {
+/// A project of `org` with an empty catalog.
+fn project(id: ProjectId, org: OrgId) -> Project {
     let now = Utc::now();
-    let org = OrgId::generate().unwrap();
-    let project = Project {
-        id: ProjectId::generate().unwrap(),
-        org_id: org.clone(),
+    Project {
+        id,
+        org_id: org,
         name: "p".to_owned(),
         key_prefix: KeyPrefix::default(),
         apis: vec![],
         management: false,
         created_at: now,
         updated_at: now,
-    };
+    }
+}
+
+/// The project `record` belongs to.
+fn project_of(record: &KeyRecord) -> Project {
+    project(record.project_id.clone(), record.org_id.clone())
+}
+
+fn key_of(input: Value) -> KeyRecord {
+    let now = Utc::now();
+    let org = OrgId::generate().unwrap();
+    let project = project(ProjectId::generate().unwrap(), org.clone());
     let input: CreateKey = serde_json::from_value(input).unwrap();
     keys::create(
         input,
@@ -134,16 +145,7 @@ fn a_leaked_secret_cannot_be_given_a_grace_period_and_regenerating_clears_the_le
         LeakAction::Notify,
         now,
     );
-    let project = Project {
-        id: record.project_id.clone(),
-        org_id: record.org_id.clone(),
-        name: "p".to_owned(),
-        key_prefix: KeyPrefix::default(),
-        apis: vec![],
-        management: false,
-        created_at: now,
-        updated_at: now,
-    };
+    let project = project_of(&record);
     let master = MasterKey::from_bytes(&[7; 32]);
     assert!(keys::regenerate(&mut record.clone(), &project, 60, &master, now).is_err());
     keys::regenerate(&mut record, &project, 0, &master, now).unwrap();
@@ -174,16 +176,7 @@ fn only_a_working_secret_of_a_secret_key_is_a_leak() {
     let mut record = key();
     let old = record.hash;
     assert_eq!(leaked_secret(&record, &old, now), Some(Secret::Current));
-    let project = Project {
-        id: record.project_id.clone(),
-        org_id: record.org_id.clone(),
-        name: "p".to_owned(),
-        key_prefix: KeyPrefix::default(),
-        apis: vec![],
-        management: false,
-        created_at: now,
-        updated_at: now,
-    };
+    let project = project_of(&record);
     keys::regenerate(
         &mut record,
         &project,

@@ -36,7 +36,7 @@ async fn receiver() -> (String, Arc<AtomicUsize>) {
 }
 
 /// `GET path` as the member: the status and the page.
-async fn page(app: &TestApp, session: &SignedIn, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(app: &TestApp, session: &SignedIn, path: &str) -> (StatusCode, String) {
     let response = app
         .browser()
         .get(format!("{}{path}", app.base))

@@ -1,6 +1,7 @@
 //! Leak reports: GitHub's signed alerts and anyone's public reports, and
 //! what each organization's `leak_action` makes of them.
 
+use crate::admin_pages::page;
 use crate::helpers::{TestApp, assert_problem, spawn_app_with};
 use crate::receiver::Receiver;
 use crate::webhooks::{add_endpoint, shared_secret};
@@ -367,20 +368,12 @@ async fn each_leak_action_and_the_key_leaked_webhook() {
 
     // The dashboard says so, with the report's URL as text.
     let (_, admin) = app.member("ada@acme.example", "admin").await;
-    let html = app
-        .browser()
-        .get(format!(
-            "{}/keys/{}",
-            app.base,
-            notified["id"].as_str().unwrap()
-        ))
-        .header("cookie", &admin.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html) = page(
+        &app,
+        &admin,
+        &format!("/keys/{}", notified["id"].as_str().unwrap()),
+    )
+    .await;
     assert!(
         html.contains("This key&#39;s secret leaked") || html.contains("This key's secret leaked"),
         "{html}"
