@@ -202,7 +202,7 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let ip = peer.map(|peer| client_ip(peer, parts, &state.settings.trusted_proxies));
+        let ip = peer.and_then(|peer| client_ip(peer, parts, &state.settings.trusted_proxies));
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -215,49 +215,58 @@ where
 /// The client's address: the peer, or what a trusted proxy says it forwarded.
 ///
 /// `X-Forwarded-For` is read from the right, past the trusted proxies: the
-/// first other entry is the client. An entry that is not an address (with a
-/// port, as some load balancers write, it still is) ends the walk at the
-/// peer: whatever lies to its left the client may have written itself.
-pub fn client_ip(peer: IpAddr, parts: &Parts, trusted: &[IpNet]) -> IpAddr {
+/// first other entry is the client (with a port, as some load balancers
+/// write, it still is). An entry that is not an address ends the walk with
+/// no address, which passes no allow-list: whatever lies to its left the
+/// client may have written itself. With every entry a trusted proxy, the
+/// leftmost is the client; `X-Real-IP` counts only without
+/// `X-Forwarded-For`.
+pub fn client_ip(peer: IpAddr, parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
-        return peer;
+        return Some(peer);
     }
+    // Each entry read on its own, so that one unreadable byte spoils only
+    // its own entry and not the proxy's, appended to the same line.
     let forwarded: Vec<Option<IpAddr>> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        .flat_map(|v| match v.to_str() {
-            Ok(v) => v.split(',').map(forwarded_address).collect(),
-            Err(_) => vec![None],
-        })
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|entry| std::str::from_utf8(entry).ok().and_then(forwarded_address))
         .collect();
     for entry in forwarded.iter().rev() {
         match entry {
             Some(ip) if is_trusted(ip) => {}
-            Some(ip) => return *ip,
-            None => return peer,
+            Some(ip) => return Some(*ip),
+            None => return None,
         }
     }
-    parts
-        .headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(forwarded_address)
-        .or_else(|| forwarded.first().copied().flatten())
-        .unwrap_or(peer)
+    match forwarded.first() {
+        Some(leftmost) => *leftmost,
+        None => parts
+            .headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .map_or(Some(peer), forwarded_address),
+    }
 }
 
 /// An address as proxies forward it: bare, or with a port (`1.2.3.4:80`,
 /// `[2001:db8::1]:80`).
 fn forwarded_address(entry: &str) -> Option<IpAddr> {
     let entry = entry.trim();
-    entry.parse().ok().or_else(|| {
-        entry
-            .parse::<std::net::SocketAddr>()
-            .ok()
-            .map(|address| address.ip())
-    })
+    entry
+        .parse()
+        .ok()
+        .or_else(|| {
+            entry
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|address| address.ip())
+        })
+        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 /// A JSON body that may be left out entirely; an empty body means `T::default()`.

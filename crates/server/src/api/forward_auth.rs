@@ -110,7 +110,7 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
             .headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok()),
-        ip: peer.map(|peer| client_ip(peer, &parts, &state.settings.trusted_proxies)),
+        ip: peer.and_then(|peer| client_ip(peer, &parts, &state.settings.trusted_proxies)),
     };
     let outcome = match state.verifier.verify(key, &request).await {
         Ok(outcome) => outcome,

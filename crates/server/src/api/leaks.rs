@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// Reports a leaked key. Anyone may: the answer is 202 whatever the key is
 /// (a known key, a revoked one, an unknown one, a string that is no key),
-/// so that it tells nothing; a key Keyward stores is acted on as its
+/// once what it does is recorded; a key Keyward stores is acted on as its
 /// organization's `leak_action` says, once however often it is reported.
 #[utoipa::path(
     post, path = "/v1/leaks", tag = "leaks", operation_id = "leaks_report",
@@ -42,12 +42,10 @@ pub async fn report(
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let ApiJson(input) = body?;
     let report = input.report()?;
-    // Reading storage fails alike for every key; what follows must not
-    // tell this key from another, so its failures are only logged.
-    if let Some(found) = leaks::find(&state, &input.key).await?
-        && let Err(error) = leaks::act(&state, found, &report, &client).await
-    {
-        tracing::error!(%error, "acting on a leak report failed");
+    // A report is acknowledged only once it is recorded: a failure is 503,
+    // which the reporter retries.
+    if let Some(found) = leaks::find(&state, &input.key).await? {
+        leaks::act(&state, found, &report, &client).await?;
     }
     Ok(StatusCode::ACCEPTED)
 }

@@ -87,7 +87,10 @@ pub async fn act(
         let events = leaks::events(&before, &after, report, consequence);
         let ctx = AuditContext {
             ip: reporter.ip.map(|ip| ip.to_string()),
-            user_agent: reporter.user_agent.clone(),
+            user_agent: reporter
+                .user_agent
+                .as_deref()
+                .map(|agent| leaks::redact(agent).into_owned()),
             ..AuditContext::system(ACTOR, now)
         };
         let saved = state
@@ -109,7 +112,11 @@ pub async fn act(
         );
         return Ok(());
     }
-    Err(ApiError::Changed)
+    // Not a 409: the reporter changed nothing, and must try again.
+    Err(ApiError::Dependency {
+        code: "storage_unavailable",
+        detail: "the key kept changing while the report was recorded; try again shortly".to_owned(),
+    })
 }
 
 /// Public leak reports accepted per client address and minute.

@@ -176,9 +176,38 @@ async fn a_forwarded_entry_that_is_not_a_bare_address_cannot_let_the_client_choo
             "{spoofed}"
         );
     }
+    // What cannot be read is no address, not the proxy's: a proxy that
+    // appends to the client's header still names the client, and an
+    // unreadable rightmost entry passes no allow-list.
+    let office = key_allowing(&app, "127.0.0.1/32").await;
+    for (value, expected) in [
+        (&b"\x80, 198.51.100.1"[..], "IP_NOT_ALLOWED"),
+        (b"198.51.100.1, \x80", "IP_NOT_ALLOWED"),
+        (b"garbage", "IP_NOT_ALLOWED"),
+    ] {
+        let header = [("x-forwarded-for", HeaderValue::from_bytes(value).unwrap())];
+        let (status, code) = auth(&app, "", &header, &office).await;
+        assert_eq!((status, code.as_str()), (403, expected), "{value:?}");
+    }
+    // X-Real-IP counts only without X-Forwarded-For: with every entry a
+    // trusted proxy, the leftmost is the client, not what it wrote itself.
+    let headers = [
+        ("x-forwarded-for", HeaderValue::from_static("127.0.0.1")),
+        ("x-real-ip", HeaderValue::from_static("203.0.113.7")),
+    ];
+    assert_eq!(auth(&app, "", &headers, key).await.0, 403);
+    let real_ip = [("x-real-ip", HeaderValue::from_static("203.0.113.7"))];
+    assert_eq!(auth(&app, "", &real_ip, key).await.0, 200);
     // A port on the office's own entry still names the office.
     assert_eq!(
         auth(&app, "", &forwarded("203.0.113.7:5100"), key).await,
         (200, "VALID".to_owned())
     );
+}
+
+async fn key_allowing(app: &TestApp, network: &str) -> String {
+    let key = app
+        .create_key(json!({"name": "allow-listed", "allowed_ips": [network]}))
+        .await;
+    key["key"].as_str().unwrap().to_owned()
 }
