@@ -74,17 +74,30 @@ def start_server(*args: str) -> Server:
     binary = keyward_bin()
     data_dir = tempfile.mkdtemp(prefix="keyward-py-")
     created = subprocess.run(
-        [str(binary), "--data-dir", data_dir, "org", "create", "--name", "Acme",
-         "--owner-email", "ops@acme.example", "--json"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+        [
+            str(binary),
+            "--data-dir",
+            data_dir,
+            "org",
+            "create",
+            "--name",
+            "Acme",
+            "--owner-email",
+            "ops@acme.example",
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     org = json.loads(created.stdout)
     port = free_port()
     log = Path(data_dir) / "server.log"
     process = subprocess.Popen(
         [str(binary), "--data-dir", data_dir, "serve", "--addr", f"127.0.0.1:{port}", *args],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     server = Server(url, org["root_key"], org["org_id"], process, data_dir, log)
     deadline = time.monotonic() + 30

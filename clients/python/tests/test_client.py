@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -49,17 +49,22 @@ def test_verify_passes_origin_and_ip(kw: Keyward, make_key) -> None:
 def test_key_lifecycle(kw: Keyward, server: Server) -> None:
     project_id = server.extra["project_id"]
     created = kw.keys.create(
-        "lifecycle", project_id=project_id, scopes=["data:read"], description="first",
-        expires_at=datetime.now(timezone.utc) + timedelta(days=3),
-    )  # fmt: skip
+        "lifecycle",
+        project_id=project_id,
+        scopes=["data:read"],
+        description="first",
+        expires_at=datetime.now(UTC) + timedelta(days=3),
+    )
     assert created["key"].startswith("wid_sk_")
     assert created["status"] == "active"
     assert "key" not in kw.keys.get(created["id"])
 
     updated = kw.keys.update(created["id"], name="renamed", description=None, scopes=["push:*"])
     assert (updated["name"], updated["description"], updated["scopes"]) == (
-        "renamed", "", ["push:*"],
-    )  # fmt: skip
+        "renamed",
+        "",
+        ["push:*"],
+    )
     assert kw.verify(created["key"], ["push:send"]).valid
 
     assert kw.keys.disable(created["id"])["enabled"] is False
@@ -113,9 +118,8 @@ def test_audit_search_pages(kw: Keyward, server: Server) -> None:
     kw.keys.update(created["id"], description="changed")
     events = list(kw.audit.search(target=created["id"], limit=1))
     assert [e["action"] for e in events] == ["key.updated", "key.created"]
-    assert list(kw.audit.search(action="key.created", target=created["id"]))[0]["actor"][
-        "type"
-    ] == "root_key"
+    creation = next(iter(kw.audit.search(action="key.created", target=created["id"])))
+    assert creation["actor"]["type"] == "root_key"
 
 
 def test_problems_become_typed_errors(kw: Keyward, server: Server) -> None:
@@ -158,15 +162,18 @@ def test_async_client_covers_the_same_calls(server: Server, make_key) -> None:
     async def scenario() -> None:
         async with AsyncKeyward(server.url, root_key=server.root_key) as kw:
             created = await kw.keys.create(
-                "async", project_id=server.extra["project_id"], scopes=["data:read"],
+                "async",
+                project_id=server.extra["project_id"],
+                scopes=["data:read"],
                 description="async-walk",
-            )  # fmt: skip
+            )
             assert (await kw.verify(created["key"], ["data:read"])).valid
             assert (await kw.keys.get(created["id"]))["name"] == "async"
             await kw.keys.update(created["id"], name="async renamed")
             for i in range(3):
-                await kw.keys.create(f"async {i}", project_id=server.extra["project_id"],
-                                     description="async-walk")  # fmt: skip
+                await kw.keys.create(
+                    f"async {i}", project_id=server.extra["project_id"], description="async-walk"
+                )
             walked = [k["id"] async for k in kw.keys.list(q="async-walk", limit=2)]
             assert len(walked) == 4
             regenerated = await kw.keys.regenerate(created["id"])

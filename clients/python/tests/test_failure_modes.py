@@ -131,9 +131,9 @@ def test_fail_open_is_explicit_and_logs_every_use_without_the_key(
 def test_outage_of_the_real_server_reaches_middleware_as_503(server: Server, make_key) -> None:
     created = make_key()
     request = Presented(created["key"], None, "127.0.0.1", "POST", "/v1/things")
-    assert check(Keyward(server.url), request, ["data:read"], False) == Keyward(
-        server.url
-    ).verify(created["key"], ["data:read"], ip="127.0.0.1")
+    assert check(Keyward(server.url), request, ["data:read"], False) == Keyward(server.url).verify(
+        created["key"], ["data:read"], ip="127.0.0.1"
+    )
     refused = check(Keyward(dead_url(), retries=1, backoff=0.01), request, (), False)
     assert getattr(refused, "status", None) == 503
     assert getattr(refused, "code", None) == "UNAVAILABLE"

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .models import Verification
 
@@ -53,7 +53,7 @@ class _Store:
             return
         ttl = self.ttl
         if answer.expires_at is not None:
-            ttl = min(ttl, (answer.expires_at - datetime.now(timezone.utc)).total_seconds())
+            ttl = min(ttl, (answer.expires_at - datetime.now(UTC)).total_seconds())
         if ttl <= 0:
             return
         self.entries[name] = (time.monotonic() + ttl, answer)
@@ -121,9 +121,7 @@ class AsyncCache:
         # Shielded: one caller giving up (cancelled) does not cancel the others' answer.
         return await asyncio.shield(flight)
 
-    async def _fly(
-        self, name: bytes, call: Callable[[], Awaitable[Verification]]
-    ) -> Verification:
+    async def _fly(self, name: bytes, call: Callable[[], Awaitable[Verification]]) -> Verification:
         try:
             answer = await call()
             self._store.put(name, answer)

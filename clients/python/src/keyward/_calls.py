@@ -26,9 +26,7 @@ def _time(value: datetime | str | None) -> str | None:
     return value
 
 
-def verify(
-    key: str, scopes: Sequence[str], origin: str | None, ip: str | None
-) -> Call:
+def verify(key: str, scopes: Sequence[str], origin: str | None, ip: str | None) -> Call:
     body: dict[str, Any] = {"key": key}
     if scopes:
         body["scopes"] = list(scopes)

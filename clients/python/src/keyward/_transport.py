@@ -164,9 +164,7 @@ class _Attempts:
     def on_transport_error(self, exc: httpx.TransportError) -> float:
         """The delay before the next attempt, or raise: the call has failed."""
         if isinstance(exc, httpx.TimeoutException):
-            raise KeywardTimeout(
-                f"Keyward did not answer within {self.options.timeout} s"
-            ) from exc
+            raise KeywardTimeout(f"Keyward did not answer within {self.options.timeout} s") from exc
         error = UnavailableError(f"cannot reach Keyward: {type(exc).__name__}")
         if not (isinstance(exc, httpx.ConnectError) or self.call.replay_safe):
             raise error from exc
@@ -190,7 +188,7 @@ class _Attempts:
 
     def _delay_within_deadline(self) -> float | None:
         base = self.options.backoff * (2**self.attempt)
-        delay = random.uniform(base / 2, base)
+        delay = random.uniform(base / 2, base)  # noqa: S311 (jitter, not a secret)
         self.attempt += 1
         if time.monotonic() + delay >= self.deadline:
             return None

@@ -11,14 +11,14 @@ import builtins
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import httpx
-from typing_extensions import Self, Unpack
+from typing_extensions import Unpack
 
 from . import _calls
 from ._cache import AsyncCache, SyncCache, cache_key
-from ._transport import Options, Secret, send_async, send_sync
+from ._transport import Call, Options, Secret, send_async, send_sync
 from .models import AuditEvent, Key, KeyFields, KeyUpdate, Page, Project, Verification
 
 DEFAULT_TIMEOUT = 2.0
@@ -78,7 +78,7 @@ class Keyward:
     def __repr__(self) -> str:
         return f"Keyward({self._options.base_url!r})"
 
-    def _send(self, call: _calls.Call) -> Any:
+    def _send(self, call: Call) -> Any:
         return send_sync(self._http, self._options, call)
 
     def verify(
@@ -140,9 +140,14 @@ class Keys:
     ) -> Page[Key]:
         """One page of keys and the next page's cursor."""
         call = _calls.list_keys(
-            status=status, project_id=project_id, type=type, q=q, sort=sort, limit=limit,
+            status=status,
+            project_id=project_id,
+            type=type,
+            q=q,
+            sort=sort,
+            limit=limit,
             cursor=cursor,
-        )  # fmt: skip
+        )
         return _page(self._c._send(call))
 
     def list(
@@ -159,9 +164,14 @@ class Keys:
         cursor: str | None = None
         while True:
             page = self.list_page(
-                status=status, project_id=project_id, type=type, q=q, sort=sort, limit=limit,
+                status=status,
+                project_id=project_id,
+                type=type,
+                q=q,
+                sort=sort,
+                limit=limit,
                 cursor=cursor,
-            )  # fmt: skip
+            )
             yield from page.data
             if page.next_cursor is None:
                 return
@@ -252,9 +262,16 @@ class Audit:
         cursor: str | None = None,
     ) -> Page[AuditEvent]:
         call = _calls.search_audit(
-            action=action, actor=actor, team=team, target=target, from_=from_, to=to, q=q,
-            limit=limit, cursor=cursor,
-        )  # fmt: skip
+            action=action,
+            actor=actor,
+            team=team,
+            target=target,
+            from_=from_,
+            to=to,
+            q=q,
+            limit=limit,
+            cursor=cursor,
+        )
         return _page(self._c._send(call))
 
     def search(
@@ -273,9 +290,16 @@ class Audit:
         cursor: str | None = None
         while True:
             page = self.search_page(
-                action=action, actor=actor, team=team, target=target, from_=from_, to=to, q=q,
-                limit=limit, cursor=cursor,
-            )  # fmt: skip
+                action=action,
+                actor=actor,
+                team=team,
+                target=target,
+                from_=from_,
+                to=to,
+                q=q,
+                limit=limit,
+                cursor=cursor,
+            )
             yield from page.data
             if page.next_cursor is None:
                 return
@@ -310,7 +334,7 @@ class AsyncKeyward:
     def __repr__(self) -> str:
         return f"AsyncKeyward({self._options.base_url!r})"
 
-    async def _send(self, call: _calls.Call) -> Any:
+    async def _send(self, call: Call) -> Any:
         return await send_async(self._http, self._options, call)
 
     async def verify(
@@ -367,9 +391,14 @@ class AsyncKeys:
         cursor: str | None = None,
     ) -> Page[Key]:
         call = _calls.list_keys(
-            status=status, project_id=project_id, type=type, q=q, sort=sort, limit=limit,
+            status=status,
+            project_id=project_id,
+            type=type,
+            q=q,
+            sort=sort,
+            limit=limit,
             cursor=cursor,
-        )  # fmt: skip
+        )
         return _page(await self._c._send(call))
 
     async def list(
@@ -385,9 +414,14 @@ class AsyncKeys:
         cursor: str | None = None
         while True:
             page = await self.list_page(
-                status=status, project_id=project_id, type=type, q=q, sort=sort, limit=limit,
+                status=status,
+                project_id=project_id,
+                type=type,
+                q=q,
+                sort=sort,
+                limit=limit,
                 cursor=cursor,
-            )  # fmt: skip
+            )
             for key in page.data:
                 yield key
             if page.next_cursor is None:
@@ -478,9 +512,16 @@ class AsyncAudit:
         cursor: str | None = None,
     ) -> Page[AuditEvent]:
         call = _calls.search_audit(
-            action=action, actor=actor, team=team, target=target, from_=from_, to=to, q=q,
-            limit=limit, cursor=cursor,
-        )  # fmt: skip
+            action=action,
+            actor=actor,
+            team=team,
+            target=target,
+            from_=from_,
+            to=to,
+            q=q,
+            limit=limit,
+            cursor=cursor,
+        )
         return _page(await self._c._send(call))
 
     async def search(
@@ -498,9 +539,16 @@ class AsyncAudit:
         cursor: str | None = None
         while True:
             page = await self.search_page(
-                action=action, actor=actor, team=team, target=target, from_=from_, to=to, q=q,
-                limit=limit, cursor=cursor,
-            )  # fmt: skip
+                action=action,
+                actor=actor,
+                team=team,
+                target=target,
+                from_=from_,
+                to=to,
+                q=q,
+                limit=limit,
+                cursor=cursor,
+            )
             for event in page.data:
                 yield event
             if page.next_cursor is None:

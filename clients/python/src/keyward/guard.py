@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from .errors import KeywardError, UnavailableError
@@ -93,7 +93,7 @@ def _retry_after(code: str, verification: Verification | None) -> int:
                 return 86_400
     if when is None:
         return 1 if code == "RATE_LIMITED" else 86_400
-    return max(1, math.ceil((when - datetime.now(timezone.utc)).total_seconds()))
+    return max(1, math.ceil((when - datetime.now(UTC)).total_seconds()))
 
 
 def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
@@ -128,13 +128,23 @@ def outage(error: KeywardError, fail_open: bool, method: str, path: str) -> Veri
 
 class SyncVerifier(Protocol):
     def verify(
-        self, key: str, scopes: Sequence[str] = (), *, origin: str | None = ..., ip: str | None = ...
+        self,
+        key: str,
+        scopes: Sequence[str] = (),
+        *,
+        origin: str | None = ...,
+        ip: str | None = ...,
     ) -> Verification: ...
 
 
 class AsyncVerifier(Protocol):
     async def verify(
-        self, key: str, scopes: Sequence[str] = (), *, origin: str | None = ..., ip: str | None = ...
+        self,
+        key: str,
+        scopes: Sequence[str] = (),
+        *,
+        origin: str | None = ...,
+        ip: str | None = ...,
     ) -> Verification: ...
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypedDict, TypeVar
-
-from typing_extensions import NotRequired
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
 
 from .errors import ProtocolError
 
