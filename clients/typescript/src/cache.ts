@@ -1,0 +1,70 @@
+/**
+ * The optional local cache of `VALID` verifications, with single-flight.
+ *
+ * Only `VALID` answers are kept, for at most `ttlMs` (never past the key's own `expiresAt`),
+ * so a key revoked, disabled or narrowed in Keyward is refused again within `ttlMs`. Answers
+ * carrying a rate limit or a quota are not kept (Keyward must count each use), nor are
+ * refusals. Concurrent verifications of the same request share one call. Entries are named by
+ * a SHA-256 of the key, scopes, origin and address: the cache holds no key in clear.
+ */
+import type { Verification } from "./models.js";
+
+const encoder = new TextEncoder();
+
+/** The entry name of a verification: never the key itself. */
+export async function cacheKey(
+  key: string,
+  scopes: readonly string[],
+  origin: string | undefined,
+  ip: string | undefined,
+): Promise<string> {
+  const text = [key, [...new Set(scopes)].sort().join(","), origin ?? "", ip ?? ""].join("\0");
+  const digest = await globalThis.crypto.subtle.digest("SHA-256", encoder.encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class VerificationCache {
+  readonly enabled: boolean;
+  private readonly entries = new Map<string, { until: number; answer: Verification }>();
+  private readonly flights = new Map<string, Promise<Verification>>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {
+    this.enabled = ttlMs > 0;
+  }
+
+  /** The cached answer, or the answer of `call`, shared with concurrent callers. */
+  async getOrCall(name: string, call: () => Promise<Verification>): Promise<Verification> {
+    const entry = this.entries.get(name);
+    if (entry !== undefined) {
+      if (entry.until > performance.now()) return entry.answer;
+      this.entries.delete(name);
+    }
+    const flying = this.flights.get(name);
+    if (flying !== undefined) return flying;
+    const flight = call()
+      .then((answer) => {
+        this.put(name, answer);
+        return answer;
+      })
+      .finally(() => this.flights.delete(name));
+    this.flights.set(name, flight);
+    return flight;
+  }
+
+  private put(name: string, answer: Verification): void {
+    if (!answer.valid || answer.ratelimit !== null || answer.quota !== null) return;
+    let ttl = this.ttlMs;
+    if (answer.expiresAt !== null) ttl = Math.min(ttl, answer.expiresAt.getTime() - Date.now());
+    if (ttl <= 0) return;
+    this.entries.delete(name);
+    this.entries.set(name, { until: performance.now() + ttl, answer });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+}
