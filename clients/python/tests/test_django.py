@@ -20,7 +20,7 @@ def site(server: Server) -> Iterator[object]:
         DEBUG=False,
         ALLOWED_HOSTS=["127.0.0.1"],
         ROOT_URLCONF="tests.django_app",
-        SECRET_KEY="tests-only",  # noqa: S106
+        SECRET_KEY="tests-only",
         MIDDLEWARE=["keyward.django.KeywardMiddleware"],
         KEYWARD={
             "URL": server.url,
