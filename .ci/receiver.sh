@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python that runs the webhook tests' receiver
-# (crates/cli/tests/receiver/receiver.py): a venv at target/receiver-venv with
-# requirements.txt installed (the standardwebhooks package, pinned by hash).
+# (crates/cli/tests/receiver/receiver.py) and the email tests' SMTP server
+# (smtp_server.py): a venv at target/receiver-venv with
+# requirements.txt installed (standardwebhooks and aiosmtpd, pinned by hash).
 # Prints the venv's python; quick when the venv is already there and was made
 # from the same requirements.txt, rebuilt otherwise.
 #
@@ -17,7 +18,7 @@ python=$venv/bin/python
 
 # The venv keeps a copy of the requirements it was made from.
 if ! cmp -s "$requirements" "$venv/requirements.txt" \
-  || ! "$python" -c 'import standardwebhooks' 2> /dev/null; then
+  || ! "$python" -c 'import standardwebhooks, aiosmtpd' 2> /dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$python" -m pip install --quiet --disable-pip-version-check --require-hashes \

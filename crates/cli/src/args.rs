@@ -165,6 +165,26 @@ pub struct Serve {
     /// (GitHub's JSON document; read again when an alert names a key it lacks).
     #[arg(long, env = "KEYWARD_GITHUB_KEYS_FILE")]
     pub github_keys_file: Option<std::path::PathBuf>,
+    /// SMTP server for email (off without it): smtp://[user:password@]host[:587]
+    /// (STARTTLS required), smtps://…[:465] (TLS), or smtp://…?tls=none
+    /// (plain text, for a relay on this host). Also read from the file named
+    /// by KEYWARD_SMTP_URL_FILE.
+    #[arg(long, env = "KEYWARD_SMTP_URL", hide_env_values = true, requires = "smtp_from")]
+    pub smtp_url: Option<String>,
+    /// Sender of Keyward's email, e.g. "Keyward <keyward@acme.example>".
+    #[arg(long, env = "KEYWARD_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Seconds between a failed email attempt and the next, comma-separated
+    /// (default: 1 min to 24 h, about 45 hours).
+    #[arg(long, env = "KEYWARD_SMTP_RETRY_SECONDS", value_delimiter = ',')]
+    pub smtp_retry_seconds: Vec<u32>,
+    /// Audit exports by email larger than this are gzipped, in bytes.
+    #[arg(long, env = "KEYWARD_EMAIL_GZIP_ABOVE_BYTES", default_value_t = 1024 * 1024)]
+    pub email_gzip_above_bytes: usize,
+    /// Audit exports larger than this once gzipped are mailed as a one-time
+    /// link instead of an attachment, in bytes.
+    #[arg(long, env = "KEYWARD_EMAIL_ATTACHMENT_LIMIT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub email_attachment_limit_bytes: usize,
 }
 
 #[derive(Debug, Subcommand)]

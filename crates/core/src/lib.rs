@@ -12,6 +12,7 @@ pub mod audit;
 pub mod base62;
 pub mod clock;
 pub mod crypto;
+pub mod email;
 pub mod error;
 pub mod event_store;
 pub mod events;

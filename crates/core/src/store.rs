@@ -290,7 +290,12 @@ impl StoredHashes {
 /// except the lookups by hash (the key itself names its organization).
 #[async_trait::async_trait]
 pub trait Store:
-    crate::event_store::WebhookStore + crate::event_store::PolicyStore + Send + Sync + Debug
+    crate::event_store::WebhookStore
+    + crate::event_store::PolicyStore
+    + crate::email::MailStore
+    + Send
+    + Sync
+    + Debug
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

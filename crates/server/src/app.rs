@@ -78,6 +78,10 @@ impl Application {
         ));
         let github_keys = crate::leaks::github::GithubKeys::new(settings.github_keys.clone())
             .context("building the client of GitHub's public keys")?;
+        let public_url = settings.public_url.clone().unwrap_or_else(|| {
+            let addr = listener.local_addr().unwrap_or(settings.addr);
+            format!("http://{addr}")
+        });
         let state = AppState::new(Shared {
             store,
             verifier,
@@ -93,6 +97,8 @@ impl Application {
                 github: github_keys,
                 reports: crate::leaks::ReportLimiter::default(),
             },
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
+            public_url,
         });
         let router = router(state.clone());
         Ok(Self {
@@ -150,6 +156,7 @@ impl Application {
             ));
         }
         let webhooks = tokio::spawn(crate::webhooks::run(self.state.clone(), stop.subscribe()));
+        let mail = tokio::spawn(crate::mail::run(self.state.clone(), stop.subscribe()));
         let (refusals, refused) = tokio::sync::mpsc::channel(10_000);
         self.usage.listen_for_quota_refusals(refusals);
         let notices = tokio::spawn(crate::notices::run(self.state.clone(), stop.subscribe()));
@@ -183,6 +190,7 @@ impl Application {
         watchdog.await.context("storage watchdog")?;
         hashes.await.context("stored hashes")?;
         webhooks.await.context("webhook worker")?;
+        mail.await.context("mail worker")?;
         notices.await.context("key notices")?;
         quota_notices.await.context("quota notices")?;
         if let Err(error) = self.state.store.close().await {

@@ -6,12 +6,14 @@
 
 pub mod api;
 pub mod app;
+pub mod audit_export;
 pub mod auth;
 pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod leaks;
+pub mod mail;
 pub mod notices;
 pub mod passwords;
 pub mod session;

@@ -35,6 +35,40 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Where GitHub's secret scanning public keys come from.
     pub github_keys: crate::leaks::github::KeySource,
+    /// The address people reach Keyward at (links in emails); `None` for
+    /// `http://<addr>`.
+    pub public_url: Option<String>,
+    /// Outgoing email.
+    pub email: EmailSettings,
+}
+
+/// Outgoing email: off unless an SMTP server is set.
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    /// The SMTP server and the sender; `None`: no email.
+    pub smtp: Option<crate::mail::smtp::SmtpConfig>,
+    /// Waits between attempts at a message, in seconds.
+    pub retry_delays: Vec<i64>,
+    /// How often the mail worker looks for due messages (it also wakes at
+    /// once when this node queues an export).
+    pub poll_interval: Duration,
+    /// Exports larger than this are gzipped before they are attached.
+    pub gzip_above: usize,
+    /// Exports larger than this once gzipped are not attached: the email
+    /// carries a one-time link instead.
+    pub attachment_limit: usize,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            smtp: None,
+            retry_delays: keyward_core::email::RETRY_DELAYS.to_vec(),
+            poll_interval: Duration::from_secs(1),
+            gzip_above: 1024 * 1024,
+            attachment_limit: 10 * 1024 * 1024,
+        }
+    }
 }
 
 /// How webhooks are delivered and scheduled notices found.
@@ -86,6 +120,8 @@ impl Settings {
             secure_cookies: false,
             webhooks: WebhookSettings::default(),
             github_keys: crate::leaks::github::KeySource::default(),
+            public_url: None,
+            email: EmailSettings::default(),
         }
     }
 
@@ -109,6 +145,8 @@ impl std::fmt::Debug for Settings {
             .field("master_key_file", &self.master_key_file)
             .field("archived_keep", &self.archived_keep)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("public_url", &self.public_url)
+            .field("email", &self.email)
             .finish_non_exhaustive()
     }
 }

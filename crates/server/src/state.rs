@@ -37,6 +37,10 @@ pub struct Shared {
     pub writes_in_flight: crate::webhooks::WritesInFlight,
     /// GitHub's secret scanning keys and the limit on public leak reports.
     pub leaks: crate::leaks::Leaks,
+    /// Wakes the mail worker when this node queued a message.
+    pub mail_wake: Arc<tokio::sync::Notify>,
+    /// The address people reach Keyward at, for links in emails.
+    pub public_url: String,
 }
 
 impl AppState {

@@ -70,7 +70,7 @@ pub fn secret_env(name: &str) -> anyhow::Result<Option<SecretString>> {
     }
 }
 
-fn secret_file(variable: &str) -> anyhow::Result<Option<SecretString>> {
+pub fn secret_file(variable: &str) -> anyhow::Result<Option<SecretString>> {
     match std::env::var_os(variable) {
         Some(path) => {
             let text = std::fs::read_to_string(&path)

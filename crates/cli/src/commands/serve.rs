@@ -1,6 +1,8 @@
 //! `keyward serve`.
 
 use crate::args::{Global, Serve};
+use keyward_server::mail::smtp::SmtpConfig;
+use secrecy::SecretString;
 use keyward_core::clock::SystemClock;
 use keyward_server::Application;
 use std::process::ExitCode;
@@ -8,6 +10,8 @@ use std::sync::Arc;
 
 pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     let mut settings = super::settings(global)?;
+    email(&mut settings.email, &args)?;
+    settings.public_url.clone_from(&args.public_url);
     settings.addr = args.addr;
     settings.archived_keep = args.archived_keep;
     settings.trusted_proxies = args.trusted_proxies;
@@ -38,9 +42,7 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     };
     tracing::info!(?settings, "starting");
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
-    let public_url = args
-        .public_url
-        .unwrap_or_else(|| format!("http://{}", app.local_addr()));
+    let public_url = app.state().public_url.clone();
     if let Some(path) = app.setup_path().await? {
         // Standard output, not the log: the link is a one-time secret for
         // the person starting the server, not for log collectors.
@@ -54,4 +56,27 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     app.run_until_stopped(keyward_server::app::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Outgoing email from the flags: off without `--smtp-url` (or
+/// `KEYWARD_SMTP_URL_FILE`); a URL or sender that cannot be used stops the
+/// start, naming what is wrong (never the password).
+fn email(email: &mut keyward_server::settings::EmailSettings, args: &Serve) -> anyhow::Result<()> {
+    let url = match &args.smtp_url {
+        Some(url) => Some(SecretString::from(url.clone())),
+        None => super::secret_file("KEYWARD_SMTP_URL_FILE")?,
+    };
+    if let Some(url) = url {
+        let Some(from) = &args.smtp_from else {
+            anyhow::bail!("--smtp-url needs --smtp-from, the sender of Keyward's email");
+        };
+        let config = SmtpConfig::new(url, from).map_err(anyhow::Error::msg)?;
+        email.smtp = Some(config);
+    }
+    if !args.smtp_retry_seconds.is_empty() {
+        email.retry_delays = args.smtp_retry_seconds.iter().map(|s| i64::from(*s)).collect();
+    }
+    email.gzip_above = args.email_gzip_above_bytes;
+    email.attachment_limit = args.email_attachment_limit_bytes;
+    Ok(())
 }

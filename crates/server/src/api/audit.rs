@@ -5,6 +5,7 @@
 //! straight to the response body: memory stays flat however long the log.
 
 use super::views::Page;
+use crate::audit_export::{self, ExportPages, Format};
 use crate::auth::{AuditRead, Authorized};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -14,22 +15,20 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditEvent, NewEvent, Target};
 use keyward_core::error::Validation;
 use keyward_core::id::OrgId;
-use keyward_core::store::{ActionFilter, AuditQuery, Store};
-use serde::Deserialize;
+use keyward_core::store::{ActionFilter, AuditQuery};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
-const EXPORT_PAGE: u32 = 1_000;
 
 /// Filters of `GET /v1/audit` and `GET /v1/audit/export`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilters {
     /// An action (`key.created`), a family of them (`key.*`), or a kind:
@@ -66,7 +65,7 @@ pub struct AuditPage {
 pub struct ExportFormat {
     /// `csv` or `jsonl`.
     #[param(required = true, value_type = String)]
-    format: Option<String>,
+    pub(crate) format: Option<String>,
 }
 
 fn time(v: &mut Validation, field: &str, value: Option<&str>) -> Option<DateTime<Utc>> {
@@ -74,12 +73,22 @@ fn time(v: &mut Validation, field: &str, value: Option<&str>) -> Option<DateTime
     v.check(field, keyward_core::fields::parse_timestamp(value))
 }
 
+impl AuditFilters {
+    /// The filters as given, for the export's audit event.
+    pub(crate) fn described(&self) -> serde_json::Value {
+        json!({
+            "action": self.action, "actor": self.actor, "team": self.team, "target": self.target,
+            "from": self.from, "to": self.to, "q": self.q,
+        })
+    }
+}
+
 fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// The filters as a store query, or every field error at once.
-fn filters(params: AuditFilters, v: &mut Validation) -> AuditQuery {
+pub(crate) fn filters(params: AuditFilters, v: &mut Validation) -> AuditQuery {
     for (field, value) in [
         ("action", &params.action),
         ("actor", &params.actor),
@@ -174,12 +183,6 @@ fn parse_cursor(cursor: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Jsonl,
-}
-
 /// Streams the matching events, oldest first, as a download. The export is
 /// itself audited (`audit.exported`) and covers the events recorded before it.
 #[utoipa::path(
@@ -199,198 +202,87 @@ pub async fn export(
     let params = query_params(params)?;
     let format = query_params(format)?;
     let mut v = Validation::default();
-    let format = match format.format.as_deref() {
-        Some("csv") => Some(Format::Csv),
-        Some("jsonl") => Some(Format::Jsonl),
-        _ => {
-            v.push("format", "csv or jsonl");
-            None
-        }
-    };
-    let described = json!({
-        "action": params.action, "actor": params.actor, "team": params.team, "target": params.target,
-        "from": params.from, "to": params.to, "q": params.q,
-    });
+    let format = format_param(format.format.as_deref(), &mut v);
+    let described = params.described();
     let query = filters(params, &mut v);
     v.finish()?;
     let format = format.unwrap_or(Format::Jsonl);
     let now = state.clock.now();
-    let extension = match format {
-        Format::Csv => "csv",
-        Format::Jsonl => "jsonl",
-    };
-    let event = NewEvent {
-        action: "audit.exported".to_owned(),
-        target: Target {
-            kind: "audit_log".to_owned(),
-            id: principal.org_id.to_string(),
-            name: "audit log".to_owned(),
-        },
-        changes: match json!({"export": {"before": null, "after": {"format": extension, "filters": described}}})
-        {
-            serde_json::Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        },
-    };
+    let event = export_event(
+        &principal.org_id,
+        format,
+        described,
+        &[("delivery", "download")],
+    );
     let recorded = state
         .store
         .append_audit(&principal.org_id, &principal.audit(now), event)
         .await?;
-
-    let pages = ExportPages {
-        store: Arc::clone(&state.store),
-        org: principal.org_id.clone(),
-        query: AuditQuery {
-            after_seq: Some(0),
-            until_seq: Some(recorded.seq - 1),
-            limit: EXPORT_PAGE,
-            newest_first: false,
-            ..query
-        },
+    let pages = ExportPages::new(
+        Arc::clone(&state.store),
+        principal.org_id.clone(),
+        query,
+        recorded.seq,
         format,
-        header_written: false,
-        done: false,
-    };
-    let stream = futures_util::stream::unfold(pages, ExportPages::next);
-    let mut response = Body::from_stream(stream).into_response();
-    let content_type = match format {
-        Format::Csv => "text/csv; charset=utf-8",
-        Format::Jsonl => "application/x-ndjson",
-    };
-    let filename = format!(
-        "attachment; filename=\"keyward-audit-{}-{}.{extension}\"",
-        principal.org_id,
-        now.format("%Y-%m-%d")
     );
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&filename) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    tracing::info!(org = %principal.org_id, format = extension, "audit export started");
+    let name = audit_export::file_name(&principal.org_id, now, format);
+    let response = download(pages, format, &name);
+    tracing::info!(org = %principal.org_id, format = format.extension(), "audit export started");
     Ok(response)
 }
 
-/// The export's position: which events have been written so far.
-struct ExportPages {
-    store: Arc<dyn Store>,
-    org: OrgId,
-    query: AuditQuery,
+/// The `format` parameter of an export, or a field error.
+pub(crate) fn format_param(format: Option<&str>, v: &mut Validation) -> Option<Format> {
+    let format = format.and_then(Format::parse);
+    if format.is_none() {
+        v.push("format", "csv or jsonl");
+    }
+    format
+}
+
+/// The export's audit event (`audit.exported`): its format, its filters
+/// and how it is delivered (`download` or `email`, with `to`).
+pub(crate) fn export_event(
+    org: &OrgId,
     format: Format,
-    header_written: bool,
-    done: bool,
-}
-
-impl ExportPages {
-    /// The next chunk of the body: one page of events, encoded.
-    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
-        if self.done {
-            return None;
-        }
-        let page = match self.store.search_audit(&self.org, &self.query).await {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::error!(%error, "audit export failed mid-stream");
-                self.done = true;
-                return Some((
-                    Err(std::io::Error::other("storage failed during the export")),
-                    self,
-                ));
-            }
-        };
-        self.done = page.len() < self.query.limit as usize;
-        self.query.after_seq = page.last().map(|e| e.seq).or(self.query.after_seq);
-        let mut out = Vec::with_capacity(page.len() * 512);
-        let encoded = match self.format {
-            Format::Csv => {
-                let header = !std::mem::replace(&mut self.header_written, true);
-                encode_csv(&page, header, &mut out)
-            }
-            Format::Jsonl => encode_jsonl(&page, &mut out),
-        };
-        Some((encoded.map(|()| Bytes::from(out)), self))
+    filters: serde_json::Value,
+    delivery: &[(&str, &str)],
+) -> NewEvent {
+    let mut export = json!({"format": format.extension(), "filters": filters});
+    for (name, value) in delivery {
+        export[*name] = json!(value);
+    }
+    NewEvent {
+        action: "audit.exported".to_owned(),
+        target: Target {
+            kind: "audit_log".to_owned(),
+            id: org.to_string(),
+            name: "audit log".to_owned(),
+        },
+        changes: match json!({"export": {"before": null, "after": export}}) {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
     }
 }
 
-const CSV_HEADER: [&str; 16] = [
-    "id",
-    "seq",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "team",
-    "action",
-    "target_type",
-    "target_id",
-    "target_name",
-    "ip",
-    "user_agent",
-    "changes",
-    "prev_hash",
-    "hash",
-];
-
-fn encode_csv(
-    events: &[AuditEvent],
-    header: bool,
-    out: &mut Vec<u8>,
-) -> Result<(), std::io::Error> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    if header {
-        writer.write_record(CSV_HEADER)?;
+/// An export as a download named `name`.
+pub(crate) fn download(pages: ExportPages, format: Format, name: &str) -> Response {
+    let mut response = Body::from_stream(pages.stream()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    for e in events {
-        let actor_type = serde_json::to_value(e.actor.kind).ok();
-        let changes = serde_json::Value::Object(e.changes.clone()).to_string();
-        let record = [
-            e.id.as_str(),
-            &e.seq.to_string(),
-            &e.occurred_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            actor_type.as_ref().and_then(|v| v.as_str()).unwrap_or(""),
-            &e.actor.id,
-            &e.actor.name,
-            e.team.as_deref().unwrap_or(""),
-            &e.action,
-            &e.target.kind,
-            &e.target.id,
-            &e.target.name,
-            e.ip.as_deref().unwrap_or(""),
-            e.user_agent.as_deref().unwrap_or(""),
-            &changes,
-            &e.prev_hash,
-            &e.hash,
-        ];
-        let cells: Vec<_> = record.iter().map(|cell| neutralise(cell)).collect();
-        writer.write_record(cells.iter().map(|cell| cell.as_bytes()))?;
-    }
-    writer.flush()
-}
-
-/// A cell a spreadsheet would run as a formula gets a leading `'`, so it is
-/// shown as text (OWASP's advice for CSV injection).
-pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
-
-fn encode_jsonl(events: &[AuditEvent], out: &mut Vec<u8>) -> Result<(), std::io::Error> {
-    for event in events {
-        serde_json::to_writer(&mut *out, event)?;
-        out.push(b'\n');
-    }
-    Ok(())
+    response
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{neutralise, parse_cursor};
+    use super::parse_cursor;
 
     #[test]
     fn cursors_are_only_what_next_cursor_writes() {
@@ -409,15 +301,5 @@ mod tests {
         ] {
             assert_eq!(parse_cursor(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn formulas_are_neutralised_and_text_is_left_alone() {
-        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(neutralise("+1"), "'+1");
-        assert_eq!(neutralise("-1"), "'-1");
-        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(neutralise("key.created"), "key.created");
-        assert_eq!(neutralise(""), "");
     }
 }

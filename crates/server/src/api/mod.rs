@@ -2,6 +2,7 @@
 //! resource modules share.
 
 pub mod audit;
+pub mod audit_email;
 mod document;
 pub mod forward_auth;
 pub mod health;
@@ -109,6 +110,8 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(leaks::github))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
+        .routes(routes!(audit_email::email))
+        .routes(routes!(audit_email::download_link))
         .routes(routes!(usage::usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use keyward_core::audit::AuditEvent;
 use keyward_core::store::{CREATE_ACTIONS, DELETE_ACTIONS, UPDATE_ACTIONS};
 use serde::Deserialize;
@@ -32,6 +32,9 @@ pub struct AuditFilters {
     q: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
+    /// Set after "Email me the export": whom it went to.
+    #[serde(default)]
+    emailed: Option<String>,
 }
 
 struct EventRow {
@@ -59,6 +62,11 @@ struct AuditPage {
     q: String,
     csv: String,
     jsonl: String,
+    /// The filters as a query string, for "Email me the export".
+    filters: String,
+    /// Whether Keyward sends email.
+    email: bool,
+    emailed: Option<String>,
     next: Option<String>,
     error: Option<String>,
 }
@@ -196,6 +204,16 @@ pub async fn audit(
         q: f.q.clone().unwrap_or_default(),
         csv: format!("/v1/audit/export?format=csv&{filters}"),
         jsonl: format!("/v1/audit/export?format=jsonl&{filters}"),
+        filters: query(&[
+            ("team", f.team.clone()),
+            ("action", f.action.clone()),
+            ("actor", f.actor.clone()),
+            ("from", f.from.clone()),
+            ("to", f.to.clone()),
+            ("q", f.q.clone()),
+        ]),
+        email: state.settings.email.smtp.is_some(),
+        emailed: f.emailed.clone(),
         next: page.next_cursor.map(|c| {
             let keep = query(&[
                 ("team", f.team.clone()),
@@ -211,4 +229,45 @@ pub async fn audit(
         error,
         nav: Some(nav),
     })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailForm {
+    csrf: String,
+    format: String,
+    /// The page's filters, as the page's own query string.
+    filters: String,
+}
+
+/// "Email me the export": queues the export of the page's events to the
+/// signed-in member, then shows the page again saying so.
+pub async fn email_export(
+    State(state): State<AppState>,
+    signed: Signed,
+    axum::Form(input): axum::Form<EmailForm>,
+) -> Result<Response, Response> {
+    signed.check_csrf(&input.csrf)?;
+    let f: AuditFilters = serde_urlencoded::from_str(&input.filters).unwrap_or_default();
+    let filters = query(&[
+        ("team", f.team.clone()),
+        ("action", f.action.clone()),
+        ("actor", f.actor.clone()),
+        ("from", f.from.as_deref().and_then(forms::day_start)),
+        ("to", f.to.as_deref().and_then(forms::day_end)),
+        ("q", f.q.clone()),
+    ]);
+    let format = query(&[("format", Some(input.format))]);
+    let api = Api::new(&state, signed.principal());
+    let queued: serde_json::Value = api
+        .send(
+            axum::http::Method::POST,
+            &format!("/v1/audit/export/email?{format}&{filters}"),
+            &serde_json::json!({}),
+        )
+        .await
+        .map_err(|failure| failure_page(Some(signed.nav("audit")), &failure))?;
+    let to = queued["to"].as_str().map(str::to_owned);
+    let back = query(&[("emailed", to)]);
+    let sep = if input.filters.is_empty() { "" } else { "&" };
+    Ok(axum::response::Redirect::to(&format!("/audit?{}{sep}{back}", input.filters)).into_response())
 }

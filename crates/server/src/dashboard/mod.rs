@@ -11,6 +11,7 @@
 // is the axum idiom for that, and a page is as large as a page is.
 #![allow(clippy::result_large_err)]
 
+mod account;
 mod audit;
 pub mod chart;
 mod client;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
             "/account/password",
             get(signin::password_form).post(signin::change_password),
         )
+        .route("/account/notices", post(account::save_notices))
         .route("/keys", get(keys::table::list))
         .route(
             "/keys/new",
@@ -83,6 +85,7 @@ pub fn router() -> Router<AppState> {
             get(keys::actions::archive_form).post(keys::actions::archive),
         )
         .route("/audit", get(audit::audit))
+        .route("/audit/email", post(audit::email_export))
         .route(
             "/projects",
             get(projects::projects).post(projects::create_project),

@@ -318,14 +318,27 @@ struct PasswordPage {
     title: String,
     forced: bool,
     errors: Vec<String>,
+    notices: super::account::Notices,
 }
 
-pub async fn password_form(signed: Signed) -> Response {
+#[derive(Deserialize)]
+pub struct PasswordQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+pub async fn password_form(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<PasswordQuery>,
+) -> Response {
+    let saved = query.saved.as_deref() == Some("notices");
     render(&PasswordPage {
         nav: Some(signed.nav("account")),
         title: "Change your password".to_owned(),
         forced: signed.0.member.must_change_password,
         errors: Vec::new(),
+        notices: super::account::notices(&state, &signed, saved).await,
     })
 }
 
@@ -343,12 +356,14 @@ pub async fn change_password(
     Form(input): Form<PasswordForm>,
 ) -> Result<Response, Response> {
     signed.check_csrf(&input.csrf)?;
+    let notices = super::account::notices(&state, &signed, false).await;
     let again = |errors: Vec<String>| {
         let mut response = render(&PasswordPage {
             nav: Some(signed.nav("account")),
             title: "Change your password".to_owned(),
             forced: signed.0.member.must_change_password,
             errors,
+            notices,
         });
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         response

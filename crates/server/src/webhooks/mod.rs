@@ -393,7 +393,7 @@ fn decide(
 }
 
 /// A number in `[0, 1)` to spread retries.
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     let mut bytes = [0u8; 4];
     if getrandom::fill(&mut bytes).is_err() {
         return 0.5;

@@ -14,6 +14,8 @@ mod columns;
 mod hashes;
 #[path = "../shared/keys.rs"]
 mod keys;
+#[path = "../shared/mail.rs"]
+mod mail;
 #[path = "../shared/notices.rs"]
 mod notices;
 mod notify;

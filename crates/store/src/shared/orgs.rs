@@ -1,7 +1,7 @@
 //! Organizations, their projects and their shared secret.
 
 use super::rows::{self, micros, time};
-use super::{Backend, Conn, audit, keys, people};
+use super::{Backend, Conn, audit, keys, mail, people};
 use crate::{backend, unique_as_conflict};
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, NewEvent};
@@ -33,6 +33,7 @@ pub(super) async fn create(
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
+    mail::start_cursor(&mut tx, &new.org.id).await?;
     let owner = &new.owner;
     people::insert_owner(&mut tx, owner).await?;
     audit::append(

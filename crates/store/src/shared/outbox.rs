@@ -254,7 +254,7 @@ pub(super) struct Queued<'a> {
 
 /// The keys the events are about, as they are now, with their project's
 /// catalog, by id.
-async fn key_views<'a>(
+pub(super) async fn key_views<'a>(
     tx: &mut Conn,
     org: &OrgId,
     events: impl Iterator<Item = &'a AuditEvent>,

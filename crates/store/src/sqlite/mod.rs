@@ -18,6 +18,8 @@ mod columns;
 #[path = "../shared/keys.rs"]
 mod keys;
 mod lookup;
+#[path = "../shared/mail.rs"]
+mod mail;
 #[path = "../shared/notices.rs"]
 mod notices;
 #[path = "../shared/orgs.rs"]
