@@ -20,4 +20,4 @@ def test_quick_start_is_three_lines_that_work(server: Server, make_key) -> None:
     assert len(code.strip().splitlines()) == 3
     assert "http://127.0.0.1:8080" in code
     created = make_key(scopes=["data:read"])
-    exec(code.replace("http://127.0.0.1:8080", server.url), {"api_key": created["key"]})  # noqa: S102
+    exec(code.replace("http://127.0.0.1:8080", server.url), {"api_key": created["key"]})
