@@ -12,6 +12,7 @@ mod backend {
 mod admin_pages;
 mod audit;
 mod conformance;
+mod email;
 mod errors;
 mod forward_auth;
 mod helpers;
@@ -27,6 +28,7 @@ mod projects;
 mod races;
 mod receiver;
 mod sessions;
+mod smtp;
 mod strict_input;
 mod verify;
 mod webhooks;

@@ -25,7 +25,7 @@ pub struct Receiver {
 /// The Python with `standardwebhooks`: `KEYWARD_TEST_PYTHON`, else the venv
 /// `.ci/receiver.sh` makes (and reuses), asked once per test process so that
 /// tests running side by side do not build it together.
-fn python() -> String {
+pub fn python() -> String {
     static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PYTHON.get_or_init(find_python).clone()
 }

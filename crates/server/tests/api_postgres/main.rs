@@ -15,6 +15,8 @@ mod admin_pages;
 mod audit;
 #[path = "../api/conformance.rs"]
 mod conformance;
+#[path = "../api/email.rs"]
+mod email;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/forward_auth.rs"]
@@ -46,6 +48,8 @@ mod races;
 mod receiver;
 #[path = "../api/sessions.rs"]
 mod sessions;
+#[path = "../api/smtp.rs"]
+mod smtp;
 #[path = "../api/strict_input.rs"]
 mod strict_input;
 #[path = "../api/verify.rs"]
