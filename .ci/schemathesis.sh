@@ -77,7 +77,10 @@ run_backend() {
 
   port=$(free_port)
   base=http://127.0.0.1:$port
+  # Email on, to a port where no SMTP server listens: exports by email are
+  # queued (and retried), so their endpoint answers as it does in production.
   "$keyward" serve --data-dir "$data" "${url[@]}" --addr "127.0.0.1:$port" \
+    --smtp-url "smtp://127.0.0.1:$(free_port)?tls=none" --smtp-from keyward@schemathesis.example \
     > "$out/$backend-server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do

@@ -81,6 +81,11 @@ STATEFUL_RULES = {
         ("source_url", r"^must be an http\(s\) URL$"),
         ("note", r"characters of text without control characters$"),
     ],
+    # The recipient of an export by email must be a member, who may read
+    # the audit log.
+    "POST /v1/audit/export/email": [
+        ("to", r"^(must be the email address of a member|required with a root key)"),
+    ],
     # A key whose secret leaked gets no grace period when regenerated.
     "POST /v1/keys/{id}/regenerate": [("grace_period_seconds", r"the key's secret leaked")],
 }

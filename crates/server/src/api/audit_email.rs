@@ -190,8 +190,8 @@ const TOKEN_LEN: usize = 43;
     params(DownloadToken),
     responses(
         (status = 200, description = "CSV (RFC 4180, with a header row) or JSON lines", content((String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 404, description = "`not_found`: the link was used, has expired or never existed"),
     ),
-    security(()),
 )]
 pub async fn download_link(
     State(state): State<AppState>,

@@ -353,6 +353,10 @@ fn member_ids() -> Value {
 fn email() -> Value {
     json!({"format": "email", "maxLength": 254})
 }
+/// The token of an emailed export link: 32 bytes, base64url.
+fn export_token() -> Value {
+    json!({"pattern": "^[A-Za-z0-9_-]{43}$"})
+}
 fn idempotency_key() -> Value {
     json!({"type": "string", "pattern": "^[!-~]{1,255}$"})
 }
@@ -450,6 +454,16 @@ rules! {
     Param("audit_export", "from") => date_time,
     Param("audit_export", "to") => date_time,
     Param("audit_export", "format") => export_format,
+    Param("audit_export_email", "action") => text,
+    Param("audit_export_email", "actor") => text,
+    Param("audit_export_email", "team") => text,
+    Param("audit_export_email", "target") => text,
+    Param("audit_export_email", "q") => text,
+    Param("audit_export_email", "from") => date_time,
+    Param("audit_export_email", "to") => date_time,
+    Param("audit_export_email", "format") => export_format,
+    Field("EmailExport", "to") => email,
+    Param("audit_export_download", "token") => export_token,
     Field("CreateEndpoint", "url") => webhook_url,
     Field("CreateEndpoint", "description") => webhook_description,
     Field("CreateEndpoint", "events") => webhook_events,

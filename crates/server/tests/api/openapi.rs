@@ -40,6 +40,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/shared-secret/rotate", &["post"]),
         ("/v1/audit", &["get"]),
         ("/v1/audit/export", &["get"]),
+        ("/v1/audit/export/email", &["post"]),
+        ("/v1/audit/export/download", &["get"]),
         ("/v1/verify", &["post"]),
         ("/v1/auth", &["get"]),
         ("/v1/keys/{id}/usage", &["get"]),
@@ -294,6 +296,8 @@ async fn the_answers_the_server_gives_are_documented() {
                 match path.as_str() {
                     // Public, but not without a JSON body.
                     "/v1/leaks" | "/v1/leaks/github" => "415",
+                    // Public, but not without the link's token.
+                    "/v1/audit/export/download" => "400",
                     _ => "200",
                 }
             },
