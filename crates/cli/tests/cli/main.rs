@@ -9,6 +9,7 @@ mod browser;
 mod cluster;
 mod dashboard;
 mod disk_full;
+mod email;
 mod leaks;
 mod nginx;
 mod org;
@@ -17,6 +18,9 @@ mod pre_commit;
 mod receiver;
 mod scan;
 mod secrets;
+#[allow(dead_code, reason = "the API suite's email tests use the rest of it")]
+#[path = "../../../server/tests/api/smtp.rs"]
+mod smtp;
 mod support;
 mod tamper;
 mod webhooks;

@@ -49,7 +49,7 @@ pub(crate) async fn page(app: &TestApp, session: &SignedIn, path: &str) -> (Stat
 
 /// Posts a form as the member (with their CSRF token); the response, its
 /// redirect not followed.
-async fn submit(
+pub(crate) async fn submit(
     app: &TestApp,
     session: &SignedIn,
     path: &str,
@@ -66,7 +66,7 @@ async fn submit(
         .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     response.headers()["location"].to_str().unwrap().to_owned()
 }

@@ -2,15 +2,30 @@
 //! export by email, key notices to the people responsible, delivery when the
 //! server was down, permanent rejections, and no secret in any message.
 
+use crate::helpers::spawn_app_with;
 use crate::helpers::{TestApp, assert_problem, spawn_app, start_time};
-use crate::smtp::{SmtpServer, email_app};
+use crate::smtp::SmtpServer;
 use base64::Engine;
 use chrono::Duration;
+use keyward_server::mail::smtp::SmtpConfig;
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::io::Read;
 
 const OWNER: &str = "owner@acme.example";
+
+/// A test app that mails through `url`, retrying every second.
+pub(crate) async fn email_app(url: &str) -> TestApp {
+    let config = SmtpConfig::new(SecretString::from(url.to_owned()), crate::smtp::FROM).unwrap();
+    spawn_app_with(|s| {
+        s.email.smtp = Some(config);
+        s.email.poll_interval = std::time::Duration::from_millis(50);
+        s.email.retry_delays = vec![1; 5];
+        s.public_url = Some("https://keyward.acme.example".to_owned());
+    })
+    .await
+}
 
 fn attachment(message: &Value) -> (String, Vec<u8>) {
     let file = &message["attachments"][0];
@@ -119,12 +134,18 @@ async fn a_root_key_must_name_a_member_who_may_read_the_audit_log() {
     let app = email_app(&smtp.url()).await;
     app.member("analyst@acme.example", "analytics").await;
     let (_, support) = app.member("support@acme.example", "support").await;
-    for to in [None, Some("nobody@acme.example"), Some("analyst@acme.example")] {
+    for to in [
+        None,
+        Some("nobody@acme.example"),
+        Some("analyst@acme.example"),
+    ] {
         let body = to.map_or_else(|| json!({}), |to| json!({"to": to}));
-        let (status, problem) = app
-            .post("/v1/audit/export/email?format=jsonl", body)
-            .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{to:?}: {problem}");
+        let (status, problem) = app.post("/v1/audit/export/email?format=jsonl", body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{to:?}: {problem}"
+        );
         assert_eq!(problem["errors"][0]["field"], "to", "{problem}");
     }
     // A member mails it to themselves only.
@@ -158,12 +179,8 @@ async fn a_root_key_must_name_a_member_who_may_read_the_audit_log() {
 #[tokio::test]
 async fn large_exports_are_gzipped_and_larger_ones_sent_as_a_one_time_link() {
     let smtp = SmtpServer::start(&[]).await;
-    let config = keyward_server::mail::smtp::SmtpConfig::new(
-        secrecy::SecretString::from(smtp.url()),
-        crate::smtp::FROM,
-    )
-    .unwrap();
-    let app = crate::helpers::spawn_app_with(|s| {
+    let config = SmtpConfig::new(SecretString::from(smtp.url()), crate::smtp::FROM).unwrap();
+    let app = spawn_app_with(|s| {
         s.email.smtp = Some(config);
         s.email.poll_interval = std::time::Duration::from_millis(50);
         s.email.gzip_above = 1_000;
@@ -209,7 +226,12 @@ async fn large_exports_are_gzipped_and_larger_ones_sent_as_a_one_time_link() {
         .unwrap();
     assert!(link.starts_with("https://keyward.acme.example/"), "{link}");
     let path = link.trim_start_matches("https://keyward.acme.example");
-    let first = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let first = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let body = first.text().await.unwrap();
     let created = body
@@ -218,23 +240,29 @@ async fn large_exports_are_gzipped_and_larger_ones_sent_as_a_one_time_link() {
         .filter(|e| e["action"] == "key.created")
         .count();
     assert_eq!(created, 51);
-    let again = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let again = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_FOUND, "the link works once");
     wait_for_event(&app, "audit.export_downloaded").await;
     let forged = path.replace("token=", "token=A");
-    let forged = app.http.get(format!("{}{forged}", app.base)).send().await.unwrap();
+    let forged = app
+        .http
+        .get(format!("{}{forged}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn a_link_stops_working_after_24_hours() {
     let smtp = SmtpServer::start(&[]).await;
-    let config = keyward_server::mail::smtp::SmtpConfig::new(
-        secrecy::SecretString::from(smtp.url()),
-        crate::smtp::FROM,
-    )
-    .unwrap();
-    let app = crate::helpers::spawn_app_with(|s| {
+    let config = SmtpConfig::new(SecretString::from(smtp.url()), crate::smtp::FROM).unwrap();
+    let app = spawn_app_with(|s| {
         s.email.smtp = Some(config);
         s.email.poll_interval = std::time::Duration::from_millis(50);
         s.email.gzip_above = 10;
@@ -245,12 +273,24 @@ async fn a_link_stops_working_after_24_hours() {
         .post("/v1/audit/export/email?format=csv", json!({"to": OWNER}))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let text = smtp.wait_for(1).await[0]["text"].as_str().unwrap().to_owned();
-    let token = text.split("token=").nth(1).unwrap().split_whitespace().next().unwrap();
+    let text = smtp.wait_for(1).await[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = text
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     app.advance(Duration::hours(24) + Duration::seconds(1));
     let expired = app
         .http
-        .get(format!("{}/v1/audit/export/download?token={token}", app.base))
+        .get(format!(
+            "{}/v1/audit/export/download?token={token}",
+            app.base
+        ))
         .send()
         .await
         .unwrap();
@@ -278,7 +318,12 @@ async fn a_leaked_key_is_mailed_once_to_its_owner_and_the_owners_and_admins() {
         .unwrap();
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     let (status, key) = app
-        .session_call(&dev, Method::POST, "/v1/keys", Some(json!({"name": "dev key"})))
+        .session_call(
+            &dev,
+            Method::POST,
+            "/v1/keys",
+            Some(json!({"name": "dev key"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     leak(&app, &key).await;
@@ -299,11 +344,17 @@ async fn a_leaked_key_is_mailed_once_to_its_owner_and_the_owners_and_admins() {
         "one message each ({messages} in all)"
     );
     for message in smtp.messages() {
-        assert!(message["subject"].as_str().unwrap().contains("dev key"), "{message}");
+        assert!(
+            message["subject"].as_str().unwrap().contains("dev key"),
+            "{message}"
+        );
         let text = message["text"].as_str().unwrap();
         assert!(text.contains("revoked it"), "{text}");
         assert!(text.contains("https://gist.example/1"), "{text}");
-        assert!(message["html"].as_str().unwrap().contains("<html"), "{message}");
+        assert!(
+            message["html"].as_str().unwrap().contains("<html"),
+            "{message}"
+        );
     }
 }
 
@@ -312,7 +363,10 @@ async fn expiry_and_stale_notices_are_mailed_once_each() {
     let smtp = SmtpServer::start(&[]).await;
     let app = email_app(&smtp.url()).await;
     let (status, _) = app
-        .patch("/v1/policy", json!({"expiry_notice_days": [7], "stale_after_days": 30}))
+        .patch(
+            "/v1/policy",
+            json!({"expiry_notice_days": [7], "stale_after_days": 30}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let expires_at = start_time() + Duration::days(10);
@@ -324,14 +378,22 @@ async fn expiry_and_stale_notices_are_mailed_once_each() {
     sweep().await.unwrap();
     let first = smtp.wait_for(1).await;
     assert!(
-        first[0]["subject"].as_str().unwrap().contains("\"temporary\" expires on"),
+        first[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("\"temporary\" expires on"),
         "{}",
         first[0]["subject"]
     );
     app.advance(Duration::days(7));
     sweep().await.unwrap();
     let expired = smtp.wait_for(2).await;
-    assert!(expired[1]["subject"].as_str().unwrap().contains("has expired"));
+    assert!(
+        expired[1]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("has expired")
+    );
     app.advance(Duration::days(30));
     sweep().await.unwrap();
     sweep().await.unwrap();
@@ -341,13 +403,20 @@ async fn expiry_and_stale_notices_are_mailed_once_each() {
         .iter()
         .map(|m| m["subject"].as_str().unwrap().to_owned())
         .collect();
-    let stale: Vec<_> = subjects.iter().filter(|s| s.contains("has not been used")).collect();
+    let stale: Vec<_> = subjects
+        .iter()
+        .filter(|s| s.contains("has not been used"))
+        .collect();
     // The root key, unused for 30 days at its last use, is stale too.
     assert!(!stale.is_empty(), "{subjects:?}");
     let mut unique = subjects.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), subjects.len(), "each notice once: {subjects:?}");
+    assert_eq!(
+        unique.len(),
+        subjects.len(),
+        "each notice once: {subjects:?}"
+    );
 }
 
 #[tokio::test]
@@ -418,7 +487,10 @@ async fn credentials_in_the_url_log_in_and_smtp_requires_starttls_by_default() {
     // smtp:// alone requires STARTTLS, which this server does not offer:
     // nothing is sent, the password least of all.
     let plain = SmtpServer::start(&["--auth", "keyward@acme.example:secret"]).await;
-    let url = format!("smtp://keyward%40acme.example:secret@127.0.0.1:{}", plain.port);
+    let url = format!(
+        "smtp://keyward%40acme.example:secret@127.0.0.1:{}",
+        plain.port
+    );
     let app = email_app(&url).await;
     let (status, _) = app
         .post("/v1/audit/export/email?format=csv", json!({"to": OWNER}))

@@ -13,6 +13,7 @@ mod admin_pages;
 mod audit;
 mod conformance;
 mod email;
+mod email_pages;
 mod errors;
 mod forward_auth;
 mod helpers;

@@ -2,10 +2,7 @@
 //! which parses every message with Python's `email` package, so these tests
 //! read what a real mail server received, not what Keyward meant to send.
 
-use crate::helpers::{TestApp, spawn_app_with};
 use crate::receiver::python;
-use keyward_server::mail::smtp::SmtpConfig;
-use secrecy::SecretString;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -142,16 +139,4 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A test app that mails through `url`, retrying every second.
-pub async fn email_app(url: &str) -> TestApp {
-    let config = SmtpConfig::new(SecretString::from(url.to_owned()), FROM).unwrap();
-    spawn_app_with(|s| {
-        s.email.smtp = Some(config);
-        s.email.poll_interval = Duration::from_millis(50);
-        s.email.retry_delays = vec![1; 5];
-        s.public_url = Some("https://keyward.acme.example".to_owned());
-    })
-    .await
 }

@@ -17,6 +17,8 @@ mod audit;
 mod conformance;
 #[path = "../api/email.rs"]
 mod email;
+#[path = "../api/email_pages.rs"]
+mod email_pages;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/forward_auth.rs"]
