@@ -10,6 +10,8 @@
 #           Keyward.verify with cache_ttl (hits), httpx GET /v1/auth (forward auth, bare)
 #   node:   fetch POST /v1/verify (bare), Keyward.verify, with cacheTtlMs (hits),
 #           fetch GET /v1/auth (bare)
+#   rust:   reqwest POST /v1/verify (bare), Keyward::verify, with cache_ttl (hits),
+#           reqwest GET /v1/auth (bare): crates/client/examples/bench_verify.rs, release build
 #
 #   bench/clients.sh                      # after .ci/clients.sh (its venv and npm build)
 #   KEYWARD_BIN=target/release/keyward N=5000 bench/clients.sh
@@ -27,6 +29,8 @@ PYTHON=${PYTHON:-$root/target/clients-python-venv/bin/python}
 [ -x "$KEYWARD_BIN" ] || { echo "no keyward at $KEYWARD_BIN" >&2; exit 1; }
 [ -x "$PYTHON" ] || { echo "no client venv at $PYTHON: run .ci/clients.sh first" >&2; exit 1; }
 [ -f clients/typescript/dist/index.js ] || (cd clients/typescript && npm ci --silent && npm run build --silent)
+cargo build --quiet --release -p keyward-client --example bench_verify
+RUST_BENCH=${CARGO_TARGET_DIR:-$root/target}/release/examples/bench_verify
 
 work=$(mktemp -d)
 server_pid=
@@ -150,8 +154,9 @@ trap 'rm -f clients/typescript/.bench.mjs; cleanup' EXIT
 
 taskset -c 1 "$PYTHON" "$work/bench.py" "$ROUNDS" > "$work/python.json"
 (cd clients/typescript && taskset -c 1 node .bench.mjs "$ROUNDS") > "$work/node.json"
+taskset -c 1 "$RUST_BENCH" "$ROUNDS" > "$work/rust.json"
 
-"$PYTHON" - "$work/python.json" "$work/node.json" << 'PY'
+"$PYTHON" - "$work/python.json" "$work/node.json" "$work/rust.json" << 'PY'
 import json, statistics, sys
 print(f"| case | mean µs | p50 µs | p99 µs |")
 print(f"|---|---:|---:|---:|")
