@@ -169,7 +169,12 @@ pub struct Serve {
     /// (STARTTLS required), smtps://…[:465] (TLS), or smtp://…?tls=none
     /// (plain text, for a relay on this host). Also read from the file named
     /// by KEYWARD_SMTP_URL_FILE.
-    #[arg(long, env = "KEYWARD_SMTP_URL", hide_env_values = true, requires = "smtp_from")]
+    #[arg(
+        long,
+        env = "KEYWARD_SMTP_URL",
+        hide_env_values = true,
+        requires = "smtp_from"
+    )]
     pub smtp_url: Option<String>,
     /// Sender of Keyward's email, e.g. "Keyward <keyward@acme.example>".
     #[arg(long, env = "KEYWARD_SMTP_FROM")]

@@ -23,7 +23,15 @@ pub const NOTICE_MAX_AGE: Duration = Duration::hours(24);
 
 /// Waits between attempts at a message the SMTP server did not take for
 /// good, in seconds (about 45 hours in all); then it is given up.
-pub const RETRY_DELAYS: &[i64] = &[60, 5 * 60, 30 * 60, 2 * 3600, 6 * 3600, 12 * 3600, 24 * 3600];
+pub const RETRY_DELAYS: &[i64] = &[
+    60,
+    5 * 60,
+    30 * 60,
+    2 * 3600,
+    6 * 3600,
+    12 * 3600,
+    24 * 3600,
+];
 
 /// Most exports by email of one organization waiting to be sent.
 pub const MAX_PENDING_EXPORTS: u32 = 5;
@@ -102,14 +110,26 @@ pub struct QueuedMail {
     pub audit_seq: i64,
     /// The recipient.
     pub member_id: MemberId,
-    /// The recipient's address now; `None` when they are no longer a member.
-    pub recipient: Option<String>,
+    /// The recipient as they are now; `None` when they are no longer a
+    /// member. Whether they may still receive it is decided again at sending.
+    pub recipient: Option<Recipient>,
     /// See [`MailKind`].
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: u32,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
+}
+
+/// A message's recipient as they are when it is sent.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// Their address.
+    pub email: String,
+    /// Their role.
+    pub role: MemberRole,
+    /// They turned notice emails off.
+    pub opted_out: bool,
 }
 
 /// How an attempt at a message ended.
@@ -205,14 +225,22 @@ pub trait MailStore: Send + Sync {
     /// Stores a one-time link to an export.
     async fn create_export_link(&self, link: &ExportLink) -> Result<(), StoreError>;
 
-    /// Uses the link whose token hashes to `token_hash`: returns it and
-    /// marks it used, if it exists, was not used and has not expired at
-    /// `now`; `None` otherwise (a second use finds nothing).
-    async fn use_export_link(
+    /// The link whose token hashes to `token_hash`, if it exists, was not
+    /// used and has not expired at `now` (a read: nothing is locked).
+    async fn find_export_link(
         &self,
         token_hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Option<ExportLink>, StoreError>;
+
+    /// Marks the link used and appends `event` (its download), in one
+    /// transaction; false when it was used or expired meanwhile.
+    async fn use_export_link(
+        &self,
+        link: &ExportLink,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<bool, StoreError>;
 
     /// Whether the member receives notice emails (true unless turned off).
     async fn notice_emails(&self, org: &OrgId, member: &MemberId) -> Result<bool, StoreError>;

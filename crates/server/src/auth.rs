@@ -52,6 +52,15 @@ pub fn role_scopes(role: MemberRole) -> &'static [&'static str] {
     }
 }
 
+/// Whether a member of `role` holds the management scope `needed`.
+pub fn role_holds(role: MemberRole, needed: &str) -> bool {
+    let scopes: Vec<Scope> = role_scopes(role)
+        .iter()
+        .filter_map(|s| Scope::parse(s).ok())
+        .collect();
+    Scope::parse(needed).is_ok_and(|needed| scope::satisfies(&scopes, &[needed]))
+}
+
 impl Principal {
     /// A signed-in member, with their role's scopes.
     pub fn member(member: &Member, team: Option<String>, client: Client) -> Self {

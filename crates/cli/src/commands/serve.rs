@@ -1,10 +1,10 @@
 //! `keyward serve`.
 
 use crate::args::{Global, Serve};
-use keyward_server::mail::smtp::SmtpConfig;
-use secrecy::SecretString;
 use keyward_core::clock::SystemClock;
 use keyward_server::Application;
+use keyward_server::mail::smtp::SmtpConfig;
+use secrecy::SecretString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,6 +12,17 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     let mut settings = super::settings(global)?;
     email(&mut settings.email, &args)?;
     settings.public_url.clone_from(&args.public_url);
+    if settings.email.smtp.is_some()
+        && !settings
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    {
+        tracing::warn!(
+            "email is on but --public-url is not an https URL: the one-time links of exports \
+             mailed as links will travel in plain text"
+        );
+    }
     settings.addr = args.addr;
     settings.archived_keep = args.archived_keep;
     settings.trusted_proxies = args.trusted_proxies;
@@ -74,7 +85,11 @@ fn email(email: &mut keyward_server::settings::EmailSettings, args: &Serve) -> a
         email.smtp = Some(config);
     }
     if !args.smtp_retry_seconds.is_empty() {
-        email.retry_delays = args.smtp_retry_seconds.iter().map(|s| i64::from(*s)).collect();
+        email.retry_delays = args
+            .smtp_retry_seconds
+            .iter()
+            .map(|s| i64::from(*s))
+            .collect();
     }
     email.gzip_above = args.email_gzip_above_bytes;
     email.attachment_limit = args.email_attachment_limit_bytes;

@@ -464,6 +464,7 @@ rules! {
     Param("audit_export_email", "format") => export_format,
     Field("EmailExport", "to") => email,
     Param("audit_export_download", "token") => export_token,
+    Param("audit_export_download_page", "token") => export_token,
     Field("CreateEndpoint", "url") => webhook_url,
     Field("CreateEndpoint", "description") => webhook_description,
     Field("CreateEndpoint", "events") => webhook_events,

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod audit_email;
 mod document;
+pub mod export_link;
 pub mod forward_auth;
 pub mod health;
 pub mod key_actions;
@@ -111,7 +112,7 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(audit_email::email))
-        .routes(routes!(audit_email::download_link))
+        .routes(routes!(export_link::page, export_link::download_once))
         .routes(routes!(usage::usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

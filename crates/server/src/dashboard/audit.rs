@@ -4,7 +4,7 @@
 
 use super::client::Api;
 use super::forms::{self, Choice, query, time};
-use super::{Nav, Signed, failure_page, render};
+use super::{Nav, Signed, error_page, failure_page, render};
 use crate::api::teams::TeamView;
 use crate::api::views::Page;
 use crate::state::AppState;
@@ -247,13 +247,39 @@ pub async fn email_export(
     axum::Form(input): axum::Form<EmailForm>,
 ) -> Result<Response, Response> {
     signed.check_csrf(&input.csrf)?;
-    let f: AuditFilters = serde_urlencoded::from_str(&input.filters).unwrap_or_default();
+    let nav = || Some(signed.nav("audit"));
+    // The page wrote this field; anything it cannot have written is refused
+    // rather than read as "no filters", which would mail the whole log.
+    let f: AuditFilters = serde_urlencoded::from_str(&input.filters).map_err(|_| {
+        error_page(
+            nav(),
+            StatusCode::BAD_REQUEST,
+            "The page's filters cannot be read; apply them again.",
+        )
+    })?;
+    let day = |label: &str, date: &Option<String>, end: bool| match date.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(date) => {
+            let instant = if end {
+                forms::day_end(date)
+            } else {
+                forms::day_start(date)
+            };
+            instant.map(Some).ok_or_else(|| {
+                error_page(
+                    nav(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("{label}: not a date such as 2030-01-31."),
+                )
+            })
+        }
+    };
     let filters = query(&[
         ("team", f.team.clone()),
         ("action", f.action.clone()),
         ("actor", f.actor.clone()),
-        ("from", f.from.as_deref().and_then(forms::day_start)),
-        ("to", f.to.as_deref().and_then(forms::day_end)),
+        ("from", day("From", &f.from, false)?),
+        ("to", day("To", &f.to, true)?),
         ("q", f.q.clone()),
     ]);
     let format = query(&[("format", Some(input.format))]);
@@ -266,8 +292,14 @@ pub async fn email_export(
         )
         .await
         .map_err(|failure| failure_page(Some(signed.nav("audit")), &failure))?;
-    let to = queued["to"].as_str().map(str::to_owned);
-    let back = query(&[("emailed", to)]);
-    let sep = if input.filters.is_empty() { "" } else { "&" };
-    Ok(axum::response::Redirect::to(&format!("/audit?{}{sep}{back}", input.filters)).into_response())
+    let back = query(&[
+        ("team", f.team),
+        ("action", f.action),
+        ("actor", f.actor),
+        ("from", f.from),
+        ("to", f.to),
+        ("q", f.q),
+        ("emailed", queued["to"].as_str().map(str::to_owned)),
+    ]);
+    Ok(axum::response::Redirect::to(&format!("/audit?{back}")).into_response())
 }

@@ -3,6 +3,8 @@
 //! (askama escapes it), no remote images, no tracking.
 
 use askama::Template;
+use keyward_core::email::{self, Recipient};
+use keyward_core::id::MemberId;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -93,23 +95,45 @@ fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
+/// A URL anyone could have reported, made unclickable (`hxxps://…`): mail
+/// clients turn URLs in a trusted sender's text into links.
+fn defang(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.replacen("tt", "xx", 1)),
+        None => url.to_owned(),
+    }
+}
+
 /// An RFC 3339 instant as `2027-03-31 00:00 UTC`.
 fn when(value: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(value).map_or_else(
         |_| value.to_owned(),
-        |t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+        |t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        },
     )
 }
 
 /// The notice about a key that `payload` (its webhook payload) reports, for
-/// the member `recipient`.
-pub fn notice(payload: &str, recipient: &str, public_url: &str) -> Result<Content, String> {
+/// the member `member`, or why they no longer receive it.
+pub fn notice(
+    payload: &str,
+    member: &MemberId,
+    recipient: &Recipient,
+    public_url: &str,
+) -> Result<Content, String> {
     let payload: Value =
         serde_json::from_str(payload).map_err(|_| "the notice cannot be read".to_owned())?;
     let kind = text(&payload, "/type");
     let key = payload
         .pointer("/data/key")
         .ok_or("the notice names no key")?;
+    let created_by = text(key, "/created_by");
+    if !email::receives_notice(member, recipient.role, recipient.opted_out, created_by) {
+        return Err("the recipient no longer receives this notice".to_owned());
+    }
     let name = text(key, "/name").to_owned();
     let status = text(key, "/status").to_owned();
     let (headline, facts, advice) = match kind {
@@ -140,15 +164,24 @@ pub fn notice(payload: &str, recipient: &str, public_url: &str) -> Result<Conten
                 }
             )];
             if let Some(url) = key.pointer("/leak_url").and_then(Value::as_str) {
-                facts.push(format!("Found at: {url}"));
+                facts.push(format!(
+                    "Found at (do not open it unless you trust it): {}",
+                    defang(url)
+                ));
             }
             let advice = match status.as_str() {
-                "revoked" => "Keyward revoked it: every service using it is now refused. \
-                              Create a replacement and find out how it leaked.",
-                "disabled" => "Keyward disabled it, as the organization's key policy says: \
-                               every service using it is refused. Regenerate it, then enable it.",
-                _ => "The organization's key policy only notifies: the key still works for \
-                      whoever found it. Regenerate it now.",
+                "revoked" => {
+                    "Keyward revoked it: every service using it is now refused. \
+                              Create a replacement and find out how it leaked."
+                }
+                "disabled" => {
+                    "Keyward disabled it, as the organization's key policy says: \
+                               every service using it is refused. Regenerate it, then enable it."
+                }
+                _ => {
+                    "The organization's key policy only notifies: the key still works for \
+                      whoever found it. Regenerate it now."
+                }
             };
             (
                 format!("The API key \"{name}\" was found exposed in public."),
@@ -188,7 +221,7 @@ pub fn notice(payload: &str, recipient: &str, public_url: &str) -> Result<Conten
         advice,
         link: format!("{base}/keys/{}", text(key, "/id")),
         settings_link: format!("{base}/account/password"),
-        reason: if text(key, "/created_by") == recipient {
+        reason: if created_by == member.as_str() {
             "you created this key"
         } else {
             "you are an owner or admin of its organization"

@@ -77,7 +77,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 /// One look: queues new notices, then sends what is due. Returns how many
 /// messages it attempted.
 pub async fn work(state: &AppState, mailer: &Mailer, owner: &str) -> anyhow::Result<usize> {
-    state.store.dispatch_notices(None, state.clock.now()).await?;
+    state
+        .store
+        .dispatch_notices(None, state.clock.now())
+        .await?;
     let due = state.store.due_mail(state.clock.now(), BATCH).await?;
     let mut attempted = 0;
     for id in due {
@@ -122,7 +125,9 @@ async fn attempt(
         Err(Failure::Permanent(error)) => (MailResult::Failed, Some(error), Value::Null),
     };
     match (&result, &error) {
-        (MailResult::Sent, _) => tracing::info!(mail = %mail.id, kind = mail.kind.as_str(), "email sent"),
+        (MailResult::Sent, _) => {
+            tracing::info!(mail = %mail.id, kind = mail.kind.as_str(), "email sent")
+        }
         (MailResult::RetryAt(at), Some(error)) => {
             tracing::warn!(mail = %mail.id, %error, retry_at = %at, "email not sent; trying again later");
         }
@@ -149,20 +154,29 @@ async fn send(state: &AppState, mailer: &Mailer, mail: &QueuedMail) -> Result<Va
             "the recipient is no longer a member of the organization".to_owned(),
         ));
     };
+    // Decided again now: a member demoted or who opted out since the
+    // message was queued no longer receives it.
     let (content, file, delivery) = match mail.kind {
         MailKind::Notice => {
             let content =
-                messages::notice(&mail.payload, mail.member_id.as_str(), &state.public_url)
+                messages::notice(&mail.payload, &mail.member_id, recipient, &state.public_url)
                     .map_err(Failure::Permanent)?;
             (content, None, Value::Null)
         }
-        MailKind::AuditExport => export::prepare(state, mail, recipient).await?,
+        MailKind::AuditExport => {
+            if !crate::auth::role_holds(recipient.role, "audit:read") {
+                return Err(Failure::Permanent(
+                    "the recipient may no longer read the audit log".to_owned(),
+                ));
+            }
+            export::prepare(state, mail, &recipient.email).await?
+        }
     };
     let Some(config) = &state.settings.email.smtp else {
         return Err(Failure::Retry("email is not configured".to_owned()));
     };
-    let message =
-        messages::build(&config.from, recipient, content, file).map_err(Failure::Permanent)?;
+    let message = messages::build(&config.from, &recipient.email, content, file)
+        .map_err(Failure::Permanent)?;
     match mailer.send(message).await {
         Ok(()) => Ok(delivery),
         Err(error) if error.permanent => Err(Failure::Permanent(error.message)),
@@ -185,7 +199,7 @@ fn export_event(
     };
     let after = json!({
         "request_event_id": mail.event_id,
-        "to": mail.recipient,
+        "to": mail.recipient.as_ref().map(|r| &r.email),
         "details": details,
     });
     Some(NewEvent {

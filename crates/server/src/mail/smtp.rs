@@ -28,22 +28,32 @@ pub struct SmtpConfig {
 impl std::fmt::Debug for SmtpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpConfig")
-            .field("url", &redact(self.url.expose_secret()))
+            .field("server", &describe(self.url.expose_secret()))
             .field("from", &self.from.to_string())
             .finish()
     }
 }
 
-/// The URL with its password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
+/// The server without the user or password (some services take an API
+/// token as the user name): `mail.acme.example:587 (STARTTLS, with credentials)`.
+fn describe(url: &str) -> String {
+    match parse(url) {
+        Ok(parsed) => format!(
+            "{}:{} ({}{})",
+            parsed.host,
+            parsed.port,
+            match parsed.security {
+                Security::Implicit => "TLS",
+                Security::StartTls => "STARTTLS",
+                Security::Plain => "plain text",
+            },
+            if parsed.credentials.is_some() {
+                ", with credentials"
+            } else {
+                ""
             }
-            parsed.to_string()
-        }
-        Err(_) => "(not a URL)".to_owned(),
+        ),
+        Err(_) => "(unusable)".to_owned(),
     }
 }
 
@@ -68,7 +78,11 @@ fn parse(url: &str) -> Result<Parsed, String> {
     let mut security = match parsed.scheme() {
         "smtps" => Security::Implicit,
         "smtp" => Security::StartTls,
-        other => return Err(format!("--smtp-url must be smtp:// or smtps://, not {other}://")),
+        other => {
+            return Err(format!(
+                "--smtp-url must be smtp:// or smtps://, not {other}://"
+            ));
+        }
     };
     for (name, value) in parsed.query_pairs() {
         match (name.as_ref(), value.as_ref(), security) {
@@ -80,6 +94,12 @@ fn parse(url: &str) -> Result<Parsed, String> {
                 ));
             }
         }
+    }
+    if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() {
+        return Err(
+            "--smtp-url has a path or a fragment: percent-encode `/`, `?` and `#` in the password"
+                .to_owned(),
+        );
     }
     let host = parsed
         .host_str()
@@ -95,6 +115,17 @@ fn parse(url: &str) -> Result<Parsed, String> {
     let decode = |s: &str| {
         percent_decode(s).ok_or_else(|| "--smtp-url: the user or password is not UTF-8".to_owned())
     };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if security == Security::Plain && !loopback && !parsed.username().is_empty() {
+        return Err(
+            "--smtp-url: credentials would cross the network in plain text with tls=none; \
+             use smtp:// (STARTTLS) or smtps://, or a relay on this host"
+                .to_owned(),
+        );
+    }
     let credentials = if parsed.username().is_empty() {
         None
     } else {
@@ -141,7 +172,8 @@ pub struct Mailer {
 pub struct SendError {
     /// The server's reply or the error, for the record.
     pub message: String,
-    /// A permanent rejection (a 5xx reply): trying again will not help.
+    /// A permanent rejection of the message or its recipient: trying again
+    /// will not help.
     pub permanent: bool,
 }
 
@@ -176,11 +208,22 @@ impl Mailer {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(error) => Err(SendError {
-                permanent: error.is_permanent(),
+                permanent: error.is_permanent()
+                    && error.status().map(u16::from).is_some_and(rejects_message),
                 message: error.to_string(),
             }),
         }
     }
+}
+
+/// Whether a `5xx` reply rejects the message or its recipient for good
+/// (`550`–`554`: no such mailbox, not local, over quota, bad address,
+/// refused), rather than Keyward's session: a refused login (`535`, `530`),
+/// a command the server does not take (`500`–`504`) or a sender it refuses
+/// at first are about the settings or the server, and every message would
+/// fail alike, so those are retried until the schedule ends.
+fn rejects_message(code: u16) -> bool {
+    (550..=554).contains(&code)
 }
 
 #[cfg(test)]
@@ -188,14 +231,21 @@ mod tests {
     use super::*;
 
     fn config(url: &str) -> Result<SmtpConfig, String> {
-        SmtpConfig::new(SecretString::from(url.to_owned()), "Keyward <keyward@acme.example>")
+        SmtpConfig::new(
+            SecretString::from(url.to_owned()),
+            "Keyward <keyward@acme.example>",
+        )
     }
 
     #[test]
     fn schemes_choose_the_protection_and_the_default_port() {
         let cases = [
             ("smtp://mail.acme.example", Security::StartTls, 587),
-            ("smtp://mail.acme.example:2525?tls=required", Security::StartTls, 2525),
+            (
+                "smtp://mail.acme.example:2525?tls=required",
+                Security::StartTls,
+                2525,
+            ),
             ("smtps://mail.acme.example", Security::Implicit, 465),
             ("smtp://127.0.0.1:2525?tls=none", Security::Plain, 2525),
         ];
@@ -214,11 +264,26 @@ mod tests {
             "smtp://mail.acme.example?tls=NONE",
             "smtp://",
             "mail.acme.example:25",
+            "smtp://ops:pass/word@mail.acme.example",
+            "smtp://mail.acme.example/#x",
+            "smtp://ops:secret@mail.acme.example?tls=none",
         ] {
             assert!(config(url).is_err(), "{url}");
         }
         assert!(config("smtp://mail.acme.example").is_ok());
-        assert!(SmtpConfig::new(SecretString::from("smtp://h".to_owned()), "not an address").is_err());
+        assert!(
+            SmtpConfig::new(SecretString::from("smtp://h".to_owned()), "not an address").is_err()
+        );
+    }
+
+    #[test]
+    fn only_rejections_of_the_message_are_final() {
+        for code in [550, 551, 552, 553, 554] {
+            assert!(rejects_message(code), "{code}");
+        }
+        for code in [500, 501, 502, 503, 504, 530, 534, 535, 421, 450, 451] {
+            assert!(!rejects_message(code), "{code}");
+        }
     }
 
     #[test]
@@ -227,7 +292,10 @@ mod tests {
         let credentials = parsed.credentials.unwrap();
         let expected = Credentials::new("ops@acme.example".into(), "p@ss+word".into());
         assert_eq!(credentials, expected);
-        let shown = format!("{:?}", config("smtps://ops:hunter22@mail.acme.example").unwrap());
+        let shown = format!(
+            "{:?}",
+            config("smtps://ops:hunter22@mail.acme.example").unwrap()
+        );
         assert!(!shown.contains("hunter22"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
         let error = config("ftp://ops:hunter22@mail.acme.example").unwrap_err();

@@ -226,12 +226,15 @@ async fn large_exports_are_gzipped_and_larger_ones_sent_as_a_one_time_link() {
         .unwrap();
     assert!(link.starts_with("https://keyward.acme.example/"), "{link}");
     let path = link.trim_start_matches("https://keyward.acme.example");
-    let first = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}{path}", app.base);
+    // Opening the link (as mail scanners do) shows a button; it uses nothing up.
+    for _ in 0..2 {
+        let page = app.http.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<form method=\"post\""), "{html}");
+    }
+    let first = app.http.post(&url).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let body = first.text().await.unwrap();
     let created = body
@@ -240,13 +243,10 @@ async fn large_exports_are_gzipped_and_larger_ones_sent_as_a_one_time_link() {
         .filter(|e| e["action"] == "key.created")
         .count();
     assert_eq!(created, 51);
-    let again = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_FOUND, "the link works once");
+    for method in [Method::POST, Method::GET] {
+        let again = app.http.request(method, &url).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_FOUND, "the link works once");
+    }
     wait_for_event(&app, "audit.export_downloaded").await;
     let forged = path.replace("token=", "token=A");
     let forged = app
@@ -350,7 +350,8 @@ async fn a_leaked_key_is_mailed_once_to_its_owner_and_the_owners_and_admins() {
         );
         let text = message["text"].as_str().unwrap();
         assert!(text.contains("revoked it"), "{text}");
-        assert!(text.contains("https://gist.example/1"), "{text}");
+        assert!(text.contains("hxxps://gist.example/1"), "defanged: {text}");
+        assert!(!text.contains("https://gist.example"), "{text}");
         assert!(
             message["html"].as_str().unwrap().contains("<html"),
             "{message}"
@@ -548,4 +549,33 @@ async fn no_message_carries_a_secret() {
             assert!(!full_key.is_match(&text), "a key in {text}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_recipient_demoted_before_the_export_is_sent_does_not_get_it() {
+    let mut smtp = SmtpServer::start(&[]).await;
+    let app = email_app(&smtp.url()).await;
+    let (admin, _) = app.member("admin@acme.example", "admin").await;
+    smtp.stop();
+    let (status, _) = app
+        .post(
+            "/v1/audit/export/email?format=csv",
+            json!({"to": "admin@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = app
+        .patch(
+            &format!("/v1/members/{admin}"),
+            json!({"role": "analytics"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    smtp.restart().await;
+    app.advance(Duration::seconds(2));
+    let failed = wait_for_event(&app, "audit.export_email_failed").await;
+    let error = &failed["changes"]["email"]["after"]["details"]["error"];
+    assert_eq!(error, "the recipient may no longer read the audit log");
+    assert!(smtp.messages().is_empty());
 }

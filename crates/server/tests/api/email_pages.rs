@@ -67,7 +67,7 @@ async fn a_tampered_filters_field_cannot_add_parameters() {
         "/audit/email",
         &[
             ("format", "csv"),
-            ("filters", "action=key.created&format=jsonl&to=x"),
+            ("filters", "action=key.created&format=jsonl"),
         ],
     )
     .await;
@@ -75,6 +75,35 @@ async fn a_tampered_filters_field_cannot_add_parameters() {
     let message = &smtp.wait_for(1).await[0];
     let name = message["attachments"][0]["filename"].as_str().unwrap();
     assert!(name.ends_with(".csv"), "{name}");
+    // Filters it cannot read are refused, not dropped (which would mail
+    // the whole log).
+    for (filters, status) in [
+        ("to=x", StatusCode::UNPROCESSABLE_ENTITY),
+        ("team=a&team=b", StatusCode::BAD_REQUEST),
+    ] {
+        let response = submit(
+            &app,
+            &session,
+            "/audit/email",
+            &[("format", "csv"), ("filters", filters)],
+        )
+        .await;
+        assert_eq!(response.status(), status, "{filters}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1);
+    // A line break in a filter stays inside the redirect's query string.
+    let response = submit(
+        &app,
+        &session,
+        "/audit/email",
+        &[("format", "csv"), ("filters", "team=a%0D%0ALocation:%20x")],
+    )
+    .await;
+    assert_eq!(
+        location(&response),
+        "/audit?team=a%0D%0ALocation%3A+x&emailed=owner%40acme.example"
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
 use keyward_core::email::{
     self, ExportLink, MailAttempt, MailKind, MailResult, MailStore, NewExportMail, QueuedMail,
+    Recipient,
 };
 use keyward_core::id::{EventId, MemberId, OrgId};
 use keyward_core::keys::view::KeyView;
@@ -200,7 +201,23 @@ fn queued(row: &<super::Db as sqlx::Database>::Row) -> Result<QueuedMail, StoreE
         event_id: EventId::from_stored(text("event_id")?),
         audit_seq: row.try_get("audit_seq").map_err(backend)?,
         member_id: MemberId::parse(&text("member_id")?).map_err(|_| rows::corrupt("member_id"))?,
-        recipient: row.try_get("current_email").map_err(backend)?,
+        recipient: match row
+            .try_get::<Option<String>, _>("current_email")
+            .map_err(backend)?
+        {
+            Some(email) => Some(Recipient {
+                email,
+                role: MemberRole::from_name(
+                    &row.try_get::<String, _>("current_role").map_err(backend)?,
+                )
+                .ok_or_else(|| rows::corrupt("role"))?,
+                opted_out: row
+                    .try_get::<Option<String>, _>("opted_out")
+                    .map_err(backend)?
+                    .is_some(),
+            }),
+            None => None,
+        },
         payload: text("payload")?,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(backend)?)
             .map_err(|_| rows::corrupt("attempts"))?,
@@ -301,8 +318,11 @@ impl MailStore for Backend {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT q.*, m.email AS current_email FROM mail_messages q
+            "SELECT q.*, m.email AS current_email, m.role AS current_role,
+                 o.member_id AS opted_out
+             FROM mail_messages q
              LEFT JOIN members m ON m.id = q.member_id AND m.org_id = q.org_id
+             LEFT JOIN mail_opt_outs o ON o.member_id = m.id
              WHERE q.id = $1",
         )
         .bind(id)
@@ -368,31 +388,23 @@ impl MailStore for Backend {
         tx.commit().await
     }
 
-    async fn use_export_link(
+    async fn find_export_link(
         &self,
         token_hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Option<ExportLink>, StoreError> {
-        let mut tx = self.begin().await?;
-        let used = sqlx::query(
-            "UPDATE export_links SET used_at = $2
+        let row = sqlx::query(
+            "SELECT * FROM export_links
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(&token_hash[..])
         .bind(micros(now))
-        .execute(&mut *tx)
+        .fetch_optional(self.fresh())
         .await
         .map_err(backend)?;
-        if used.rows_affected() != 1 {
-            tx.commit().await?;
+        let Some(row) = row else {
             return Ok(None);
-        }
-        let row = sqlx::query("SELECT * FROM export_links WHERE token_hash = $1")
-            .bind(&token_hash[..])
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await?;
+        };
         Ok(Some(ExportLink {
             token_hash: *token_hash,
             org_id: OrgId::parse(&row.try_get::<String, _>("org_id").map_err(backend)?)
@@ -403,6 +415,32 @@ impl MailStore for Backend {
             created_at: time(row.try_get("created_at").map_err(backend)?)?,
             expires_at: time(row.try_get("expires_at").map_err(backend)?)?,
         }))
+    }
+
+    async fn use_export_link(
+        &self,
+        link: &ExportLink,
+        ctx: &AuditContext,
+        event: NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_in(&link.org_id).await?;
+        let used = sqlx::query(
+            "UPDATE export_links SET used_at = $3
+             WHERE token_hash = $1 AND org_id = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(&link.token_hash[..])
+        .bind(link.org_id.as_str())
+        .bind(micros(ctx.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if used.rows_affected() != 1 {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        audit::append(&mut tx, &link.org_id, ctx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn notice_emails(&self, org: &OrgId, member: &MemberId) -> Result<bool, StoreError> {
