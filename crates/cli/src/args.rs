@@ -57,7 +57,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Manage organizations.
     #[command(subcommand)]
     Org(Org),
@@ -165,6 +165,10 @@ pub struct Serve {
     /// (GitHub's JSON document; read again when an alert names a key it lacks).
     #[arg(long, env = "KEYWARD_GITHUB_KEYS_FILE")]
     pub github_keys_file: Option<std::path::PathBuf>,
+    /// Serve GET /metrics (Prometheus) on a listener of its own at this
+    /// address, and not on the main one (default: on the main listener).
+    #[arg(long, env = "KEYWARD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// SMTP server for email (off without it): smtp://[user:password@]host[:587]
     /// (STARTTLS required), smtps://…[:465] (TLS), or smtp://…?tls=none
     /// (plain text, for a relay on this host). Also read from the file named

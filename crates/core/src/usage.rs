@@ -82,6 +82,18 @@ pub struct UsageRecorder {
     pub limits: Limiter,
     /// Told, after each written batch, of the keys refused for quota in it.
     quota_listener: std::sync::OnceLock<mpsc::Sender<(OrgId, KeyId)>>,
+    /// Told how each write went (metrics).
+    observer: std::sync::OnceLock<Arc<dyn FlushObserver>>,
+}
+
+/// Told how the write-behind does: each flush's duration and outcome, and
+/// what is lost when the last one fails at shutdown.
+pub trait FlushObserver: Send + Sync + std::fmt::Debug {
+    /// A flush that had something to write took `took`; `written` is false
+    /// when it failed (and its batch was kept for the next).
+    fn flushed(&self, took: std::time::Duration, written: bool);
+    /// The keys whose counts were lost at shutdown.
+    fn lost(&self, keys: usize);
 }
 
 impl UsageRecorder {
@@ -160,12 +172,31 @@ impl UsageRecorder {
         let _ = self.quota_listener.set(listener);
     }
 
+    /// Tells `observer` how each flush goes. Only the first observer counts.
+    pub fn observe_flushes(&self, observer: Arc<dyn FlushObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Keys with counts waiting to be written.
+    pub fn pending_keys(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Writes what is pending; on failure keeps it for the next attempt.
     pub async fn flush(&self, store: &dyn Store, now: DateTime<Utc>) -> bool {
         let batch = self.take(now);
         if batch.is_empty() {
             return true;
         }
+        let started = std::time::Instant::now();
+        let written = self.write(store, batch).await;
+        if let Some(observer) = self.observer.get() {
+            observer.flushed(started.elapsed(), written);
+        }
+        written
+    }
+
+    async fn write(&self, store: &dyn Store, batch: UsageBatch) -> bool {
         match store.record_usage(&batch).await {
             Ok(()) => {
                 if let Some(listener) = self.quota_listener.get() {
@@ -213,6 +244,9 @@ impl UsageRecorder {
             tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
         }
         let keys = self.lock().len();
+        if let Some(observer) = self.observer.get() {
+            observer.lost(keys);
+        }
         tracing::error!(
             keys,
             "could not write usage before shutting down; those counts are lost"

@@ -149,6 +149,27 @@ impl CachedKey {
     }
 }
 
+/// A snapshot of the verification caches, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups the cache of key records answered.
+    pub hits: u64,
+    /// Lookups it did not.
+    pub misses: u64,
+    /// Key records it holds.
+    pub entries: u64,
+    /// Their estimated bytes.
+    pub weight: u64,
+    /// Lookups of unknown keys the negative cache answered.
+    pub negative_hits: u64,
+    /// Lookups it did not.
+    pub negative_misses: u64,
+    /// Unknown keys it holds.
+    pub negative_entries: u64,
+    /// Lookups by hash that reached storage.
+    pub storage_reads: u64,
+}
+
 /// Verifies keys against the policy, with caches in front of storage.
 #[derive(Debug)]
 pub struct Verifier {
@@ -328,6 +349,20 @@ impl Verifier {
     /// How many lookups by hash have reached storage since the start.
     pub fn storage_reads(&self) -> u64 {
         self.storage_reads.load(Ordering::Relaxed)
+    }
+
+    /// What the caches hold and how they have done since the start.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.known.hits(),
+            misses: self.known.misses(),
+            entries: self.known.len() as u64,
+            weight: self.known.weight(),
+            negative_hits: self.unknown.hits(),
+            negative_misses: self.unknown.misses(),
+            negative_entries: self.unknown.len() as u64,
+            storage_reads: self.storage_reads(),
+        }
     }
 
     /// Whether storage answered at the last check.

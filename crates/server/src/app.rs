@@ -37,6 +37,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// `--metrics-addr`'s listener, when metrics have one of their own.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     usage: Arc<UsageRecorder>,
@@ -69,7 +71,17 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
+        let metrics_listener = match settings.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} for metrics"))?,
+            ),
+            None => None,
+        };
         let usage = Arc::new(UsageRecorder::default());
+        let metrics = Arc::new(crate::metrics::Metrics::new().context("registering metrics")?);
+        crate::metrics::observe_usage(&usage, &metrics);
         let verifier = Arc::new(Verifier::new(
             Arc::clone(&store),
             Arc::clone(&clock),
@@ -99,10 +111,13 @@ impl Application {
             },
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             public_url,
+            metrics,
+            usage: Arc::clone(&usage),
         });
         let router = router(state.clone());
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             state,
             usage,
@@ -153,6 +168,7 @@ impl Application {
             tokio::spawn(follow_key_changes(
                 changes,
                 Arc::clone(&self.state.verifier),
+                Arc::clone(&self.state.metrics),
             ));
         }
         let webhooks = tokio::spawn(crate::webhooks::run(self.state.clone(), stop.subscribe()));
@@ -175,7 +191,23 @@ impl Application {
             self.state.settings.storage_check_interval,
             stop.subscribe(),
         ));
-        tracing::info!(addr = %self.local_addr(), "keyward listening");
+        let addr = self.local_addr();
+        let state = self.state.clone();
+        let metrics = self.metrics_listener.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics listening");
+            let router = Router::new()
+                .route("/metrics", axum::routing::get(crate::metrics::metrics))
+                .with_state(state);
+            let mut stopped = stop.subscribe();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await
+            })
+        });
+        tracing::info!(%addr, "keyward listening");
         let served = axum::serve(
             self.listener,
             Connections {
@@ -186,6 +218,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         let _ = stop.send(true);
+        if let Some(metrics) = metrics {
+            metrics.await.context("metrics listener")??;
+        }
         flusher.await.context("usage writer")?;
         watchdog.await.context("storage watchdog")?;
         hashes.await.context("stored hashes")?;
@@ -262,8 +297,10 @@ async fn watch_storage(
 async fn follow_key_changes(
     mut changes: tokio::sync::mpsc::Receiver<KeyChange>,
     verifier: Arc<Verifier>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     while let Some(change) = changes.recv().await {
+        metrics.key_change_announcements.inc();
         match change {
             KeyChange::Changed(id) => verifier.forget_id(&id),
             KeyChange::Resync => {
@@ -313,6 +350,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
     let (verification, management) = api::routers();
     let management = management
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::count_requests,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -348,6 +389,11 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             tracing::info_span!("page", method = %request.method(), path = %request.uri().path())
         }));
+    let verification = if state.settings.metrics_addr.is_none() {
+        verification.route("/metrics", axum::routing::get(crate::metrics::metrics))
+    } else {
+        verification
+    };
     verification
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

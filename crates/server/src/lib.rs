@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod leaks;
 pub mod mail;
+pub mod metrics;
 pub mod notices;
 pub mod passwords;
 pub mod session;

@@ -40,6 +40,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Outgoing email.
     pub email: EmailSettings,
+    /// Serve `GET /metrics` on a listener of its own at this address (and
+    /// not on the main one); `None`: on the main listener.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Outgoing email: off unless an SMTP server is set.
@@ -122,6 +125,7 @@ impl Settings {
             github_keys: crate::leaks::github::KeySource::default(),
             public_url: None,
             email: EmailSettings::default(),
+            metrics_addr: None,
         }
     }
 
@@ -147,6 +151,7 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("public_url", &self.public_url)
             .field("email", &self.email)
+            .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }
 }

@@ -41,6 +41,10 @@ pub struct Shared {
     pub mail_wake: Arc<tokio::sync::Notify>,
     /// The address people reach Keyward at, for links in emails.
     pub public_url: String,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Verification's counts waiting to be written (for metrics).
+    pub usage: Arc<keyward_core::usage::UsageRecorder>,
 }
 
 impl AppState {

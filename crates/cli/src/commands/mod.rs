@@ -30,7 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Runs a command that reads or serves the database.
 async fn run_with_storage(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve::run(global, args).await,
+        Command::Serve(args) => serve::run(global, *args).await,
         Command::Org(Org::Create {
             name,
             owner_email,

@@ -12,6 +12,7 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     let mut settings = super::settings(global)?;
     email(&mut settings.email, &args)?;
     settings.public_url.clone_from(&args.public_url);
+    settings.metrics_addr = args.metrics_addr;
     if settings.email.smtp.is_some()
         && !settings
             .public_url

@@ -11,6 +11,7 @@
 
 use crate::auth::bearer;
 use crate::extract::client_ip;
+use crate::metrics::Counted;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -82,13 +83,22 @@ pub struct AuthAnswer {
     ),
 )]
 pub async fn auth(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let started = std::time::Instant::now();
+    let (response, counted) = decide(&state, request).await;
+    state.metrics.auth.observe(counted, started);
+    response
+}
+
+/// The answer to a forward-auth request, and how it is counted.
+async fn decide(state: &AppState, request: axum::extract::Request) -> (Response, Counted) {
     // The request's own parts, not extractors: `Parts` as an extractor is a
     // copy of every header, on the path that must be as fast as the stack.
     let (parts, _) = request.into_parts();
     let key = bearer(&parts).or_else(|| parts.headers.get("x-api-key")?.to_str().ok());
     let Some(key) = key else {
         // No key at all is as good as a malformed one.
-        return answer(StatusCode::UNAUTHORIZED, Code::Malformed.as_str(), &[]);
+        let response = answer(StatusCode::UNAUTHORIZED, Code::Malformed.as_str(), &[]);
+        return (response, Counted::Code(Code::Malformed));
     };
     let required = match required_scopes(&parts) {
         Ok(required) => required,
@@ -97,7 +107,8 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
                 %mistake,
                 "forward auth refused: the proxy sent a requirement that cannot be parsed"
             );
-            return answer(StatusCode::FORBIDDEN, INVALID_REQUIREMENT, &[]);
+            let response = answer(StatusCode::FORBIDDEN, INVALID_REQUIREMENT, &[]);
+            return (response, Counted::InvalidRequirement);
         }
     };
     let peer = parts
@@ -117,7 +128,8 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
         Err(error) => {
             // Proxies act on 2xx/401/403 only; anything else is unavailable.
             tracing::error!(%error, "forward auth could not verify the key");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, &[]);
+            let response = answer(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, &[]);
+            return (response, Counted::Unavailable);
         }
     };
     let status = match outcome.code {
@@ -157,7 +169,10 @@ pub async fn auth(State(state): State<AppState>, request: axum::extract::Request
     if let Some(seconds) = &retry_after {
         headers.push((header::RETRY_AFTER, seconds));
     }
-    answer(status, outcome.code.as_str(), &headers)
+    (
+        answer(status, outcome.code.as_str(), &headers),
+        Counted::Code(outcome.code),
+    )
 }
 
 /// The scopes the request must hold: the union of every `X-Keyward-Scopes`

@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{json_bytes_within, parse_json};
+use crate::metrics::Counted;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -10,7 +11,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use keyward_core::answer::{self, VerifyResponse};
 use keyward_core::keys::parse_required_scopes;
-use keyward_core::policy::Request;
+use keyward_core::policy::{Code, Request};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -56,6 +57,22 @@ pub async fn verify(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let answered = decide(&state, request).await;
+    let counted = match &answered {
+        Ok((_, code)) => Counted::Code(*code),
+        Err(ApiError::Unavailable(_)) => Counted::Unavailable,
+        Err(_) => Counted::InvalidRequest,
+    };
+    state.metrics.verify.observe(counted, started);
+    answered.map(|(response, _)| response)
+}
+
+/// The answer, and the verification code it carries.
+async fn decide(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<(Response, Code), ApiError> {
     let body = json_bytes_within(request, state.settings.body_limit).await?;
     let input: VerifyRequest<'_> = parse_json(&body)?;
     let scopes = parse_required_scopes(&input.scopes)?;
@@ -78,5 +95,5 @@ pub async fn verify(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(response)
+    Ok((response, outcome.code))
 }

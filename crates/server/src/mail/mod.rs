@@ -124,6 +124,14 @@ async fn attempt(
         }
         Err(Failure::Permanent(error)) => (MailResult::Failed, Some(error), Value::Null),
     };
+    state.metrics.email(
+        mail.kind.as_str(),
+        match result {
+            MailResult::Sent => "sent",
+            MailResult::RetryAt(_) => "retrying",
+            MailResult::Failed => "failed",
+        },
+    );
     match (&result, &error) {
         (MailResult::Sent, _) => {
             tracing::info!(mail = %mail.id, kind = mail.kind.as_str(), "email sent")

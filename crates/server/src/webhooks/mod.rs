@@ -293,6 +293,11 @@ async fn deliver(
         )
         .await;
         let ended = result == AttemptResult::Succeeded;
+        state.metrics.webhook_delivery(match result {
+            AttemptResult::Succeeded => "succeeded",
+            AttemptResult::RetryAt(_) => "retrying",
+            AttemptResult::GiveUp => "failed",
+        });
         finished.push(Finished {
             claimed,
             attempt,
@@ -313,7 +318,10 @@ async fn deliver(
             .disable_failing_webhook(&last.claimed.org_id, webhook, reason, &ctx)
             .await
         {
-            Ok(()) => tracing::warn!(%webhook, reason, "webhook endpoint disabled"),
+            Ok(()) => {
+                state.metrics.webhook_endpoints_disabled.inc();
+                tracing::warn!(%webhook, reason, "webhook endpoint disabled");
+            }
             Err(error) => tracing::warn!(%error, %webhook, "disabling a failing webhook failed"),
         }
     }

@@ -23,6 +23,7 @@ mod leaks;
 mod lifecycle;
 mod limits;
 mod members;
+mod metrics;
 mod notices;
 mod openapi;
 mod projects;

@@ -38,6 +38,8 @@ mod lifecycle;
 mod limits;
 #[path = "../api/members.rs"]
 mod members;
+#[path = "../api/metrics.rs"]
+mod metrics;
 #[path = "../api/notices.rs"]
 mod notices;
 #[path = "../api/openapi.rs"]
