@@ -14,6 +14,7 @@ mod leaks;
 mod nginx;
 mod org;
 mod pre_commit;
+mod prometheus;
 #[path = "../../../server/tests/api/receiver.rs"]
 mod receiver;
 mod scan;
