@@ -167,8 +167,12 @@ pub struct Serve {
     pub github_keys_file: Option<std::path::PathBuf>,
     /// Serve GET /metrics (Prometheus) on a listener of its own at this
     /// address, and not on the main one (default: on the main listener).
-    #[arg(long, env = "KEYWARD_METRICS_ADDR")]
+    #[arg(long, env = "KEYWARD_METRICS_ADDR", conflicts_with = "no_metrics")]
     pub metrics_addr: Option<SocketAddr>,
+    /// No metrics: GET /metrics is not served and verifications are not
+    /// counted or timed.
+    #[arg(long, env = "KEYWARD_NO_METRICS")]
+    pub no_metrics: bool,
     /// SMTP server for email (off without it): smtp://[user:password@]host[:587]
     /// (STARTTLS required), smtps://…[:465] (TLS), or smtp://…?tls=none
     /// (plain text, for a relay on this host). Also read from the file named

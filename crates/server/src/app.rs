@@ -71,7 +71,7 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
-        let metrics_listener = match settings.metrics_addr {
+        let metrics_listener = match settings.metrics_addr.filter(|_| settings.metrics) {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -80,7 +80,9 @@ impl Application {
             None => None,
         };
         let usage = Arc::new(UsageRecorder::default());
-        let metrics = Arc::new(crate::metrics::Metrics::new().context("registering metrics")?);
+        let metrics = Arc::new(
+            crate::metrics::Metrics::new(settings.metrics).context("registering metrics")?,
+        );
         crate::metrics::observe_usage(&usage, &metrics);
         let verifier = Arc::new(Verifier::new(
             Arc::clone(&store),
@@ -389,7 +391,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             tracing::info_span!("page", method = %request.method(), path = %request.uri().path())
         }));
-    let verification = if state.settings.metrics_addr.is_none() {
+    let verification = if state.settings.metrics && state.settings.metrics_addr.is_none() {
         verification.route("/metrics", axum::routing::get(crate::metrics::metrics))
     } else {
         verification

@@ -73,6 +73,19 @@ pub struct PathMetrics {
 }
 
 impl PathMetrics {
+    /// When a verification starts, if verifications are counted.
+    pub fn start(metrics: Option<&Self>) -> Option<Instant> {
+        metrics.map(|_| Instant::now())
+    }
+
+    /// Counts a verification that started at `started` and ended with
+    /// `outcome`, if verifications are counted.
+    pub fn finish(metrics: Option<&Self>, started: Option<Instant>, outcome: Counted) {
+        if let (Some(metrics), Some(started)) = (metrics, started) {
+            metrics.observe(outcome, started);
+        }
+    }
+
     /// Counts a verification that started at `started` and ended with `outcome`.
     pub fn observe(&self, outcome: Counted, started: Instant) {
         if let Some(counter) = self.outcomes.get(outcome.index()) {
@@ -86,10 +99,10 @@ impl PathMetrics {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// `POST /v1/verify`.
-    pub verify: PathMetrics,
-    /// `GET /v1/auth` (forward auth).
-    pub auth: PathMetrics,
+    /// `POST /v1/verify`; `None` with metrics off.
+    pub verify: Option<PathMetrics>,
+    /// `GET /v1/auth` (forward auth); `None` with metrics off.
+    pub auth: Option<PathMetrics>,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     usage_flush_duration: Histogram,
@@ -137,8 +150,9 @@ fn histograms(
 
 impl Metrics {
     /// Registers every metric; fails only on a programming error (a name
-    /// registered twice).
-    pub fn new() -> prometheus::Result<Self> {
+    /// registered twice). With `enabled` false (`--no-metrics`) nothing is
+    /// served and verifications are not even timed.
+    pub fn new(enabled: bool) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let build = IntGauge::with_opts(
             Opts::new("keyward_build_info", "Keyward's version; always 1.")
@@ -183,8 +197,8 @@ impl Metrics {
         )?;
         registry.register(Box::new(flushes.clone()))?;
         Ok(Self {
-            verify: path("verify"),
-            auth: path("auth"),
+            verify: enabled.then(|| path("verify")),
+            auth: enabled.then(|| path("auth")),
             http_requests: counters(
                 &registry,
                 "keyward_http_requests_total",

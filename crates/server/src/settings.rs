@@ -43,6 +43,8 @@ pub struct Settings {
     /// Serve `GET /metrics` on a listener of its own at this address (and
     /// not on the main one); `None`: on the main listener.
     pub metrics_addr: Option<SocketAddr>,
+    /// `--no-metrics`: no `/metrics`, verifications not counted.
+    pub metrics: bool,
 }
 
 /// Outgoing email: off unless an SMTP server is set.
@@ -126,6 +128,7 @@ impl Settings {
             public_url: None,
             email: EmailSettings::default(),
             metrics_addr: None,
+            metrics: true,
         }
     }
 

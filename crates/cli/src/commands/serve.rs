@@ -13,6 +13,7 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
     email(&mut settings.email, &args)?;
     settings.public_url.clone_from(&args.public_url);
     settings.metrics_addr = args.metrics_addr;
+    settings.metrics = !args.no_metrics;
     if settings.email.smtp.is_some()
         && !settings
             .public_url

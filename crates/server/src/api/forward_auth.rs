@@ -11,7 +11,7 @@
 
 use crate::auth::bearer;
 use crate::extract::client_ip;
-use crate::metrics::Counted;
+use crate::metrics::{Counted, PathMetrics};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -83,9 +83,10 @@ pub struct AuthAnswer {
     ),
 )]
 pub async fn auth(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let started = std::time::Instant::now();
+    let metrics = state.metrics.auth.as_ref();
+    let started = PathMetrics::start(metrics);
     let (response, counted) = decide(&state, request).await;
-    state.metrics.auth.observe(counted, started);
+    PathMetrics::finish(metrics, started, counted);
     response
 }
 

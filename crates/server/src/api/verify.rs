@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{json_bytes_within, parse_json};
-use crate::metrics::Counted;
+use crate::metrics::{Counted, PathMetrics};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -57,14 +57,15 @@ pub async fn verify(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let started = std::time::Instant::now();
+    let metrics = state.metrics.verify.as_ref();
+    let started = PathMetrics::start(metrics);
     let answered = decide(&state, request).await;
     let counted = match &answered {
         Ok((_, code)) => Counted::Code(*code),
         Err(ApiError::Unavailable(_)) => Counted::Unavailable,
         Err(_) => Counted::InvalidRequest,
     };
-    state.metrics.verify.observe(counted, started);
+    PathMetrics::finish(metrics, started, counted);
     answered.map(|(response, _)| response)
 }
 

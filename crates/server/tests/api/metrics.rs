@@ -146,3 +146,45 @@ async fn management_requests_are_counted_by_route_template_and_never_name_a_key(
         assert!(!text.contains(secret), "{secret} in the metrics");
     }
 }
+
+#[tokio::test]
+async fn metrics_addr_moves_metrics_to_a_listener_of_their_own() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.metrics_addr = Some(([127, 0, 0, 1], port).into());
+    })
+    .await;
+    let main = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(main.status(), StatusCode::NOT_FOUND);
+    let own = app
+        .http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(own.text().await.unwrap().contains("keyward_build_info"));
+}
+
+#[tokio::test]
+async fn with_metrics_off_nothing_is_served() {
+    let app = crate::helpers::spawn_app_with(|s| s.metrics = false).await;
+    let key = app.create_key(json!({"name": "k"})).await;
+    assert_eq!(app.verify_code(key["key"].as_str().unwrap()).await, "VALID");
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
