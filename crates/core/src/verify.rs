@@ -170,6 +170,15 @@ pub struct CacheStats {
     pub storage_reads: u64,
 }
 
+/// How the caches answered lookups.
+#[derive(Debug, Default)]
+struct LookupCounts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    negative_hits: AtomicU64,
+    negative_misses: AtomicU64,
+}
+
 /// Verifies keys against the policy, with caches in front of storage.
 #[derive(Debug)]
 pub struct Verifier {
@@ -185,6 +194,8 @@ pub struct Verifier {
     stored: StoredHashSet,
     /// Lookups of keys by hash that reached storage.
     storage_reads: AtomicU64,
+    /// How the caches answered, once per lookup (for metrics).
+    counts: LookupCounts,
     ttl: Duration,
     negative_ttl: Duration,
     /// Bumped by every [`Verifier::forget`]; a load that overlapped a change
@@ -224,6 +235,7 @@ impl Verifier {
             unknown: bounded_cache(config.negative_capacity, 0.1, UnitWeighter, 1),
             stored: StoredHashSet::default(),
             storage_reads: AtomicU64::new(0),
+            counts: LookupCounts::default(),
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             changes: AtomicU64::new(0),
@@ -354,12 +366,12 @@ impl Verifier {
     /// What the caches hold and how they have done since the start.
     pub fn cache_stats(&self) -> CacheStats {
         CacheStats {
-            hits: self.known.hits(),
-            misses: self.known.misses(),
+            hits: self.counts.hits.load(Ordering::Relaxed),
+            misses: self.counts.misses.load(Ordering::Relaxed),
             entries: self.known.len() as u64,
             weight: self.known.weight(),
-            negative_hits: self.unknown.hits(),
-            negative_misses: self.unknown.misses(),
+            negative_hits: self.counts.negative_hits.load(Ordering::Relaxed),
+            negative_misses: self.counts.negative_misses.load(Ordering::Relaxed),
             negative_entries: self.unknown.len() as u64,
             storage_reads: self.storage_reads(),
         }
@@ -386,13 +398,17 @@ impl Verifier {
         if let Some((record, read_at)) = self.known.get(&hash)
             && now.duration_since(read_at) < self.ttl
         {
+            self.counts.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(record));
         }
+        self.counts.misses.fetch_add(1, Ordering::Relaxed);
         if let Some(found_unknown_at) = self.unknown.get(&hash)
             && now.duration_since(found_unknown_at) < self.negative_ttl
         {
+            self.counts.negative_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
+        self.counts.negative_misses.fetch_add(1, Ordering::Relaxed);
         if self.stored.may_hold(&hash) == Some(false)
             && !self.stored.may_hold_now(&hash, self.store.as_ref()).await?
         {

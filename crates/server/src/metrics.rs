@@ -246,7 +246,22 @@ impl Metrics {
                 &["kind", "outcome"],
             )?,
             registry,
-        })
+        }
+        .with_every_outcome())
+    }
+
+    /// Makes the series of every outcome exist from the start, at 0, so
+    /// that `increase()` sees a node's first failure.
+    fn with_every_outcome(self) -> Self {
+        for outcome in ["succeeded", "retrying", "failed"] {
+            self.webhook_deliveries.with_label_values(&[outcome]);
+        }
+        for kind in ["notice", "audit_export"] {
+            for outcome in ["sent", "retrying", "failed"] {
+                self.emails.with_label_values(&[kind, outcome]);
+            }
+        }
+        self
     }
 
     /// Counts a webhook delivery attempt: `succeeded`, `retrying` or `failed`.

@@ -188,3 +188,22 @@ async fn with_metrics_off_nothing_is_served() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn each_lookup_is_one_cache_hit_or_one_miss() {
+    let app = spawn_app().await;
+    let key = app.create_key(json!({"name": "k"})).await;
+    let before = scrape(&app).await;
+    for _ in 0..5 {
+        app.verify(json!({"key": key["key"]})).await;
+    }
+    let after = scrape(&app).await;
+    let delta = |name: &str| sample(&after, name) - sample(&before, name);
+    assert_eq!(delta("keyward_cache_misses_total"), 1.0);
+    assert_eq!(delta("keyward_cache_hits_total"), 4.0);
+    assert_eq!(
+        sample(&after, "keyward_webhook_deliveries_total{outcome=\"failed\"}"),
+        0.0,
+        "every outcome's series exists from the start"
+    );
+}
