@@ -202,7 +202,10 @@ async fn each_lookup_is_one_cache_hit_or_one_miss() {
     assert_eq!(delta("keyward_cache_misses_total"), 1.0);
     assert_eq!(delta("keyward_cache_hits_total"), 4.0);
     assert_eq!(
-        sample(&after, "keyward_webhook_deliveries_total{outcome=\"failed\"}"),
+        sample(
+            &after,
+            "keyward_webhook_deliveries_total{outcome=\"failed\"}"
+        ),
         0.0,
         "every outcome's series exists from the start"
     );
