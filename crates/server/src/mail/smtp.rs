@@ -296,8 +296,15 @@ mod tests {
             "{:?}",
             config("smtps://ops:hunter22@mail.acme.example").unwrap()
         );
-        assert!(!shown.contains("hunter22"), "{shown}");
-        assert!(shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains("hunter22") && !shown.contains("ops"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("mail.acme.example:465 (TLS, with credentials)"),
+            "{shown}"
+        );
+        assert!(config("smtp://ops:secret@127.0.0.1:2525?tls=none").is_ok());
         let error = config("ftp://ops:hunter22@mail.acme.example").unwrap_err();
         assert!(!error.contains("hunter22"), "{error}");
     }
