@@ -57,11 +57,17 @@ const EXTRA: [(Counted, &str); 3] = [
 ];
 
 impl Counted {
+    /// Its place among the counters: a code's place in `Code::ALL`, then
+    /// the extras. Out of range (never, see the test) counts nothing.
     fn index(self) -> usize {
-        match self {
-            Self::Code(code) => Code::ALL.iter().position(|c| *c == code).unwrap_or(0),
-            other => Code::ALL.len() + EXTRA.iter().position(|(c, _)| *c == other).unwrap_or(0),
-        }
+        let found = match self {
+            Self::Code(code) => Code::ALL.iter().position(|c| *c == code),
+            other => EXTRA
+                .iter()
+                .position(|(c, _)| *c == other)
+                .map(|i| Code::ALL.len() + i),
+        };
+        found.unwrap_or(usize::MAX)
     }
 }
 
@@ -242,7 +248,7 @@ impl Metrics {
             emails: counters(
                 &registry,
                 "keyward_emails_total",
-                "Email attempts by kind (notice, audit_export) and outcome (sent, retrying, failed).",
+                "Email attempts by kind (notice, audit_export) and outcome (sent, retrying, failed, skipped).",
                 &["kind", "outcome"],
             )?,
             registry,
@@ -257,7 +263,7 @@ impl Metrics {
             self.webhook_deliveries.with_label_values(&[outcome]);
         }
         for kind in ["notice", "audit_export"] {
-            for outcome in ["sent", "retrying", "failed"] {
+            for outcome in ["sent", "retrying", "failed", "skipped"] {
                 self.emails.with_label_values(&[kind, outcome]);
             }
         }
@@ -424,4 +430,21 @@ pub async fn count_requests(
 /// Wires the usage write-behind's observations into `metrics`.
 pub fn observe_usage(usage: &keyward_core::usage::UsageRecorder, metrics: &Arc<Metrics>) {
     usage.observe_flushes(Arc::clone(metrics) as Arc<dyn FlushObserver>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Code, Counted, EXTRA};
+
+    #[test]
+    fn every_outcome_has_a_counter_of_its_own() {
+        let mut indices: Vec<usize> = Code::ALL
+            .iter()
+            .map(|c| Counted::Code(*c).index())
+            .chain(EXTRA.iter().map(|(c, _)| c.index()))
+            .collect();
+        indices.sort_unstable();
+        let expected: Vec<usize> = (0..Code::ALL.len() + EXTRA.len()).collect();
+        assert_eq!(indices, expected);
+    }
 }

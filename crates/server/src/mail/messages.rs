@@ -117,13 +117,13 @@ fn when(value: &str) -> String {
 }
 
 /// The notice about a key that `payload` (its webhook payload) reports, for
-/// the member `member`, or why they no longer receive it.
+/// the member `member`; `None` when they no longer receive it.
 pub fn notice(
     payload: &str,
     member: &MemberId,
     recipient: &Recipient,
     public_url: &str,
-) -> Result<Content, String> {
+) -> Result<Option<Content>, String> {
     let payload: Value =
         serde_json::from_str(payload).map_err(|_| "the notice cannot be read".to_owned())?;
     let kind = text(&payload, "/type");
@@ -132,7 +132,7 @@ pub fn notice(
         .ok_or("the notice names no key")?;
     let created_by = text(key, "/created_by");
     if !email::receives_notice(member, recipient.role, recipient.opted_out, created_by) {
-        return Err("the recipient no longer receives this notice".to_owned());
+        return Ok(None);
     }
     let name = text(key, "/name").to_owned();
     let status = text(key, "/status").to_owned();
@@ -237,11 +237,11 @@ pub fn notice(
     }
     .render()
     .map_err(|e| e.to_string())?;
-    Ok(Content {
+    Ok(Some(Content {
         subject,
         text,
         html,
-    })
+    }))
 }
 
 #[derive(Template)]

@@ -41,6 +41,9 @@ pub enum Failure {
     Retry(String),
     /// Not worth one (a 5xx reply, a message that cannot be built).
     Permanent(String),
+    /// Not to be sent any more: the recipient left, was demoted or opted
+    /// out since it was queued (recorded as failed, counted as `skipped`).
+    Skipped(String),
 }
 
 /// Runs the worker until `shutdown` turns true; does nothing without SMTP.
@@ -63,7 +66,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
     };
     loop {
-        if let Err(error) = work(&state, &mailer, &owner).await {
+        if let Err(error) = work(&state, &mailer, &owner, &shutdown).await {
             tracing::warn!(%error, "the mail queue could not be read; trying again");
         }
         tokio::select! {
@@ -76,7 +79,12 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// One look: queues new notices, then sends what is due. Returns how many
 /// messages it attempted.
-pub async fn work(state: &AppState, mailer: &Mailer, owner: &str) -> anyhow::Result<usize> {
+pub async fn work(
+    state: &AppState,
+    mailer: &Mailer,
+    owner: &str,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<usize> {
     state
         .store
         .dispatch_notices(None, state.clock.now())
@@ -84,6 +92,10 @@ pub async fn work(state: &AppState, mailer: &Mailer, owner: &str) -> anyhow::Res
     let due = state.store.due_mail(state.clock.now(), BATCH).await?;
     let mut attempted = 0;
     for id in due {
+        // Stopping waits for the message in hand only: the rest stay queued.
+        if *shutdown.borrow() {
+            break;
+        }
         let now = state.clock.now();
         let Some(mail) = state.store.claim_mail(&id, owner, now..now + LEASE).await? else {
             continue;
@@ -109,6 +121,7 @@ async fn attempt(
     let sent = send(state, mailer, mail).await;
     let now = state.clock.now();
     let attempts = mail.attempts + 1;
+    let skipped = matches!(sent, Err(Failure::Skipped(_)));
     let (result, error, delivery) = match sent {
         Ok(delivery) => (MailResult::Sent, None, delivery),
         Err(Failure::Retry(error)) => {
@@ -122,13 +135,16 @@ async fn attempt(
             let result = retry.map_or(MailResult::Failed, MailResult::RetryAt);
             (result, Some(error), Value::Null)
         }
-        Err(Failure::Permanent(error)) => (MailResult::Failed, Some(error), Value::Null),
+        Err(Failure::Permanent(error) | Failure::Skipped(error)) => {
+            (MailResult::Failed, Some(error), Value::Null)
+        }
     };
     state.metrics.email(
         mail.kind.as_str(),
         match result {
             MailResult::Sent => "sent",
             MailResult::RetryAt(_) => "retrying",
+            MailResult::Failed if skipped => "skipped",
             MailResult::Failed => "failed",
         },
     );
@@ -158,7 +174,7 @@ async fn attempt(
 /// what was sent (attachment or link).
 async fn send(state: &AppState, mailer: &Mailer, mail: &QueuedMail) -> Result<Value, Failure> {
     let Some(recipient) = &mail.recipient else {
-        return Err(Failure::Permanent(
+        return Err(Failure::Skipped(
             "the recipient is no longer a member of the organization".to_owned(),
         ));
     };
@@ -168,12 +184,15 @@ async fn send(state: &AppState, mailer: &Mailer, mail: &QueuedMail) -> Result<Va
         MailKind::Notice => {
             let content =
                 messages::notice(&mail.payload, &mail.member_id, recipient, &state.public_url)
-                    .map_err(Failure::Permanent)?;
+                    .map_err(Failure::Permanent)?
+                    .ok_or_else(|| {
+                        Failure::Skipped("the recipient no longer receives this notice".to_owned())
+                    })?;
             (content, None, Value::Null)
         }
         MailKind::AuditExport => {
             if !crate::auth::role_holds(recipient.role, "audit:read") {
-                return Err(Failure::Permanent(
+                return Err(Failure::Skipped(
                     "the recipient may no longer read the audit log".to_owned(),
                 ));
             }

@@ -284,6 +284,16 @@ async fn a_link_stops_working_after_24_hours() {
         .split_whitespace()
         .next()
         .unwrap();
+    let page = app
+        .http
+        .get(format!(
+            "{}/v1/audit/export/download?token={token}",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the link works until then");
     app.advance(Duration::hours(24) + Duration::seconds(1));
     let expired = app
         .http
