@@ -103,3 +103,20 @@ def test_refusals_and_limited_keys_are_not_cached(server: Server, make_key) -> N
     for _ in range(2):
         assert kw.verify(limited["key"], ["push:write"]).code == "INSUFFICIENT_SCOPE"
     assert len(calls) == 5
+
+
+def test_concurrent_uses_of_a_limited_key_each_count(server: Server, make_key) -> None:
+    limited = make_key(ratelimit={"limit": 5, "window_seconds": 60})
+    calls: list[str] = []
+
+    async def scenario() -> None:
+        hooks = {"request": [_async_hook(calls)]}
+        async with AsyncKeyward(
+            server.url, cache_ttl=5, http_client=httpx.AsyncClient(event_hooks=hooks)
+        ) as kw:
+            answers = await asyncio.gather(*(kw.verify(limited["key"]) for _ in range(8)))
+            # Keyward counted every one: five pass the limit of five, the rest are refused.
+            assert len(calls) == 8
+            assert sorted(a.code for a in answers) == ["RATE_LIMITED"] * 3 + ["VALID"] * 5
+
+    asyncio.run(scenario())

@@ -56,7 +56,11 @@ export class VerificationCache {
       this.entries.delete(name);
     }
     const flying = this.flights.get(name);
-    if (flying !== undefined) return flying;
+    if (flying !== undefined) {
+      // Keyward must count each use of a key with a rate limit or a quota.
+      const shared = await flying;
+      return limited(shared) ? call() : shared;
+    }
     const flight = call()
       .then((answer) => {
         this.put(name, answer);
@@ -68,7 +72,7 @@ export class VerificationCache {
   }
 
   private put(name: string, answer: Verification): void {
-    if (!answer.valid || answer.ratelimit !== null || answer.quota !== null) return;
+    if (!answer.valid || limited(answer)) return;
     let ttl = this.ttlMs;
     if (answer.expiresAt !== null) ttl = Math.min(ttl, answer.expiresAt.getTime() - Date.now());
     if (ttl <= 0) return;
@@ -80,4 +84,9 @@ export class VerificationCache {
       this.entries.delete(oldest.value);
     }
   }
+}
+
+/** Whether Keyward must count each use: a rate limit or a quota. */
+function limited(answer: Verification): boolean {
+  return answer.ratelimit !== null || answer.quota !== null;
 }

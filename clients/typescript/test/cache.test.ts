@@ -60,6 +60,18 @@ describe("cache", { skip: missingBinary() }, () => {
     assert.equal(calls.length, 3);
   });
 
+  test("concurrent uses of a rate-limited key each count", async () => {
+    const limited = await makeKey({ ratelimit: { limit: 5, window_seconds: 60 } });
+    const calls: string[] = [];
+    const kw = new Keyward({ baseUrl: server.url, cacheTtlMs: 5000, fetch: counting(calls) });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => kw.verify(limited.key)));
+    assert.equal(calls.length, 8);
+    assert.deepEqual(answers.map((a) => a.code).sort(), [
+      ...Array<string>(3).fill("RATE_LIMITED"),
+      ...Array<string>(5).fill("VALID"),
+    ]);
+  });
+
   test("refusals and rate-limited keys are not cached", async () => {
     const limited = await makeKey({ ratelimit: { limit: 1000, window_seconds: 60 } });
     const calls: string[] = [];

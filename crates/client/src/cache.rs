@@ -98,15 +98,24 @@ impl VerifyCache {
     }
 
     /// The kept answer for `name`, or the answer of `call`, shared with concurrent callers.
-    pub(crate) async fn get_or_verify<F>(&self, name: Name, call: F) -> Result<Verification, Error>
+    /// A caller handed someone else's answer that carries a rate limit or a quota calls
+    /// itself: Keyward must count each use of such a key.
+    pub(crate) async fn get_or_verify<F, Fut>(
+        &self,
+        name: Name,
+        call: F,
+    ) -> Result<Verification, Error>
     where
-        F: Future<Output = Result<Verification, Error>>,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Verification, Error>>,
     {
         let ttl = self.ttl;
+        let led = std::sync::atomic::AtomicBool::new(false);
         let flight = self
             .entries
-            .try_get_with(name, async move {
-                let answer = call.await.map_err(NotKept::Failed)?;
+            .try_get_with(name, async {
+                led.store(true, std::sync::atomic::Ordering::Relaxed);
+                let answer = call().await.map_err(NotKept::Failed)?;
                 match keep_for(&answer, ttl) {
                     Some(ttl) => Ok(Entry { answer, ttl }),
                     None => Err(NotKept::Answer(Box::new(answer))),
@@ -116,6 +125,12 @@ impl VerifyCache {
         match flight {
             Ok(entry) => Ok(entry.answer),
             Err(not_kept) => match Arc::as_ref(&not_kept) {
+                NotKept::Answer(answer)
+                    if !led.load(std::sync::atomic::Ordering::Relaxed)
+                        && (answer.ratelimit.is_some() || answer.quota.is_some()) =>
+                {
+                    call().await
+                }
                 NotKept::Answer(answer) => Ok(Verification::clone(answer)),
                 NotKept::Failed(error) => Err(error.clone()),
             },

@@ -89,7 +89,7 @@ impl Keyward {
     /// Like [`verify`](Self::verify), with the request's origin and client address.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify_request(&self, request: &VerifyRequest) -> Result<Verification, Error> {
-        let call = async {
+        let call = || async {
             let call = Call::new(http::Method::POST, "/v1/verify".to_owned())
                 .public()
                 .json(request)?;
@@ -98,7 +98,7 @@ impl Keyward {
         };
         match &self.inner.cache {
             Some(cache) => cache.get_or_verify(cache::name(request), call).await,
-            None => call.await,
+            None => call().await,
         }
     }
 

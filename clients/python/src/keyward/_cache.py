@@ -7,8 +7,10 @@ belongs to Keyward, and a cached answer would not count. Refusals are never kept
 that starts working (enabled again) works on the next request.
 
 Concurrent verifications of the same request share one call to Keyward (single-flight),
-whether its answer ends up cached or not. Entries are found by a SHA-256 of the key and the
-request's scopes, origin and address, so the cache holds no key in clear.
+whether its answer ends up cached or not, except that a caller handed someone else's answer
+with a rate limit or a quota calls Keyward itself, so that every use is counted. Entries are
+found by a SHA-256 of the key and the request's scopes, origin and address, so the cache
+holds no key in clear.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ def cache_key(key: str, scopes: Sequence[str], origin: str | None, ip: str | Non
     return hashlib.sha256("\x00".join(parts).encode()).digest()
 
 
+def _limited(answer: Verification) -> bool:
+    """Whether Keyward must count each use: a rate limit or a quota."""
+    return answer.ratelimit is not None or answer.quota is not None
+
+
 class _Store:
     """Entries and their monotonic expiry; callers hold the lock."""
 
@@ -49,7 +56,7 @@ class _Store:
         return entry[1]
 
     def put(self, name: bytes, answer: Verification) -> None:
-        if not answer.valid or answer.ratelimit is not None or answer.quota is not None:
+        if not answer.valid or _limited(answer):
             return
         ttl = self.ttl
         if answer.expires_at is not None:
@@ -83,7 +90,10 @@ class SyncCache:
             if flight is None:
                 flight = self._flights[name] = Future()
         if not leader:
-            return flight.result()
+            shared = flight.result()
+            if _limited(shared):
+                return call()
+            return shared
         try:
             answer = call()
         except BaseException as exc:
@@ -115,11 +125,15 @@ class AsyncCache:
         if cached is not None:
             return cached
         flight = self._flights.get(name)
+        leader = flight is None
         if flight is None:
             flight = asyncio.ensure_future(self._fly(name, call))
             self._flights[name] = flight
         # Shielded: one caller giving up (cancelled) does not cancel the others' answer.
-        return await asyncio.shield(flight)
+        shared = await asyncio.shield(flight)
+        if not leader and _limited(shared):
+            return await call()
+        return shared
 
     async def _fly(self, name: bytes, call: Callable[[], Awaitable[Verification]]) -> Verification:
         try:

@@ -120,6 +120,35 @@ async fn concurrent_verifications_of_one_request_share_one_call() {
     assert_eq!(calls.load(Ordering::SeqCst), 5);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uses_of_a_limited_key_each_count() {
+    let server = Server::start().await;
+    let project = server.project().await;
+    let limited = server
+        .key(
+            &project,
+            json!({"ratelimit": {"limit": 5, "window_seconds": 60}}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (proxy, calls) = counting_proxy(server.url.clone(), Duration::from_millis(100)).await;
+    let keyward = Keyward::builder(&proxy)
+        .cache_ttl(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let answers: Vec<_> =
+        futures_util::future::join_all((0..8).map(|_| keyward.verify(&limited, &[] as &[&str])))
+            .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 8, "Keyward counted every use");
+    let valid = answers
+        .iter()
+        .filter(|answer| answer.as_ref().unwrap().code == Code::Valid)
+        .count();
+    assert_eq!(valid, 5, "the limit of five held");
+}
+
 #[tokio::test]
 async fn refusals_and_limited_keys_are_not_cached() {
     let server = Server::start().await;
