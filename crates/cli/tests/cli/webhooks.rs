@@ -7,6 +7,7 @@ use crate::receiver::Receiver;
 use crate::support::{self, Server};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::Duration;
 
 async fn get(http: &reqwest::Client, url: String, root: &str) -> Value {
     let response = http.get(url).bearer_auth(root).send().await.unwrap();
@@ -41,6 +42,10 @@ async fn deliveries_pending_when_the_server_is_killed_arrive_after_a_restart() {
         "--webhook-allow-private",
         "--webhook-retry-seconds",
         "1,1,1,1,1,1,1,1",
+        // The killed node's lease runs out 4 attempt limits plus 30 s
+        // after it was taken: 34 s.
+        "--webhook-timeout-seconds",
+        "1",
     ];
     let server = Server::start(dir.path(), &flags);
     let http = reqwest::Client::new();
@@ -66,12 +71,22 @@ async fn deliveries_pending_when_the_server_is_killed_arrive_after_a_restart() {
         created.push(key["id"].clone());
     }
     receiver.wait_until(|r| r.len() >= 2).await;
-    // SIGKILL: no graceful shutdown, nothing flushed on the way out.
+    // The next attempt is held open, and the node killed in its middle
+    // (SIGKILL: no graceful shutdown, nothing flushed on the way out).
+    receiver.set_holding(true);
+    let held = receiver.requests().len() + 1;
+    receiver.wait_until(|r| r.len() >= held).await;
     drop(server);
+    receiver.set_holding(false);
 
     receiver.set_failing(false);
     let _restarted = Server::start(dir.path(), &flags);
-    let accepted = receiver.wait_for_accepted(5).await;
+    receiver
+        .wait_within(Duration::from_secs(60), |r| {
+            r.iter().filter(|r| r["failed"] == false).count() >= 5
+        })
+        .await;
+    let accepted = receiver.accepted();
     assert_eq!(key_ids(&accepted), created, "all of them, in order");
     assert_each_once(&accepted);
 }

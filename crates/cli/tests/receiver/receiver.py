@@ -28,6 +28,9 @@ secret verified the delivery (headers, signature and the library's
 JSON body (its text when it is not JSON). `failed` is true whenever the
 answer was not 2xx, so the sender is expected to try again or give up.
 
+While a file named `<log>.hold` exists, the answer waits (the request is
+logged first): a test can stop Keyward in the middle of an attempt.
+
 Answers, the first rule that applies:
   1. 503 while a file named `<log>.fail` exists (a test toggles it at run time);
   2. 500 to the first N requests with --fail-first N;
@@ -38,6 +41,7 @@ Answers, the first rule that applies:
 import argparse
 import json
 import os
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -105,6 +109,8 @@ class Receiver(BaseHTTPRequestHandler):
             log.write(json.dumps(entry) + "\n")
             log.flush()
 
+        while os.path.exists(options.log + ".hold"):
+            time.sleep(0.05)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -103,6 +103,18 @@ impl Receiver {
         }
     }
 
+    /// Makes it hold its answers (true) until released (false), each
+    /// request logged as it arrives.
+    #[allow(dead_code, reason = "used by the suites that stop Keyward mid-attempt")]
+    pub fn set_holding(&self, holding: bool) {
+        let flag = self.log.with_extension("hold");
+        if holding {
+            std::fs::write(flag, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
@@ -122,7 +134,17 @@ impl Receiver {
 
     /// Waits (up to 30 s) until `done` holds for the requests received.
     pub async fn wait_until(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        for _ in 0..600 {
+        self.wait_within(Duration::from_secs(30), done).await
+    }
+
+    /// Waits up to `limit` until `done` holds for the requests received.
+    pub async fn wait_within(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             let requests = self.requests();
             if done(&requests) {
                 return requests;
