@@ -2,7 +2,8 @@
 //! the full keys (one per line) for the load generator. Also writes as many
 //! well-formed keys that do not exist, for the unknown-key flood.
 //!
-//! Usage: `seed-keys <data-dir> <count> <keys-file> <unknown-keys-file>`.
+//! Usage: `seed-keys <data-dir> <count> <keys-file> <unknown-keys-file>`;
+//! with `KEYWARD_DATABASE_URL`, into that PostgreSQL database.
 
 use keyward_core::audit::{AuditContext, NewEvent, Target};
 use keyward_core::clock::{Clock, SystemClock};
@@ -23,7 +24,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let data_dir = std::path::PathBuf::from(&args[0]);
     let count: usize = args[1].parse()?;
-    let settings = Settings::new(data_dir);
+    let mut settings = Settings::new(data_dir);
+    // PostgreSQL when set, as for `keyward serve`.
+    settings.database_url = std::env::var("KEYWARD_DATABASE_URL").ok();
     let store = open_store(&settings).await?;
     let master_key = open_master_key(&settings)?;
     let password = secrecy::SecretString::from("benchmark password".to_owned());

@@ -128,9 +128,16 @@ pub struct Serve {
     /// `serve-cached` keys already in the cache.
     #[arg(long, env = "KEYWARD_OUTAGE_POLICY", value_enum, default_value_t = OutagePolicy::Refuse)]
     pub outage_policy: OutagePolicy,
-    /// How often `last_used_at` and usage counters are written, in milliseconds.
-    #[arg(long, env = "KEYWARD_USAGE_FLUSH_MS", default_value_t = 1000)]
+    /// How often usage is written behind, in milliseconds: quota
+    /// consumption, the `last_used_at` values due, and a share of the usage
+    /// counters.
+    #[arg(long, env = "KEYWARD_USAGE_FLUSH_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub usage_flush_ms: u64,
+    /// How far `last_used_at` moves before it is written again, in
+    /// milliseconds; also the longest usage counters wait in memory (plus
+    /// one flush). 0 writes everything at every flush.
+    #[arg(long, env = "KEYWARD_USAGE_RESOLUTION_MS", default_value_t = 60_000)]
+    pub usage_resolution_ms: u64,
     /// Mark dashboard cookies `Secure` (set it when a TLS proxy that is not
     /// in --trusted-proxies serves Keyward; trusted proxies saying
     /// `X-Forwarded-Proto: https` get `Secure` cookies anyway).

@@ -189,7 +189,7 @@ pub fn to_json(outcome: &Outcome) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
@@ -203,7 +203,8 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
-    fn key(input: serde_json::Value) -> Arc<CachedKey> {
+    /// A key created from `input`, as verification caches it.
+    pub(crate) fn key(input: serde_json::Value) -> Arc<CachedKey> {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let org_id = OrgId::generate().unwrap();
         let project = Project {

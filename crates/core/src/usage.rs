@@ -1,9 +1,23 @@
 //! Write-behind of `last_used_at` and usage counters.
 //!
 //! Verification only bumps in-memory aggregates; a background task hands them
-//! to storage at most a second later, and once more on shutdown. Counters
-//! aggregate per key, hour and outcome rather than queue per request, so
-//! memory stays bounded by the number of distinct keys in use.
+//! to storage, and everything once more on shutdown. What it writes grows
+//! with time and with the number of keys in use, not with traffic:
+//!
+//! - `last_used_at` is written when it moved by at least the resolution
+//!   (60 s by default) past what this node last wrote for the key, at the
+//!   next flush (1 s by default). A key's first use is thus written within a
+//!   flush; a key verified all day, once a resolution.
+//! - Counters aggregate per key, hour and outcome in shards, one shard
+//!   written per flush, in turn, so that each key's counters are written once
+//!   a resolution, spread evenly over it.
+//! - Quota consumption is written at every flush: other nodes enforce the
+//!   same quota from it.
+//!
+//! Memory stays bounded by the number of distinct keys in use within one
+//! resolution. What a crash (`kill -9`) loses: the counters of up to one
+//! resolution and one flush, and the last resolution's movement of
+//! `last_used_at`; a graceful shutdown writes everything.
 
 use crate::clock::Clock;
 use crate::id::{KeyId, OrgId};
@@ -11,8 +25,10 @@ use crate::limits::{Limiter, QuotaUse};
 use crate::model::KeyRecord;
 use crate::policy::Code;
 use crate::store::Store;
+use crate::verify::CachedKey;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -72,18 +88,52 @@ impl KeyUsage {
     }
 }
 
+/// Keyed by our own random ids, so a fast non-keyed hasher is safe here.
+type PerKey<T> = HashMap<KeyId, T, foldhash::fast::RandomState>;
+
+/// How often usage is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// How often a batch is written.
+    pub flush: Duration,
+    /// How far `last_used_at` moves before it is written again, and how
+    /// long counters wait in memory at most (plus one flush). Zero writes
+    /// everything at every flush.
+    pub resolution: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            flush: Duration::from_secs(1),
+            resolution: Duration::from_secs(60),
+        }
+    }
+}
+
 /// In-memory aggregates waiting to be written, and the rate limit and quota
 /// counters they feed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UsageRecorder {
-    /// Keyed by our own random ids, so a fast non-keyed hasher is safe here.
-    pending: Mutex<HashMap<KeyId, KeyUsage, foldhash::fast::RandomState>>,
+    schedule: Schedule,
+    /// Counters by key, in shards written in turn (one per flush).
+    shards: Box<[Mutex<PerKey<KeyUsage>>]>,
+    /// The shard the next flush writes.
+    turn: AtomicUsize,
+    /// `last_used_at` values due at the next flush.
+    last_used: Mutex<PerKey<DateTime<Utc>>>,
     /// Rate limit windows and quota consumption.
     pub limits: Limiter,
     /// Told, after each written batch, of the keys refused for quota in it.
     quota_listener: std::sync::OnceLock<mpsc::Sender<(OrgId, KeyId)>>,
     /// Told how each write went (metrics).
     observer: std::sync::OnceLock<Arc<dyn FlushObserver>>,
+}
+
+impl Default for UsageRecorder {
+    fn default() -> Self {
+        Self::new(Schedule::default())
+    }
 }
 
 /// Told how the write-behind does: each flush's duration and outcome, and
@@ -97,11 +147,40 @@ pub trait FlushObserver: Send + Sync + std::fmt::Debug {
 }
 
 impl UsageRecorder {
-    /// Counts one verification of `record` that ended with `code`. A key
-    /// already counted since the last flush costs no allocation.
-    pub fn record(&self, record: &KeyRecord, code: Code, now: DateTime<Utc>) {
+    /// A recorder writing on `schedule`.
+    pub fn new(schedule: Schedule) -> Self {
+        // One shard per flush within a resolution: each shard, and so each
+        // key's counters, is written once a resolution.
+        let shards =
+            (schedule.resolution.as_nanos() / schedule.flush.as_nanos().max(1)).clamp(1, 3600);
+        Self {
+            schedule,
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            turn: AtomicUsize::new(0),
+            last_used: Mutex::default(),
+            limits: Limiter::default(),
+            quota_listener: std::sync::OnceLock::new(),
+            observer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Counts one verification of `key` that ended with `code`. A key
+    /// already counted since its shard was last written costs no
+    /// allocation; `last_used_at` costs a second lock only when it moved by
+    /// the resolution.
+    pub fn record(&self, key: &CachedKey, code: Code, now: DateTime<Utc>) {
+        let record = &key.record;
+        if key.last_used_due(now, self.schedule.resolution) {
+            let mut due = lock(&self.last_used);
+            match due.get_mut(&record.id) {
+                Some(at) => *at = (*at).max(now),
+                None => {
+                    due.insert(record.id.clone(), now);
+                }
+            }
+        }
         let hour = start_of_hour(now);
-        let mut pending = self.lock();
+        let mut pending = lock(&self.shards[self.shard_of(record)]);
         match pending.get_mut(&record.id) {
             Some(usage) => {
                 usage.last_used = usage.last_used.max(now);
@@ -120,16 +199,49 @@ impl UsageRecorder {
         }
     }
 
-    /// Takes everything gathered so far.
+    /// The shard of a key: from its secret's hash, uniformly random and
+    /// already computed.
+    fn shard_of(&self, record: &KeyRecord) -> usize {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&record.hash.0[..8]);
+        (u64::from_le_bytes(first) % self.shards.len() as u64) as usize
+    }
+
+    /// Takes what the next flush writes: the quota consumption, the
+    /// `last_used_at` values due, and the counters of the shard whose turn
+    /// it is.
     pub fn take(&self, now: DateTime<Utc>) -> UsageBatch {
-        let quotas = self.limits.take(now);
-        let pending = std::mem::take(&mut *self.lock());
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let counts = std::mem::take(&mut *lock(&self.shards[turn]));
+        self.batch(now, [counts], false)
+    }
+
+    /// Takes everything gathered so far, with every key's latest use.
+    pub fn take_all(&self, now: DateTime<Utc>) -> UsageBatch {
+        let shards: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| std::mem::take(&mut *lock(shard)))
+            .collect();
+        self.batch(now, shards, true)
+    }
+
+    fn batch(
+        &self,
+        now: DateTime<Utc>,
+        shards: impl IntoIterator<Item = PerKey<KeyUsage>>,
+        latest_use: bool,
+    ) -> UsageBatch {
+        let mut last_used = std::mem::take(&mut *lock(&self.last_used));
         let mut batch = UsageBatch {
-            quotas,
+            quotas: self.limits.take(now),
             ..UsageBatch::default()
         };
-        for (key_id, usage) in pending {
-            batch.last_used.push((key_id.clone(), usage.last_used));
+        for (key_id, usage) in shards.into_iter().flatten() {
+            if latest_use {
+                let at = last_used.entry(key_id.clone()).or_insert(usage.last_used);
+                *at = (*at).max(usage.last_used);
+            }
             batch.counts.extend(
                 usage
                     .counts
@@ -143,22 +255,29 @@ impl UsageRecorder {
                     }),
             );
         }
+        batch.last_used = last_used.into_iter().collect();
         batch
     }
 
-    /// Puts back a batch that could not be written, so nothing counted is lost.
+    /// Puts back a batch that could not be written, so nothing counted is
+    /// lost: its counters go out with the next flush's shard.
     pub fn restore(&self, batch: UsageBatch) {
         self.limits.restore(batch.quotas);
-        let mut pending = self.lock();
-        let last_used: HashMap<KeyId, DateTime<Utc>> = batch.last_used.into_iter().collect();
+        {
+            let mut due = lock(&self.last_used);
+            for (key_id, at) in batch.last_used {
+                let slot = due.entry(key_id).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+        }
+        let next = self.turn.load(Ordering::Relaxed) % self.shards.len();
+        let mut pending = lock(&self.shards[next]);
         for c in batch.counts {
-            let at = last_used.get(&c.key_id).copied().unwrap_or(c.hour);
             let usage = pending.entry(c.key_id).or_insert_with(|| KeyUsage {
                 org_id: c.org_id,
-                last_used: at,
+                last_used: c.hour,
                 counts: Vec::new(),
             });
-            usage.last_used = usage.last_used.max(at);
             usage.add(c.hour, c.code, c.count);
         }
     }
@@ -177,27 +296,29 @@ impl UsageRecorder {
         let _ = self.observer.set(observer);
     }
 
-    /// Keys with counts waiting to be written.
+    /// Keys with counts or a last use waiting to be written.
     pub fn pending_keys(&self) -> usize {
-        self.lock().len()
+        let counted: usize = self.shards.iter().map(|shard| lock(shard).len()).sum();
+        counted + lock(&self.last_used).len()
     }
 
-    /// Writes what is pending; on failure keeps it for the next attempt.
+    /// Writes the next flush's share; on failure keeps it for the next
+    /// attempt.
     pub async fn flush(&self, store: &dyn Store, now: DateTime<Utc>) -> bool {
-        let batch = self.take(now);
+        self.write(store, self.take(now)).await
+    }
+
+    /// Writes everything pending; on failure keeps it.
+    pub async fn flush_all(&self, store: &dyn Store, now: DateTime<Utc>) -> bool {
+        self.write(store, self.take_all(now)).await
+    }
+
+    async fn write(&self, store: &dyn Store, batch: UsageBatch) -> bool {
         if batch.is_empty() {
             return true;
         }
         let started = std::time::Instant::now();
-        let written = self.write(store, batch).await;
-        if let Some(observer) = self.observer.get() {
-            observer.flushed(started.elapsed(), written);
-        }
-        written
-    }
-
-    async fn write(&self, store: &dyn Store, batch: UsageBatch) -> bool {
-        match store.record_usage(&batch).await {
+        let written = match store.record_usage(&batch).await {
             Ok(()) => {
                 if let Some(listener) = self.quota_listener.get() {
                     for count in batch
@@ -215,18 +336,22 @@ impl UsageRecorder {
                 self.restore(batch);
                 false
             }
+        };
+        if let Some(observer) = self.observer.get() {
+            observer.flushed(started.elapsed(), written);
         }
+        written
     }
 
-    /// Flushes every `interval` until `shutdown` turns true, then once more.
+    /// Flushes on the schedule until `shutdown` turns true, then writes
+    /// everything.
     pub async fn run(
         self: Arc<Self>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut ticker = tokio::time::interval(interval);
+        let mut ticker = tokio::time::interval(self.schedule.flush);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -237,13 +362,13 @@ impl UsageRecorder {
         // The last write: retry a few times (storage may be restarting too)
         // before giving up, and say what is lost if it comes to that.
         for attempt in 0..5u32 {
-            if self.flush(store.as_ref(), clock.now()).await {
+            if self.flush_all(store.as_ref(), clock.now()).await {
                 tracing::info!("usage written");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
         }
-        let keys = self.lock().len();
+        let keys = self.pending_keys();
         if let Some(observer) = self.observer.get() {
             observer.lost(keys);
         }
@@ -252,12 +377,12 @@ impl UsageRecorder {
             "could not write usage before shutting down; those counts are lost"
         );
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<KeyId, KeyUsage, foldhash::fast::RandomState>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The start of the UTC hour holding `t` (integer arithmetic: this runs on
@@ -270,6 +395,96 @@ fn start_of_hour(t: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer::tests::key;
+    use serde_json::json;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000 + seconds, 0).unwrap()
+    }
+
+    fn every_minute() -> UsageRecorder {
+        UsageRecorder::new(Schedule {
+            flush: Duration::from_secs(1),
+            resolution: Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn last_use_is_written_when_it_moved_by_the_resolution() {
+        let usage = every_minute();
+        let key = key(json!({"name": "busy"}));
+        // Never used: the first use is due at once.
+        usage.record(&key, Code::Valid, at(0));
+        assert_eq!(
+            usage.take(at(0)).last_used,
+            vec![(key.record.id.clone(), at(0))]
+        );
+        // Used every second for a minute: nothing more is due.
+        for second in 1..60 {
+            usage.record(&key, Code::Valid, at(second));
+            assert!(usage.take(at(second)).last_used.is_empty(), "at {second} s");
+        }
+        usage.record(&key, Code::Valid, at(60));
+        assert_eq!(
+            usage.take(at(60)).last_used,
+            vec![(key.record.id.clone(), at(60))]
+        );
+    }
+
+    #[test]
+    fn each_key_s_counters_are_written_once_a_resolution() {
+        let usage = every_minute();
+        let keys: Vec<_> = (0..600)
+            .map(|i| key(json!({"name": format!("k{i}")})))
+            .collect();
+        for key in &keys {
+            usage.record(key, Code::Valid, at(0));
+            usage.record(key, Code::Valid, at(0));
+        }
+        let mut written = HashMap::new();
+        let mut largest = 0;
+        for second in 0..60 {
+            let batch = usage.take(at(second));
+            largest = largest.max(batch.counts.len());
+            for count in batch.counts {
+                assert_eq!(count.count, 2);
+                *written.entry(count.key_id).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(written.len(), keys.len(), "every key once a minute");
+        assert!(written.values().all(|n| *n == 1));
+        // Spread over the minute: no flush writes a large share of them.
+        assert!(largest < 60, "{largest} keys in one flush");
+        assert_eq!(usage.pending_keys(), 0);
+    }
+
+    #[test]
+    fn shutdown_takes_every_counter_and_every_key_s_latest_use() {
+        let usage = every_minute();
+        let key = key(json!({"name": "k"}));
+        usage.record(&key, Code::Valid, at(0));
+        usage.take_all(at(0));
+        usage.record(&key, Code::Valid, at(10));
+        usage.record(&key, Code::InsufficientScope, at(20));
+        let batch = usage.take_all(at(30));
+        assert_eq!(batch.last_used, vec![(key.record.id.clone(), at(20))]);
+        let mut codes: Vec<_> = batch.counts.iter().map(|c| (c.code, c.count)).collect();
+        codes.sort_by_key(|(code, _)| code.as_str());
+        assert_eq!(codes, vec![(Code::InsufficientScope, 1), (Code::Valid, 1)]);
+    }
+
+    #[test]
+    fn a_batch_that_failed_goes_out_with_the_next_flush() {
+        let usage = every_minute();
+        let key = key(json!({"name": "k"}));
+        usage.record(&key, Code::Valid, at(0));
+        let failed = usage.take_all(at(0));
+        usage.restore(failed);
+        let retried = usage.take(at(1));
+        assert_eq!(retried.last_used, vec![(key.record.id.clone(), at(0))]);
+        assert_eq!(retried.counts.len(), 1);
+        assert_eq!(retried.counts[0].count, 1);
+    }
 
     #[test]
     fn hours_start_on_the_hour() {

@@ -18,10 +18,11 @@ use crate::policy::{self, Code, Request};
 use crate::store::{Store, StoreError};
 use crate::stored_hashes::StoredHashSet;
 use crate::usage::UsageRecorder;
+use chrono::{DateTime, Utc};
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{OptionsBuilder, UnitWeighter, Weighter};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Sizes and lifetimes of the verification caches.
@@ -105,6 +106,11 @@ pub struct CachedKey {
     pub fields: KeyFields,
     /// Bytes this entry takes in the cache, estimated once.
     weight: u64,
+    /// The latest `last_used_at` this node knows storage has or will have,
+    /// in microseconds (`i64::MIN`: never used). It lives as long as the
+    /// cache entry, so that a key verified all day has its last use written
+    /// once a resolution, not at every flush.
+    last_used_written: AtomicI64,
 }
 
 impl CachedKey {
@@ -131,11 +137,32 @@ impl CachedKey {
             + record.sealed_key.as_ref().map_or(0, Vec::len)
             + record.revoked_reason.as_ref().map_or(0, String::len);
         let weight = (size_of::<Self>() + Self::OVERHEAD + text) as u64;
+        let last_used_written = AtomicI64::new(
+            record
+                .last_used_at
+                .map_or(i64::MIN, |at| at.timestamp_micros()),
+        );
         Ok(Self {
             record,
             fields,
             weight,
+            last_used_written,
         })
+    }
+
+    /// Whether a use at `now` moves `last_used_at` by at least `resolution`
+    /// past what was last written; if so, it is now the value written (one
+    /// caller of several at once gets true).
+    pub(crate) fn last_used_due(&self, now: DateTime<Utc>, resolution: Duration) -> bool {
+        let at = now.timestamp_micros();
+        let written = self.last_used_written.load(Ordering::Relaxed);
+        let resolution = i64::try_from(resolution.as_micros()).unwrap_or(i64::MAX);
+        at.saturating_sub(written) >= resolution
+            && at > written
+            && self
+                .last_used_written
+                .compare_exchange(written, at, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Bytes this entry is estimated to take in the cache.
@@ -299,7 +326,7 @@ impl Verifier {
                 }
             }
         }
-        self.usage.record(record, outcome.code, now);
+        self.usage.record(&key, outcome.code, now);
         outcome.key = Some(key);
         Ok(outcome)
     }

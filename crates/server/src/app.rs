@@ -79,7 +79,7 @@ impl Application {
             ),
             None => None,
         };
-        let usage = Arc::new(UsageRecorder::default());
+        let usage = Arc::new(UsageRecorder::new(settings.usage));
         let metrics = Arc::new(
             crate::metrics::Metrics::new(settings.metrics).context("registering metrics")?,
         );
@@ -163,7 +163,6 @@ impl Application {
         let flusher = tokio::spawn(Arc::clone(&self.usage).run(
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.clock),
-            self.state.settings.usage_flush_interval,
             stopped,
         ));
         if let Some(changes) = self.state.store.watch_key_changes().await? {

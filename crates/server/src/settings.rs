@@ -23,8 +23,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Largest request body accepted.
     pub body_limit: usize,
-    /// How often usage is written behind.
-    pub usage_flush_interval: Duration,
+    /// How often usage is written behind, and how far `last_used_at`
+    /// moves before it is written again.
+    pub usage: keyward_core::usage::Schedule,
     /// Verification caches and the outage policy.
     pub cache: keyward_core::verify::CacheConfig,
     /// How often storage is checked for the outage policy (`/readyz` checks on each call).
@@ -119,7 +120,7 @@ impl Settings {
             archived_keep: 10,
             trusted_proxies: Vec::new(),
             body_limit: 64 * 1024,
-            usage_flush_interval: Duration::from_secs(1),
+            usage: keyward_core::usage::Schedule::default(),
             cache: keyward_core::verify::CacheConfig::default(),
             storage_check_interval: Duration::from_secs(1),
             secure_cookies: false,

@@ -35,7 +35,10 @@ pub async fn run(global: &Global, args: Serve) -> anyhow::Result<ExitCode> {
         crate::args::OutagePolicy::Refuse => keyward_core::verify::OutagePolicy::Refuse,
         crate::args::OutagePolicy::ServeCached => keyward_core::verify::OutagePolicy::ServeCached,
     };
-    settings.usage_flush_interval = std::time::Duration::from_millis(args.usage_flush_ms.max(1));
+    settings.usage = keyward_core::usage::Schedule {
+        flush: std::time::Duration::from_millis(args.usage_flush_ms),
+        resolution: std::time::Duration::from_millis(args.usage_resolution_ms),
+    };
     settings.secure_cookies = args.secure_cookies;
     let webhooks = &mut settings.webhooks;
     webhooks.allow_private = args.webhook_allow_private;

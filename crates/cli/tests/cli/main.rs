@@ -24,4 +24,5 @@ mod secrets;
 mod smtp;
 mod support;
 mod tamper;
+mod usage;
 mod webhooks;

@@ -49,7 +49,7 @@ pub struct Usage {
 }
 
 /// Verification counts of one key. Counts are written behind, so the last
-/// second of verifications may not be included yet.
+/// minute of verifications (`--usage-resolution-ms`) may not be included yet.
 #[utoipa::path(
     get, path = "/v1/keys/{id}/usage", tag = "keys", operation_id = "keys_usage",
     params(("id" = String, Path, description = "Key id"), UsageParams),

@@ -93,7 +93,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::new(data_dir.path().to_path_buf());
     settings.addr = "127.0.0.1:0".parse().unwrap();
-    settings.usage_flush_interval = StdDuration::from_millis(50);
+    // Counters are written within 200 ms, in four shards.
+    settings.usage = keyward_core::usage::Schedule {
+        flush: StdDuration::from_millis(50),
+        resolution: StdDuration::from_millis(200),
+    };
     let database = crate::backend::POSTGRES.then(|| {
         let (database, url) = TestDatabase::create();
         settings.database_url = Some(url);

@@ -158,6 +158,7 @@ impl Receiver {
     }
 
     /// Waits until `n` deliveries were accepted, and returns them.
+    #[allow(dead_code, reason = "used by the API suites")]
     pub async fn wait_for_accepted(&self, n: usize) -> Vec<Value> {
         self.wait_until(|r| r.iter().filter(|r| r["failed"] == false).count() >= n)
             .await;
