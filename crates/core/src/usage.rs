@@ -57,12 +57,18 @@ pub struct UsageBatch {
     pub counts: Vec<UsageCount>,
     /// Quota consumption.
     pub quotas: Vec<QuotaUse>,
+    /// Keys refused for their quota since the last flush: not stored, but
+    /// reported (`key.quota_exhausted`) once the batch is written.
+    pub refused: Vec<(OrgId, KeyId)>,
 }
 
 impl UsageBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.last_used.is_empty() && self.counts.is_empty() && self.quotas.is_empty()
+        self.last_used.is_empty()
+            && self.counts.is_empty()
+            && self.quotas.is_empty()
+            && self.refused.is_empty()
     }
 }
 
@@ -97,8 +103,8 @@ pub struct Schedule {
     /// How often a batch is written.
     pub flush: Duration,
     /// How far `last_used_at` moves before it is written again, and how
-    /// long counters wait in memory at most (plus one flush). Zero writes
-    /// everything at every flush.
+    /// long counters wait in memory at most (plus one flush; at most 3,600
+    /// flushes). Zero writes everything at every flush.
     pub resolution: Duration,
 }
 
@@ -122,6 +128,8 @@ pub struct UsageRecorder {
     turn: AtomicUsize,
     /// `last_used_at` values due at the next flush.
     last_used: Mutex<PerKey<DateTime<Utc>>>,
+    /// Keys refused for their quota since the last flush.
+    refused: Mutex<PerKey<OrgId>>,
     /// Rate limit windows and quota consumption.
     pub limits: Limiter,
     /// Told, after each written batch, of the keys refused for quota in it.
@@ -158,6 +166,7 @@ impl UsageRecorder {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
             turn: AtomicUsize::new(0),
             last_used: Mutex::default(),
+            refused: Mutex::default(),
             limits: Limiter::default(),
             quota_listener: std::sync::OnceLock::new(),
             observer: std::sync::OnceLock::new(),
@@ -178,6 +187,9 @@ impl UsageRecorder {
                     due.insert(record.id.clone(), now);
                 }
             }
+        }
+        if code == Code::UsageExceeded {
+            lock(&self.refused).insert(record.id.clone(), record.org_id.clone());
         }
         let hour = start_of_hour(now);
         let mut pending = lock(&self.shards[self.shard_of(record)]);
@@ -208,12 +220,12 @@ impl UsageRecorder {
     }
 
     /// Takes what the next flush writes: the quota consumption, the
-    /// `last_used_at` values due, and the counters of the shard whose turn
-    /// it is.
+    /// `last_used_at` values due, and the counters and latest uses of the
+    /// shard whose turn it is.
     pub fn take(&self, now: DateTime<Utc>) -> UsageBatch {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let counts = std::mem::take(&mut *lock(&self.shards[turn]));
-        self.batch(now, [counts], false)
+        self.batch(now, [counts])
     }
 
     /// Takes everything gathered so far, with every key's latest use.
@@ -223,25 +235,29 @@ impl UsageRecorder {
             .iter()
             .map(|shard| std::mem::take(&mut *lock(shard)))
             .collect();
-        self.batch(now, shards, true)
+        self.batch(now, shards)
     }
 
     fn batch(
         &self,
         now: DateTime<Utc>,
         shards: impl IntoIterator<Item = PerKey<KeyUsage>>,
-        latest_use: bool,
     ) -> UsageBatch {
         let mut last_used = std::mem::take(&mut *lock(&self.last_used));
         let mut batch = UsageBatch {
             quotas: self.limits.take(now),
+            refused: std::mem::take(&mut *lock(&self.refused))
+                .into_iter()
+                .map(|(key, org)| (org, key))
+                .collect(),
             ..UsageBatch::default()
         };
         for (key_id, usage) in shards.into_iter().flatten() {
-            if latest_use {
-                let at = last_used.entry(key_id.clone()).or_insert(usage.last_used);
-                *at = (*at).max(usage.last_used);
-            }
+            // With its counters, each key's latest use: it moved by less
+            // than the resolution (or it would be due already), and a
+            // graceful stop writes it exactly.
+            let at = last_used.entry(key_id.clone()).or_insert(usage.last_used);
+            *at = (*at).max(usage.last_used);
             batch.counts.extend(
                 usage
                     .counts
@@ -265,20 +281,31 @@ impl UsageRecorder {
         self.limits.restore(batch.quotas);
         {
             let mut due = lock(&self.last_used);
-            for (key_id, at) in batch.last_used {
-                let slot = due.entry(key_id).or_insert(at);
-                *slot = (*slot).max(at);
+            for (key_id, at) in &batch.last_used {
+                let slot = due.entry(key_id.clone()).or_insert(*at);
+                *slot = (*slot).max(*at);
             }
         }
+        self.restore_refused(batch.refused);
         let next = self.turn.load(Ordering::Relaxed) % self.shards.len();
         let mut pending = lock(&self.shards[next]);
+        let last_used: HashMap<KeyId, DateTime<Utc>> = batch.last_used.into_iter().collect();
         for c in batch.counts {
+            let at = last_used.get(&c.key_id).copied().unwrap_or(c.hour);
             let usage = pending.entry(c.key_id).or_insert_with(|| KeyUsage {
                 org_id: c.org_id,
-                last_used: c.hour,
+                last_used: at,
                 counts: Vec::new(),
             });
+            usage.last_used = usage.last_used.max(at);
             usage.add(c.hour, c.code, c.count);
+        }
+    }
+
+    fn restore_refused(&self, refused: Vec<(OrgId, KeyId)>) {
+        let mut pending = lock(&self.refused);
+        for (org, key) in refused {
+            pending.insert(key, org);
         }
     }
 
@@ -296,7 +323,8 @@ impl UsageRecorder {
         let _ = self.observer.set(observer);
     }
 
-    /// Keys with counts or a last use waiting to be written.
+    /// Rows waiting to be written: keys with counts, and keys with a last
+    /// use due (a key may be in both).
     pub fn pending_keys(&self) -> usize {
         let counted: usize = self.shards.iter().map(|shard| lock(shard).len()).sum();
         counted + lock(&self.last_used).len()
@@ -321,12 +349,8 @@ impl UsageRecorder {
         let written = match store.record_usage(&batch).await {
             Ok(()) => {
                 if let Some(listener) = self.quota_listener.get() {
-                    for count in batch
-                        .counts
-                        .iter()
-                        .filter(|c| c.code == Code::UsageExceeded)
-                    {
-                        let _ = listener.try_send((count.org_id.clone(), count.key_id.clone()));
+                    for refused in batch.refused {
+                        let _ = listener.try_send(refused);
                     }
                 }
                 true
@@ -419,11 +443,19 @@ mod tests {
             usage.take(at(0)).last_used,
             vec![(key.record.id.clone(), at(0))]
         );
-        // Used every second for a minute: nothing more is due.
+        // Used every second for a minute: written once more, with the
+        // counters when its shard's turn comes, not at every flush.
+        let mut written = 0;
         for second in 1..60 {
             usage.record(&key, Code::Valid, at(second));
-            assert!(usage.take(at(second)).last_used.is_empty(), "at {second} s");
+            let batch = usage.take(at(second));
+            if !batch.last_used.is_empty() {
+                assert_eq!(batch.last_used, vec![(key.record.id.clone(), at(second))]);
+                assert_eq!(batch.counts.len(), 1);
+                written += 1;
+            }
         }
+        assert_eq!(written, 1);
         usage.record(&key, Code::Valid, at(60));
         assert_eq!(
             usage.take(at(60)).last_used,
@@ -471,6 +503,21 @@ mod tests {
         let mut codes: Vec<_> = batch.counts.iter().map(|c| (c.code, c.count)).collect();
         codes.sort_by_key(|(code, _)| code.as_str());
         assert_eq!(codes, vec![(Code::InsufficientScope, 1), (Code::Valid, 1)]);
+    }
+
+    #[test]
+    fn a_quota_refusal_is_reported_with_the_next_flush() {
+        let usage = every_minute();
+        let key = key(json!({"name": "k"}));
+        usage.record(&key, Code::UsageExceeded, at(0));
+        let batch = usage.take(at(0));
+        assert_eq!(
+            batch.refused,
+            vec![(key.record.org_id.clone(), key.record.id.clone())]
+        );
+        usage.restore(batch);
+        assert_eq!(usage.take(at(1)).refused.len(), 1);
+        assert!(usage.take(at(2)).refused.is_empty());
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-/// A flush every 100 ms, `last_used_at` written again after an hour.
+/// A flush every 100 ms; `last_used_at` written again after an hour, or
+/// with the key's counters (in 3,600 shards, one per flush: every 6
+/// minutes).
 const FLAGS: [&str; 4] = [
     "--usage-flush-ms",
     "100",
@@ -103,4 +105,42 @@ async fn a_crash_loses_at_most_what_waited_and_a_graceful_stop_nothing() {
         last_used.as_str().unwrap() > first_use.as_str().unwrap(),
         "{last_used} is not later than {first_use}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_latest_use_is_written_with_the_key_s_counters_within_a_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = create_org(dir.path(), "Acme", None);
+    let root = org["root_key"].as_str().unwrap();
+    // 200 shards, one per 10 ms flush: each key's turn every 2 s.
+    let flags = ["--usage-flush-ms", "10", "--usage-resolution-ms", "2000"];
+    let server = Server::start(dir.path(), &flags);
+    let created = post_json(&server.base, "/v1/keys", Some(root), &json!({"name": "k"})).await;
+    let (id, key) = (
+        created["id"].as_str().unwrap(),
+        created["key"].as_str().unwrap(),
+    );
+    let last_used = || async {
+        get(&server.base, &format!("/v1/keys/{id}"), root).await["last_used_at"].clone()
+    };
+    verify(&server.base, key, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first_use = last_used().await;
+    assert!(first_use.is_string(), "the first use was not written");
+    // Moved by less than the resolution: not due by itself, but written
+    // with the counters when the key's shard comes round.
+    verify(&server.base, key, 1).await;
+    let mut latest = first_use.clone();
+    for _ in 0..50 {
+        latest = last_used().await;
+        if latest != first_use {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        latest.as_str().unwrap() > first_use.as_str().unwrap(),
+        "the latest use was not written within 5 s"
+    );
+    server.terminate();
 }

@@ -1,25 +1,29 @@
 //! Writing behind `last_used_at`, quota consumption and the hourly usage
 //! counters.
 //!
-//! A batch is one transaction of three statements, each taking its rows as
-//! arrays (`UNNEST`): a flush of ten thousand keys is three round trips
-//! and three plans, not twenty thousand of each.
+//! A batch is one transaction of a few statements, each taking its rows as
+//! arrays (`UNNEST`): a flush of ten thousand keys is four round trips and
+//! four plans, not twenty thousand of each.
 //!
-//! Several nodes may flush batches touching the same keys at once. Rows are
-//! sent in key order and each statement locks them in that order (the
-//! subqueries' `ORDER BY`), so two flushes wait for each other instead of
-//! deadlocking.
+//! Several nodes may flush batches touching the same keys at once. The
+//! transaction first locks every key row it will update, in key order
+//! (`SELECT … ORDER BY id FOR NO KEY UPDATE` locks after sorting), and
+//! inserts counters in key order, so two flushes wait for each other
+//! instead of deadlocking. (An `UPDATE … FROM` locks rows in the order its
+//! join yields them, which a hash join does not keep.)
 
 use super::rows::{count, micros};
 use crate::backend;
 use keyward_core::store::StoreError;
 use keyward_core::usage::UsageBatch;
 use sqlx::PgPool;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+const LOCK: &str = "SELECT 1 FROM api_keys WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
 const LAST_USED: &str = "UPDATE api_keys AS k
      SET last_used_at = GREATEST(COALESCE(k.last_used_at, 0), u.at)
-     FROM (SELECT * FROM UNNEST($1::text[], $2::int8[]) AS u(id, at) ORDER BY id) AS u
+     FROM UNNEST($1::text[], $2::int8[]) AS u(id, at)
      WHERE k.id = u.id";
 
 // Add to the stored count when it counts the same period; start a later
@@ -33,7 +37,7 @@ const QUOTA_USED: &str = "UPDATE api_keys AS k SET
          quota_period_start = CASE
              WHEN u.start IS NULL OR k.quota_period_start IS NULL OR k.quota_period_start < u.start THEN u.start
              ELSE k.quota_period_start END
-     FROM (SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS u(id, start, n) ORDER BY id) AS u
+     FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS u(id, start, n)
      WHERE k.id = u.id";
 
 const COUNT: &str = "INSERT INTO key_usage (org_id, key_id, hour, code, count)
@@ -67,6 +71,14 @@ pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), Stor
     }
 
     let mut tx = pool.begin().await.map_err(backend)?;
+    let rows: BTreeSet<&str> = last_used.keys().chain(quotas.keys()).copied().collect();
+    if !rows.is_empty() {
+        sqlx::query(LOCK)
+            .bind(rows.into_iter().collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
     if !last_used.is_empty() {
         let (ids, ats): (Vec<_>, Vec<_>) = last_used.into_iter().unzip();
         sqlx::query(LAST_USED)
