@@ -24,6 +24,8 @@ RATE=${RATE:-100000}
 KEYS=${KEYS:-200000}
 SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-20}
 LOAD_ROUNDS=${LOAD_ROUNDS:-3}
+SECTIONS=${SECTIONS:-1 2}   # which of the two parts to run
+BACKENDS=${BACKENDS:-sqlite postgres}   # in part 2
 WORK=${WORK:-/tmp/keyward-usage-bench}
 PG=postgres://postgres@127.0.0.1:5432
 T=target/release
@@ -72,7 +74,7 @@ stop() {
 postgres_cpu() { # CPU seconds of every PostgreSQL process so far
   local ticks=0 f
   for f in /proc/[0-9]*/stat; do
-    read -r line < "$f" 2>/dev/null || continue
+    { read -r line < "$f"; } 2>/dev/null || continue
     case "$line" in *"(postgres)"*) ;; *) continue ;; esac
     set -- ${line##*) }
     ticks=$((ticks + ${12} + ${13}))
@@ -92,6 +94,7 @@ load() { # <port> <keys-file>; prints "requests/s p99-ms p99.9-ms postgres-cpu-s
     "$(echo "$after - $before" | bc)"
 }
 
+if [[ " $SECTIONS " == *" 1 "* ]]; then
 echo "## 1. Cached verification, 1,000 keys, $CONNS connections, $DURATION rounds"
 echo
 echo "| round | case | requests/s | p99 ms | p99.9 ms | PostgreSQL CPU s |"
@@ -116,10 +119,12 @@ for ((i = 1; i <= ROUNDS; i++)); do
   done
 done
 for c in "${CASES[@]}"; do stop "${PIDS[$c]}"; done
+fi
+[[ " $SECTIONS " == *" 2 "* ]] || exit 0
 
 echo
 echo "## 2. The write-behind at $RATE verifications a second over $KEYS keys, $SECONDS_PER_ROUND s rounds"
-for backend in sqlite postgres; do
+for backend in $BACKENDS; do
   for resolution in 60000 0; do
     echo
     echo "### $backend, --usage-resolution-ms $resolution"

@@ -13,9 +13,10 @@
 #       before, then 100,000 keys repeating
 #   (e) GET /v1/auth
 # Each figure is the median of its rounds, and each ratio compares it with
-# the median of the (a) rounds around it; the last column lists every
-# round's own throughput ratio. The machine is shared with other services
-# whose bursts land on either core, so one round can be off by 10 % or more.
+# the median of the (a) rounds around it; the last two columns list each
+# round's own throughput ratio and p99 ratio. The machine is shared with
+# other services whose bursts land on either core, so one round can be off
+# by 10 % or more.
 # Run by hand (not by CI). Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,20 +83,22 @@ load 18600 bench/wrk/verify.lua "$WORK/data-1000/hot.txt" 3s > /dev/null
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
-echo "| case | requests/s | p99 ms | (a) requests/s | (a) p99 ms | throughput / (a) | p99 / (a) | server RSS MiB | each round / (a) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| case | requests/s | p99 ms | (a) requests/s | (a) p99 ms | throughput / (a) | p99 / (a) | server RSS MiB | each round / (a) | each round's p99 / (a) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
 # row <label> <rss> <case rps…> / <case p99…> / <(a) rps…> / <(a) p99…>
 row() {
   local label=$1 rss=$2; shift 2
   local lists; lists=$(echo "$*" | tr '/' '\n')
   local rps p99 arps ap99
   read -r rps p99 arps ap99 < <(echo "$lists" | while read -r l; do echo "$l" | median; done | paste -sd' ')
-  local rounds="" r=($(echo "$lists" | sed -n 1p)) a=($(echo "$lists" | sed -n 3p)) i
+  local rounds="" tails="" r=($(echo "$lists" | sed -n 1p)) a=($(echo "$lists" | sed -n 3p)) i
+  local p=($(echo "$lists" | sed -n 2p)) ap=($(echo "$lists" | sed -n 4p))
   for i in "${!r[@]}"; do
     rounds+=$(printf '%.2f ' "$(echo "${r[$i]} / ((${a[$i]} + ${a[$((i + 1))]:-${a[$i]}}) / 2)" | bc -l)")
+    tails+=$(printf '%.2f ' "$(echo "${p[$i]} / ((${ap[$i]} + ${ap[$((i + 1))]:-${ap[$i]}}) / 2)" | bc -l)")
   done
-  printf '| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s | %s|\n' "$label" "$rps" "$p99" "$arps" "$ap99" \
-    "$(echo "$rps / $arps" | bc -l)" "$(echo "$p99 / $ap99" | bc -l)" "$rss" "$rounds"
+  printf '| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s | %s| %s|\n' "$label" "$rps" "$p99" "$arps" "$ap99" \
+    "$(echo "$rps / $arps" | bc -l)" "$(echo "$p99 / $ap99" | bc -l)" "$rss" "$rounds" "$tails"
 }
 # measure <label> <port> <pid> <lua> <keys-file>: rounds interleaved with (a)
 measure() {

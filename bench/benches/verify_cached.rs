@@ -33,6 +33,7 @@ fn verify_cached(c: &mut Criterion) {
             store.as_ref(),
             &master_key,
             &SystemClock,
+            "keyward bench",
             "Bench",
             "b@example.com",
             None,

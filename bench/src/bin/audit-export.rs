@@ -79,6 +79,7 @@ async fn seed(dir: &std::path::Path, events: u64) -> anyhow::Result<(OrgId, Stri
         store.as_ref(),
         &master_key,
         &SystemClock,
+        "keyward bench",
         "Bench",
         "bench@example.com",
         Some(password),

@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         store.as_ref(),
         &master_key,
         &SystemClock,
+        "keyward bench",
         "Bench",
         "bench@example.com",
         Some(password),

@@ -96,19 +96,26 @@ impl Principal {
 
     /// Fails with 403 unless the caller holds `needed` (`keys:write`, …).
     pub fn require(&self, needed: &str) -> Result<(), ApiError> {
-        if self.holds(needed) {
-            Ok(())
-        } else {
-            Err(ApiError::missing_scope(needed))
-        }
+        self.require_any(&[needed])
     }
 
-    /// Fails with 403 unless the caller holds one of `needed`.
+    /// Fails with 403 unless the caller holds one of `needed`. A member is
+    /// told what their role may not do; a root key, the scope it lacks.
     pub fn require_any(&self, needed: &[&str]) -> Result<(), ApiError> {
-        match needed.iter().find(|n| self.holds(n)) {
-            Some(_) => Ok(()),
-            None => Err(ApiError::missing_scope(&needed.join("` or `"))),
+        if needed.iter().any(|n| self.holds(n)) {
+            return Ok(());
         }
+        Err(match (self.role, needed.first()) {
+            (Some(role), Some(first)) => ApiError::Forbidden {
+                code: "insufficient_scope",
+                detail: format!(
+                    "Your role ({}) may not {}.",
+                    role.as_str(),
+                    what_scope_allows(first)
+                ),
+            },
+            _ => ApiError::missing_scope(&needed.join("` or `")),
+        })
     }
 
     /// Fails with 403 unless this caller holds every one of `scopes`: a root
@@ -206,6 +213,20 @@ where
             }
             _ => Err(ApiError::Unauthorized),
         }
+    }
+}
+
+/// What a management scope allows, as a refusal names it to a member.
+fn what_scope_allows(scope: &str) -> &'static str {
+    match scope {
+        "keys:read" => "see these keys",
+        "keys:write" => "create, change, archive or delete keys",
+        "keys:revoke" => "revoke keys",
+        "members:write" => "manage members and teams",
+        "projects:write" => "manage projects",
+        "audit:read" => "read the audit log",
+        "org:admin" => "manage the organization's root keys, settings and webhooks",
+        _ => "do this",
     }
 }
 

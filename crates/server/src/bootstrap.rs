@@ -39,11 +39,13 @@ pub struct CreatedOrganization {
     pub root_key_id: KeyId,
 }
 
-/// Creates an organization owned by `owner_email`.
+/// Creates an organization owned by `owner_email`; the audit log names
+/// `via` (`keyward org create`, the setup link) as the one who did.
 pub async fn create_organization(
     store: &dyn Store,
     master_key: &MasterKey,
     clock: &dyn Clock,
+    via: &str,
     name: &str,
     owner_email: &str,
     owner_password: Option<SecretString>,
@@ -131,7 +133,7 @@ pub async fn create_organization(
         sealed_shared_secret,
     };
     store
-        .create_organization(&new, &AuditContext::system("keyward org create", now))
+        .create_organization(&new, &AuditContext::system(via, now))
         .await?;
     Ok(CreatedOrganization {
         org_id: new.org.id,

@@ -21,6 +21,7 @@ pub async fn create(
         store.as_ref(),
         &master_key,
         &SystemClock,
+        "keyward org create",
         name,
         owner_email,
         password,

@@ -120,11 +120,27 @@ impl Browser {
     /// The text of `css`, waiting (a little) for a page still loading.
     /// Clicks `css` (a submit button, a link) and waits for the next page.
     pub async fn submit(&self, css: &str) {
+        self.mark_page().await;
+        self.click(css).await;
+        self.wait_for_next_page(css).await;
+    }
+
+    /// Chooses `value` in the select `css`, whose script loads another
+    /// page, and waits for it.
+    pub async fn choose_and_wait(&self, css: &str, value: &str) {
+        self.mark_page().await;
+        self.select(css, value).await;
+        self.wait_for_next_page(css).await;
+    }
+
+    async fn mark_page(&self) {
         self.client
             .execute("window.__keywardOldPage = true;", vec![])
             .await
             .unwrap();
-        self.click(css).await;
+    }
+
+    async fn wait_for_next_page(&self, css: &str) {
         let started = Instant::now();
         loop {
             let loaded = self
@@ -139,7 +155,7 @@ impl Browser {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
-                "clicking {css} led to no new page"
+                "using {css} led to no new page"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -163,7 +163,12 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     };
     let dir = tempfile::tempdir().unwrap();
     // Webhook endpoints on this machine are allowed (the one below is).
-    let server = Server::start(dir.path(), &["--webhook-allow-private"]);
+    // Usage written at every flush, so that the key's chart has its bars
+    // a second after the verifications.
+    let server = Server::start(
+        dir.path(),
+        &["--webhook-allow-private", "--usage-resolution-ms", "0"],
+    );
     let base = server.base.clone();
     let http = reqwest::Client::new();
 
@@ -176,9 +181,17 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     browser.fill("#password", OWNER_PASSWORD).await;
     browser.fill("#password_again", OWNER_PASSWORD).await;
     browser.submit("main form button[type=submit]").await;
-    // The first root key is shown once.
+    // The first root key is shown once, explained as an organization-wide
+    // `*` key.
     let root_key = browser.text("#new-key").await;
     assert!(root_key.starts_with("kwroot_sk_"), "{root_key}");
+    assert!(
+        browser
+            .page()
+            .await
+            .contains("first root key has the scope *"),
+        "the first root key is not explained"
+    );
     // The link worked once.
     browser.goto(&link).await;
     assert!(browser.page().await.contains("not valid"));
@@ -200,9 +213,16 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     browser.screenshot("projects").await;
 
     // A key with Partial access: two APIs of three, expiring in 90 days.
-    browser
-        .goto(&format!("{base}/keys/new?project_id={project_id}"))
-        .await;
+    // Choosing its project loads that project's APIs, keeping the name.
+    browser.goto(&format!("{base}/keys/new")).await;
+    browser.fill("#name", "Checkout").await;
+    assert!(!browser.has("input[name=apis][value=segmentation]").await);
+    browser.choose_and_wait("#project_id", &project_id).await;
+    assert_eq!(
+        browser.path().await,
+        format!("/keys/new?project_id={project_id}&name=Checkout")
+    );
+    assert!(browser.has("input[name=apis][value=segmentation]").await);
     browser.fill("#name", "Checkout").await;
     browser.fill("#description", "Payments service").await;
     browser.click("input[name=apis][value=segmentation]").await;
@@ -253,7 +273,16 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     assert_eq!(browser.path().await, format!("/keys/{key_id}?done=updated"));
     assert_eq!(browser.text("h1").await, "Checkout v2");
 
-    // Regenerate with a grace period: both secrets work for now.
+    // Regenerate, behind a confirmation that names the key, with a grace
+    // period: both secrets work for now.
+    browser.submit("a[href$='/regenerate']").await;
+    assert_eq!(browser.text("h1").await, "Regenerate “Checkout v2”?");
+    assert!(
+        browser
+            .has(&format!("main form a[href='/keys/{key_id}']"))
+            .await,
+        "Cancel"
+    );
     browser.select("#grace", "3600").await;
     browser
         .submit("form[action$='/regenerate'] button[type=submit]")
@@ -305,6 +334,9 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     ] {
         assert!(events.contains(action), "{action} missing:\n{events}");
     }
+    // The organization made through the setup link is attributed to it.
+    assert!(events.contains("keyward setup link"), "{events}");
+    assert!(!events.contains("keyward org create"), "{events}");
     browser.screenshot("audit").await;
     browser.select("#action", "delete").await;
     browser.submit("form.filters button[type=submit]").await;
@@ -468,8 +500,8 @@ async fn members_see_their_own_keys_and_analytics_cannot_revoke() {
     assert!(browser.page().await.contains("does not allow"));
     sign_out(&browser).await;
 
-    // `analytics` sees every key but may not revoke, and the server refuses
-    // even when the form is reached directly.
+    // `analytics` sees every key but may not revoke: the confirmation page,
+    // reached directly, says so.
     first_sign_in(
         &browser,
         &base,
@@ -498,13 +530,15 @@ async fn members_see_their_own_keys_and_analytics_cannot_revoke() {
     browser
         .goto(&format!("{base}/keys/{mia_key_id}/revoke"))
         .await;
-    browser.fill("#confirm_name", "Mia's key").await;
-    browser.submit("main form button[type=submit]").await;
     assert!(
-        browser.page().await.contains("does not allow"),
+        browser
+            .page()
+            .await
+            .contains("Your role (analytics) may not revoke keys."),
         "{}",
         browser.page().await
     );
+    assert!(!browser.has("#confirm_name").await);
     let http = reqwest::Client::new();
     assert_eq!(verify(&http, &base, &mia_key, &[]).await["code"], "VALID");
     sign_out(&browser).await;
@@ -530,7 +564,7 @@ async fn members_see_their_own_keys_and_analytics_cannot_revoke() {
         browser
             .page()
             .await
-            .contains("1 of their keys were disabled")
+            .contains("1 of their keys was disabled")
     );
     assert_eq!(
         verify(&http, &base, &mia_key, &[]).await["code"],

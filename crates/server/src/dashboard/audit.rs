@@ -142,6 +142,12 @@ pub async fn audit(
             error = Some(format!("{label}: not a date such as 2030-01-31."));
         }
     }
+    let day = |date: &Option<String>| date.as_deref().and_then(forms::day_start);
+    if let (Some(from), Some(to)) = (day(&f.from), day(&f.to))
+        && from > to
+    {
+        error = Some("From is after To, so no event can match: swap the two dates.".to_owned());
+    }
     let cursor = query(&[("cursor", f.cursor.clone())]);
     let page = match api
         .get::<Page<AuditEvent>>(&format!("/v1/audit?limit=50&{filters}&{cursor}"))

@@ -16,6 +16,7 @@ mod audit;
 pub mod chart;
 mod client;
 mod deliveries;
+mod flash;
 mod forms;
 mod keys;
 mod people;
@@ -73,7 +74,10 @@ pub fn router() -> Router<AppState> {
             "/keys/{id}/edit",
             get(keys::edit::edit_form).post(keys::edit::update),
         )
-        .route("/keys/{id}/regenerate", post(keys::actions::regenerate))
+        .route(
+            "/keys/{id}/regenerate",
+            get(keys::actions::regenerate_form).post(keys::actions::regenerate),
+        )
         .route("/keys/{id}/enable", post(keys::actions::enable))
         .route("/keys/{id}/disable", post(keys::actions::disable))
         .route(
@@ -100,7 +104,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/shared-secret",
-            get(shared_secret::shared_secret).post(shared_secret::shared_secret_action),
+            get(shared_secret::shared_secret).post(shared_secret::reveal),
+        )
+        .route(
+            "/shared-secret/rotate",
+            get(shared_secret::rotate_form).post(shared_secret::rotate),
         )
         .route(
             "/webhooks",
@@ -124,14 +132,20 @@ pub fn router() -> Router<AppState> {
         .route("/policy", get(policy::policy).post(policy::update_policy))
         .route("/members", get(people::members).post(people::add_member))
         .route("/members/{id}", post(people::update_member))
-        .route("/members/{id}/reset-password", post(people::reset_password))
+        .route(
+            "/members/{id}/reset-password",
+            get(people::reset_password_form).post(people::reset_password),
+        )
         .route(
             "/members/{id}/remove",
             get(people::remove_form).post(people::remove_member),
         )
         .route("/teams", get(people::teams).post(people::create_team))
         .route("/teams/{id}", post(people::update_team))
-        .route("/teams/{id}/delete", post(people::delete_team))
+        .route(
+            "/teams/{id}/delete",
+            get(people::delete_team_form).post(people::delete_team),
+        )
         .layer(axum::middleware::from_fn(same_origin))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

@@ -3,6 +3,7 @@
 //! and put them in teams.
 
 use super::client::Api;
+use super::flash::{self, Flash};
 use super::forms::{self, Choice, time};
 use super::{Nav, Signed, error_page, failure_page, render};
 use crate::api::members::{CreatedMember, MemberView, RemovedMember};
@@ -72,7 +73,13 @@ fn notice(done: Option<&str>) -> Option<String> {
     let text = match done? {
         "updated" => "The member was saved.".to_owned(),
         "removed" => "The member was removed.".to_owned(),
-        other => match other.strip_prefix("removed-") {
+        "added" => "The member was added.".to_owned(),
+        "password_reset" => "The member's password was reset.".to_owned(),
+        other => match other
+            .strip_prefix("removed-")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            Some(1) => "The member was removed; 1 of their keys was disabled.".to_owned(),
             Some(n) => format!("The member was removed; {n} of their keys were disabled."),
             None => return None,
         },
@@ -160,13 +167,40 @@ pub async fn members(
     signed: Signed,
     Query(q): Query<Notice>,
 ) -> Response {
+    // Only the page an addition or a reset redirected to takes the
+    // temporary password; reloaded, it shows nothing.
+    let created = match q.done.as_deref() {
+        Some("added" | "password_reset") => match flash::take(&state, &signed.0.token).await {
+            Ok(Some(Flash::TemporaryPassword { email, password })) => Some((email, password)),
+            Ok(_) => None,
+            Err(error) => return error.into_response(),
+        },
+        _ => None,
+    };
     let view = MembersView {
         input: MemberForm::default(),
-        created: None,
+        created,
         errors: Vec::new(),
         notice: notice(q.done.as_deref()),
     };
     members_page(&state, &signed, view).await
+}
+
+/// Shows a member's temporary password once, on `/members?done=<done>`.
+async fn show_password_once(
+    state: &AppState,
+    signed: &Signed,
+    created: CreatedMember,
+    done: &str,
+) -> Result<Response, Response> {
+    let flash = Flash::TemporaryPassword {
+        email: created.member.email,
+        password: created.temporary_password,
+    };
+    flash::leave(state, &signed.0.token, &flash)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(Redirect::to(&format!("/members?done={done}")).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,17 +226,7 @@ pub async fn add_member(
         .send::<CreatedMember>(Method::POST, "/v1/members", &body)
         .await
     {
-        // Shown in this answer only (and `no-store`): reloading asks to send
-        // the form again, which fails on the now taken email.
-        Ok(created) => {
-            let view = MembersView {
-                input: MemberForm::default(),
-                created: Some((created.member.email, created.temporary_password)),
-                errors: Vec::new(),
-                notice: None,
-            };
-            Ok(members_page(&state, &signed, view).await)
-        }
+        Ok(created) => show_password_once(&state, &signed, created, "added").await,
         Err(failure) if failure.is_form_error() => {
             let view = MembersView {
                 input,
@@ -253,36 +277,33 @@ pub async fn reset_password(
         .send::<CreatedMember>(Method::POST, &uri, &json!({}))
         .await
     {
-        // Shown in this answer only, as for a new member.
-        Ok(reset) => {
-            let view = MembersView {
-                input: MemberForm::default(),
-                created: Some((reset.member.email, reset.temporary_password)),
-                errors: Vec::new(),
-                notice: None,
-            };
-            Ok(members_page(&state, &signed, view).await)
-        }
+        Ok(reset) => show_password_once(&state, &signed, reset, "password_reset").await,
         Err(failure) => Err(failure_page(Some(signed.nav("members")), &failure)),
     }
 }
 
+/// The confirmation page of removing a member, resetting their password
+/// or deleting a team.
 #[derive(Template)]
-#[template(path = "member_remove.html")]
-struct RemovePage {
+#[template(path = "people_confirm.html")]
+struct ConfirmPage {
     nav: Option<Nav>,
     title: String,
-    id: String,
-    email: String,
+    explanation: String,
+    action: String,
+    button: String,
+    /// Where Cancel goes.
+    cancel: &'static str,
 }
 
-pub async fn remove_form(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(id): Path<String>,
+async fn confirm_page(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    page: impl FnOnce(MemberView) -> ConfirmPage,
 ) -> Response {
     let nav = signed.nav("members");
-    let api = Api::new(&state, signed.principal());
+    let api = Api::new(state, signed.principal());
     let members = match api.get::<Page<MemberView>>("/v1/members").await {
         Ok(p) => p.data,
         Err(failure) => return failure_page(Some(nav), &failure),
@@ -290,12 +311,50 @@ pub async fn remove_form(
     let Some(member) = members.into_iter().find(|m| m.id == id) else {
         return error_page(Some(nav), StatusCode::NOT_FOUND, "There is no such member.");
     };
-    render(&RemovePage {
-        title: format!("Remove {}?", member.email),
-        id: member.id,
-        email: member.email,
-        nav: Some(nav),
+    let mut page = page(member);
+    page.nav = Some(nav);
+    render(&page)
+}
+
+pub async fn reset_password_form(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    confirm_page(&state, &signed, &id, |member| ConfirmPage {
+        nav: None,
+        title: format!("Reset the password of {}?", member.email),
+        explanation: format!(
+            "{}'s password is replaced by a temporary one, shown to you once. They can no \
+             longer sign in with their current password and must choose a new one at their \
+             next sign-in.",
+            member.email
+        ),
+        action: format!("/members/{}/reset-password", member.id),
+        button: format!("Reset the password of {}", member.email),
+        cancel: "/members",
     })
+    .await
+}
+
+pub async fn remove_form(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    confirm_page(&state, &signed, &id, |member| ConfirmPage {
+        nav: None,
+        title: format!("Remove {}?", member.email),
+        explanation: format!(
+            "{} will no longer be able to sign in. The keys they created are disabled, not \
+             deleted; the audit log names them.",
+            member.email
+        ),
+        action: format!("/members/{}/remove", member.id),
+        button: format!("Remove {}", member.email),
+        cancel: "/members",
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -449,6 +508,37 @@ pub async fn update_team(
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
     }
+}
+
+pub async fn delete_team_form(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let nav = signed.nav("teams");
+    let api = Api::new(&state, signed.principal());
+    let teams = match api.get::<Page<TeamView>>("/v1/teams").await {
+        Ok(p) => p.data,
+        Err(failure) => return failure_page(Some(nav), &failure),
+    };
+    let Some(team) = teams.into_iter().find(|t| t.id == id) else {
+        return error_page(Some(nav), StatusCode::NOT_FOUND, "There is no such team.");
+    };
+    let members = match team.members.len() {
+        1 => "Its 1 member stays".to_owned(),
+        n => format!("Its {n} members stay"),
+    };
+    render(&ConfirmPage {
+        title: format!("Delete the team {}?", team.name),
+        explanation: format!(
+            "{members} in the organization, with their roles and keys. Audit events keep the \
+             team's name, but the audit log can no longer be filtered by it."
+        ),
+        action: format!("/teams/{}/delete", team.id),
+        button: format!("Delete {}", team.name),
+        cancel: "/teams",
+        nav: Some(nav),
+    })
 }
 
 pub async fn delete_team(

@@ -97,7 +97,7 @@ async fn root_keys_page(
         rows: keys
             .into_iter()
             .map(|k| RootKeyRow {
-                status: forms::wire_name(k.status),
+                status: super::keys::status_label(&k),
                 id: k.id,
                 name: k.name,
                 hint: k.hint,

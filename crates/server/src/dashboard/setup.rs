@@ -155,6 +155,7 @@ pub async fn submit(
         state.store.as_ref(),
         &state.master_key,
         state.clock.as_ref(),
+        "keyward setup link",
         &input.org_name,
         &input.email,
         Some(SecretString::from(input.password.clone())),

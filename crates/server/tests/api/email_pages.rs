@@ -149,6 +149,14 @@ async fn members_turn_notice_emails_off_and_on_on_their_password_page() {
     let key = app.create_key(json!({"name": "quiet"})).await;
     let (status, _) = app.post("/v1/leaks", json!({"key": key["key"]})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // The notice is dispatched (here, rather than by the worker's next
+    // round, which could come after the member opts back in) while the
+    // member is opted out: nothing is queued for them.
+    app.state
+        .store
+        .dispatch_notices(None, app.state.clock.now())
+        .await
+        .unwrap();
     let response = submit(
         &app,
         &session,

@@ -132,6 +132,7 @@ impl TestApp {
             self.state.store.as_ref(),
             &self.state.master_key,
             self.clock.as_ref(),
+            "keyward org create",
             name,
             &format!("owner@{}.example", name.to_lowercase()),
             Some(SecretString::from(

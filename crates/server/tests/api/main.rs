@@ -12,6 +12,7 @@ mod backend {
 mod admin_pages;
 mod audit;
 mod conformance;
+mod dashboard_forms;
 mod email;
 mod email_pages;
 mod errors;

@@ -77,6 +77,7 @@ async fn keys_nobody_stored_are_not_looked_up_and_new_keys_are_found_at_once() {
         elsewhere.as_ref(),
         &app.state.master_key,
         app.clock.as_ref(),
+        "keyward org create",
         "Elsewhere",
         "owner@elsewhere.example",
         Some(secrecy::SecretString::from(

@@ -15,6 +15,8 @@ mod admin_pages;
 mod audit;
 #[path = "../api/conformance.rs"]
 mod conformance;
+#[path = "../api/dashboard_forms.rs"]
+mod dashboard_forms;
 #[path = "../api/email.rs"]
 mod email;
 #[path = "../api/email_pages.rs"]

@@ -7,7 +7,7 @@ use crate::api::key_actions::RegenerateKey;
 use crate::api::views::KeyView;
 use crate::dashboard::client::Api;
 use crate::dashboard::forms;
-use crate::dashboard::{Nav, Signed, failure_page, render};
+use crate::dashboard::{Nav, Signed, error_page, failure_page, render};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -37,8 +37,46 @@ pub async fn regenerate(
     };
     let uri = format!("/v1/keys/{}/regenerate", forms::encode(&id));
     match api.send::<KeyView>(Method::POST, &uri, &body).await {
-        Ok(view) => one_time_redirect(&state, &signed, &view).await,
+        Ok(view) => one_time_redirect(&state, &signed, &view, "regenerated").await,
         Err(failure) => Err(failure_page(Some(signed.nav("keys")), &failure)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "key_regenerate.html")]
+struct RegeneratePage {
+    nav: Option<Nav>,
+    title: String,
+    id: String,
+    name: String,
+    /// A leaked secret may not keep working: only "at once" is offered.
+    leaked: bool,
+}
+
+/// Regenerating is confirmed on a page of its own, which names the key and
+/// says what happens to the old secret.
+pub async fn regenerate_form(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let nav = signed.nav("keys");
+    if let Err(refused) = allowed(&signed, &nav, nav.write_keys, "regenerate keys") {
+        return refused;
+    }
+    let api = Api::new(&state, signed.principal());
+    match api
+        .get::<KeyView>(&format!("/v1/keys/{}", forms::encode(&id)))
+        .await
+    {
+        Ok(key) => render(&RegeneratePage {
+            title: format!("Regenerate “{}”?", key.name),
+            leaked: key.leaked_at.is_some(),
+            id: key.id,
+            name: key.name,
+            nav: Some(nav),
+        }),
+        Err(failure) => failure_page(Some(nav), &failure),
     }
 }
 
@@ -94,6 +132,24 @@ struct ConfirmPage {
     explanation: String,
     with_reason: bool,
     error: Option<String>,
+    /// Where Cancel goes: the key's page.
+    cancel: String,
+}
+
+/// A confirmation page only for those who may confirm it: anyone else is
+/// told what their role may not do.
+fn allowed(signed: &Signed, nav: &Nav, may: bool, what: &str) -> Result<(), Response> {
+    if may {
+        return Ok(());
+    }
+    Err(error_page(
+        Some(nav.clone()),
+        StatusCode::FORBIDDEN,
+        &format!(
+            "Your role ({}) may not {what}.",
+            signed.0.member.role.as_str()
+        ),
+    ))
 }
 
 async fn confirm_page(
@@ -104,6 +160,14 @@ async fn confirm_page(
     error: Option<String>,
 ) -> Response {
     let nav = signed.nav("keys");
+    let may = if verb == "revoke" {
+        allowed(signed, &nav, nav.revoke_keys, "revoke keys")
+    } else {
+        allowed(signed, &nav, nav.write_keys, "archive keys")
+    };
+    if let Err(refused) = may {
+        return refused;
+    }
     let api = Api::new(state, signed.principal());
     let key: KeyView = match api.get(&format!("/v1/keys/{}", forms::encode(id))).await {
         Ok(key) => key,
@@ -131,6 +195,7 @@ async fn confirm_page(
             key.name
         ),
         action: format!("/keys/{}/{verb}", key.id),
+        cancel: format!("/keys/{}", key.id),
         verb: verb.to_owned(),
         name: key.name.clone(),
         explanation: explanation.to_owned(),

@@ -21,6 +21,11 @@ use serde_json::{Value, json};
 pub struct NewQuery {
     #[serde(default)]
     project_id: Option<String>,
+    /// Carried over when the script reloads the form for another project.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
 }
 
 pub async fn new_form(
@@ -49,6 +54,8 @@ pub async fn new_form(
         );
     };
     let input = KeyInput {
+        name: q.name,
+        description: q.description,
         key_type: "secret".to_owned(),
         access: "admin".to_owned(),
         apis: project.apis.clone(),
@@ -118,20 +125,36 @@ pub async fn create(
             "There is no such project.",
         ));
     };
-    let again = |input: KeyInput, errors: Vec<String>| {
-        let mut page = KeyFormPage::new(
+    let form = |input: KeyInput| {
+        KeyFormPage::new(
             nav.clone(),
             true,
             "/keys/new".to_owned(),
             &projects,
             &project,
             input,
-        );
+        )
+    };
+    let again = |input: KeyInput, errors: Vec<String>| {
+        let mut page = form(input);
         page.errors = errors;
         let mut response = render(&page);
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         response
     };
+    // Another project than the one whose APIs were shown (chosen without
+    // the script): show that one's catalog, keeping what was typed.
+    if input.catalog_project != project.id {
+        let mut page = form(KeyInput {
+            apis: project.apis.clone(),
+            ..input
+        });
+        page.note = Some(format!(
+            "The key will be made in {}: check its APIs below, then create it.",
+            project.name
+        ));
+        return Ok(render(&page));
+    }
     let mut body = match key_body(&input, &project.apis, state.clock.now()) {
         Ok(body) => body,
         Err(errors) => return Err(again(input, errors)),
@@ -149,5 +172,5 @@ pub async fn create(
         }
         Err(failure) => return Err(failure_page(Some(nav), &failure)),
     };
-    one_time_redirect(&state, &signed, &created).await
+    one_time_redirect(&state, &signed, &created, "created").await
 }

@@ -55,6 +55,7 @@ pub async fn edit_form(
         project,
         input,
     );
+    page.title = format!("Edit “{}”", key.name);
     page.note = note;
     page.scopes_editable = !project.management;
     render(&page)
@@ -79,7 +80,10 @@ fn initial_input(key: &KeyView, catalog: &[String]) -> (KeyInput, Option<String>
         .to_owned(),
         expiry_date: key
             .expires_at
-            .map(|t| (t - Duration::days(1)).format("%Y-%m-%d").to_string())
+            // The day holding the key's last moment: an expiry at the end
+            // of a day (as the form sets it, or at midnight as the API
+            // may) shows as that day.
+            .map(|t| (t - Duration::seconds(1)).format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
         trusted_origins: key.trusted_origins.join("\n"),
         allowed_ips: key.allowed_ips.join("\n"),
@@ -205,6 +209,7 @@ pub async fn update(
             &project,
             input,
         );
+        page.title = format!("Edit “{}”", key.name);
         page.scopes_editable = !project.management;
         page.errors = errors;
         let mut response = render(&page);

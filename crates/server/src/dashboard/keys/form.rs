@@ -4,7 +4,7 @@
 
 use crate::api::views::ProjectView;
 use crate::dashboard::Nav;
-use crate::dashboard::forms::{self, Choice, choices};
+use crate::dashboard::forms::{Choice, choices};
 use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -22,6 +22,11 @@ pub struct KeyInput {
     pub(super) csrf: String,
     #[serde(default)]
     pub(super) project_id: String,
+    /// The project whose API catalog the form showed: a key is created
+    /// only in that project, so that choosing another one and submitting
+    /// shows that one's catalog first instead.
+    #[serde(default)]
+    pub(super) catalog_project: String,
     #[serde(default)]
     pub(super) name: String,
     #[serde(default)]
@@ -46,7 +51,7 @@ pub struct KeyInput {
 #[template(path = "key_form.html")]
 pub(super) struct KeyFormPage {
     nav: Option<Nav>,
-    title: String,
+    pub(super) title: String,
     action: String,
     creating: bool,
     project_id: String,
@@ -133,6 +138,12 @@ impl KeyFormPage {
 /// every API is chosen, else `<api>:*` or `<api>:read` for each.
 pub(super) fn access_body(input: &KeyInput, catalog: &[String]) -> Result<(Value, Value), String> {
     let readonly = input.access == "readonly";
+    // A box the page did not offer (a tampered form) is refused, not dropped.
+    if let Some(unknown) = input.apis.iter().find(|a| !catalog.contains(a)) {
+        return Err(format!(
+            "APIs: “{unknown}” is not in this project's API catalog."
+        ));
+    }
     let chosen: Vec<&String> = catalog.iter().filter(|a| input.apis.contains(a)).collect();
     if chosen.len() == catalog.len() {
         let role = if readonly { "readonly" } else { "admin" };
@@ -149,9 +160,11 @@ pub(super) fn access_body(input: &KeyInput, catalog: &[String]) -> Result<(Value
 pub(super) fn expiry_body(input: &KeyInput, now: DateTime<Utc>) -> Result<Value, String> {
     match input.expiry.as_str() {
         "" | "never" => Ok(Value::Null),
-        "date" => forms::day_end(&input.expiry_date)
-            .map(Value::from)
-            .ok_or_else(|| "Expiry date: choose a date.".to_owned()),
+        // The last second of the chosen day, so that the key's page shows
+        // the day the form showed (its end, not the next day's start).
+        "date" => chrono::NaiveDate::parse_from_str(input.expiry_date.trim(), "%Y-%m-%d")
+            .map(|day| Value::from(format!("{day}T23:59:59Z")))
+            .map_err(|_| "Expiry date: choose a date.".to_owned()),
         days => days
             .parse::<i64>()
             .ok()

@@ -26,6 +26,14 @@ fn notice(done: Option<&str>) -> Option<String> {
         "disabled" => "The key was disabled.",
         "revoked" => "The key was revoked. It no longer verifies.",
         "archived" => "The key was archived.",
+        "publishable_created" => {
+            "The publishable key was created. It is meant to be seen in client code, and this \
+             page shows it whenever you need it."
+        }
+        "publishable_regenerated" => {
+            "The publishable key was regenerated. The new key is below; this page shows it \
+             whenever you need it."
+        }
         _ => return None,
     };
     Some(text.to_owned())
@@ -33,13 +41,15 @@ fn notice(done: Option<&str>) -> Option<String> {
 
 fn role_label(role: Role) -> &'static str {
     match role {
-        Role::Admin => "Admin",
+        // As the key form names them.
+        Role::Admin => "Read and write",
         Role::Readonly => "Read only",
         Role::Custom => "Custom",
     }
 }
 
-fn status_label(view: &KeyView) -> String {
+/// A key's status as the pages show it: "Active", "Revoked", ….
+pub(super) fn status_label(view: &KeyView) -> String {
     let name = wire_name(view.status);
     let mut chars = name.chars();
     chars

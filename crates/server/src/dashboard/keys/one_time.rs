@@ -4,6 +4,8 @@
 //! reloading cannot show it again.
 
 use crate::api::views::KeyView;
+use crate::dashboard::flash::{self, Flash};
+use crate::dashboard::forms;
 use crate::dashboard::{Nav, Signed, error_page, render};
 use crate::error::ApiError;
 use crate::session::SessionToken;
@@ -13,21 +15,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::id::KeyId;
-use keyward_core::key_format::FullKey;
-use serde::{Deserialize, Serialize};
-
-/// What the one-time key page shows: sealed in the session until read.
-#[derive(Serialize, Deserialize)]
-struct OneTimeKey {
-    key_id: String,
-    key: String,
-}
-
-fn flash_aad(token: &SessionToken) -> Vec<u8> {
-    let mut aad = b"keyward flash\0".to_vec();
-    aad.extend_from_slice(&token.hash());
-    aad
-}
+use keyward_core::key_format::{FullKey, KeyType, parse};
+use keyward_core::model::MANAGEMENT_PREFIX;
 
 /// Leaves a just-created key for the session's next page, sealed.
 pub async fn leave_key(
@@ -36,34 +25,30 @@ pub async fn leave_key(
     id: &KeyId,
     key: &FullKey,
 ) -> Result<(), ApiError> {
-    let payload = serde_json::to_vec(&OneTimeKey {
+    let flash = Flash::Key {
         key_id: id.to_string(),
         key: key.expose().to_owned(),
-    })
-    .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let sealed = state.master_key.seal(&payload, &flash_aad(token))?;
-    state
-        .store
-        .set_session_flash(&token.hash(), &sealed)
-        .await?;
-    Ok(())
-}
-
-async fn take_key(state: &AppState, token: &SessionToken) -> Result<Option<OneTimeKey>, ApiError> {
-    let Some(sealed) = state.store.take_session_flash(&token.hash()).await? else {
-        return Ok(None);
     };
-    let payload = state.master_key.open(&sealed, &flash_aad(token))?;
-    Ok(serde_json::from_slice(&payload).ok())
+    flash::leave(state, token, &flash).await
 }
 
 /// Seals the new key into the session and sends the browser to the page
-/// that shows it once (so that reloading cannot show it again).
+/// that shows it once (so that reloading cannot show it again). A
+/// publishable key is no secret and stays shown on the key's own page, so
+/// the browser goes there, told what `done` was.
 pub(super) async fn one_time_redirect(
     state: &AppState,
     signed: &Signed,
     created: &KeyView,
+    done: &str,
 ) -> Result<Response, Response> {
+    if created.key_type == KeyType::Publishable {
+        let to = format!(
+            "/keys/{}?done=publishable_{done}",
+            forms::encode(&created.id)
+        );
+        return Ok(Redirect::to(&to).into_response());
+    }
     let (Some(key), Ok(id)) = (created.key.as_deref(), KeyId::parse(&created.id)) else {
         return Err(error_page(
             Some(signed.nav("keys")),
@@ -89,6 +74,8 @@ struct CreatedPage {
     title: String,
     id: String,
     key: Option<String>,
+    /// A root key: it manages the organization through the API.
+    root: bool,
 }
 
 pub async fn created(
@@ -96,8 +83,9 @@ pub async fn created(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    let key = match take_key(&state, &signed.0.token).await {
-        Ok(key) => key.filter(|k| k.key_id == id).map(|k| k.key),
+    let key = match flash::take(&state, &signed.0.token).await {
+        Ok(Some(Flash::Key { key_id, key })) if key_id == id => Some(key),
+        Ok(_) => None,
         Err(error) => return error.into_response(),
     };
     render(&CreatedPage {
@@ -109,6 +97,10 @@ pub async fn created(
         }
         .to_owned(),
         id,
+        root: key
+            .as_deref()
+            .and_then(|k| parse(k).ok())
+            .is_some_and(|k| k.prefix == MANAGEMENT_PREFIX),
         key,
     })
 }

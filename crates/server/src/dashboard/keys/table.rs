@@ -69,6 +69,9 @@ struct KeysPage {
     sorts: Vec<SortLink>,
     next: Option<String>,
     archived: bool,
+    /// Whether any filter narrows the list (an empty list then means "no
+    /// match", not "no keys yet").
+    filtered: bool,
     error: Option<String>,
 }
 
@@ -218,6 +221,9 @@ pub async fn list(
             .next_cursor
             .map(|c| format!("/keys?{}", filters(q.sort.clone(), Some(c)))),
         archived,
+        filtered: [&q.project_id, &q.status, &q.key_type, &q.q]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty())),
         error,
         nav: Some(nav),
     })
