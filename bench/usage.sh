@@ -54,7 +54,7 @@ seed postgres-1000 1000 keyward_bench_1000
 seed sqlite-load "$KEYS"
 seed postgres-load "$KEYS" keyward_bench_load
 
-rm -f "$WORK/pids"
+rm -f "$WORK/pids"; touch "$WORK/pids"
 trap 'xargs -r kill < "$WORK/pids" 2>/dev/null; rm -f "$WORK/pids"' EXIT
 serve() { # <port> <data-dir> [database] [flags…]; prints the pid
   local port=$1 dir=$2 db=${3:-}; shift 3

@@ -105,13 +105,19 @@ impl Principal {
         if needed.iter().any(|n| self.holds(n)) {
             return Ok(());
         }
-        Err(match (self.role, needed.first()) {
-            (Some(role), Some(first)) => ApiError::Forbidden {
+        // The narrowest scope names what was refused: revoking needs
+        // `keys:write` or `keys:revoke`, and it is revoking that was refused.
+        let named = needed
+            .iter()
+            .find(|n| **n == "keys:revoke")
+            .or(needed.first());
+        Err(match (self.role, named) {
+            (Some(role), Some(named)) => ApiError::Forbidden {
                 code: "insufficient_scope",
                 detail: format!(
                     "Your role ({}) may not {}.",
                     role.as_str(),
-                    what_scope_allows(first)
+                    what_scope_allows(named)
                 ),
             },
             _ => ApiError::missing_scope(&needed.join("` or `")),

@@ -45,12 +45,27 @@ pub async fn leave(state: &AppState, token: &SessionToken, flash: &Flash) -> Res
     Ok(())
 }
 
-/// Takes what was left, if anything: it is gone afterwards, whichever page
-/// it was meant for. Call only from the page a redirect named.
-pub async fn take(state: &AppState, token: &SessionToken) -> Result<Option<Flash>, ApiError> {
+/// Takes what was left when it is what `wanted` accepts; anything else
+/// (left for another page, in another tab) is put back for its own page.
+/// Call only from the page a redirect named.
+pub async fn take(
+    state: &AppState,
+    token: &SessionToken,
+    wanted: impl FnOnce(&Flash) -> bool,
+) -> Result<Option<Flash>, ApiError> {
     let Some(sealed) = state.store.take_session_flash(&token.hash()).await? else {
         return Ok(None);
     };
     let payload = state.master_key.open(&sealed, &aad(token))?;
-    Ok(serde_json::from_slice(&payload).ok())
+    match serde_json::from_slice::<Flash>(&payload) {
+        Ok(flash) if wanted(&flash) => Ok(Some(flash)),
+        Ok(_) => {
+            state
+                .store
+                .set_session_flash(&token.hash(), &sealed)
+                .await?;
+            Ok(None)
+        }
+        Err(_) => Ok(None),
+    }
 }

@@ -170,11 +170,18 @@ pub async fn members(
     // Only the page an addition or a reset redirected to takes the
     // temporary password; reloaded, it shows nothing.
     let created = match q.done.as_deref() {
-        Some("added" | "password_reset") => match flash::take(&state, &signed.0.token).await {
-            Ok(Some(Flash::TemporaryPassword { email, password })) => Some((email, password)),
-            Ok(_) => None,
-            Err(error) => return error.into_response(),
-        },
+        // Taken only by those who may see the page.
+        Some("added" | "password_reset") if signed.nav("members").members => {
+            match flash::take(&state, &signed.0.token, |f| {
+                matches!(f, Flash::TemporaryPassword { .. })
+            })
+            .await
+            {
+                Ok(Some(Flash::TemporaryPassword { email, password })) => Some((email, password)),
+                Ok(_) => None,
+                Err(error) => return error.into_response(),
+            }
+        }
         _ => None,
     };
     let view = MembersView {

@@ -73,7 +73,11 @@ pub async fn shared_secret(
     };
     // Only the page a reveal or rotation redirected to takes the secret.
     let secret = match message {
-        Some(_) => match flash::take(&state, &signed.0.token).await {
+        Some(_) => match flash::take(&state, &signed.0.token, |f| {
+            matches!(f, Flash::SharedSecret { .. })
+        })
+        .await
+        {
             Ok(Some(Flash::SharedSecret { secret, rotated_at })) => Some((secret, rotated_at)),
             Ok(_) => None,
             Err(error) => return Err(error.into_response()),

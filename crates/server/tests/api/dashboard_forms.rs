@@ -436,10 +436,10 @@ async fn an_audit_period_that_ends_before_it_starts_is_pointed_out() {
 async fn a_key_is_made_only_in_the_project_whose_apis_were_shown() {
     let app = spawn_app().await;
     let session = app.sign_in(OWNER, OWNER_PASSWORD).await;
+    let first = default_project(&app).await;
     let shop = app.create_project("Shop", "shop", &["data", "push"]).await;
     let shop = shop["id"].as_str().unwrap();
     // The form showing the default project's catalog.
-    let first = default_project(&app).await;
     let form = page(&app, &session, &format!("/keys/new?project_id={first}")).await;
     assert!(form.contains("name=\"catalog_project\""), "{form}");
     let default = form
@@ -519,4 +519,17 @@ async fn a_key_is_made_only_in_the_project_whose_apis_were_shown() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = response.text().await.unwrap();
     assert!(text.contains("“billing” is not in this project"), "{text}");
+}
+
+#[tokio::test]
+async fn a_value_shown_once_waits_for_its_own_page() {
+    let app = spawn_app().await;
+    let session = app.sign_in(OWNER, OWNER_PASSWORD).await;
+    let created = create_key(&app, &session, "server", "secret").await;
+    // Another page that shows a value once, opened first (another tab):
+    // it has nothing to show and leaves the key for its page.
+    let other = page(&app, &session, "/shared-secret?done=revealed").await;
+    assert!(!other.contains("id=\"shared-secret\""));
+    let shown = page(&app, &session, &created).await;
+    assert!(shown.contains("id=\"new-key\""), "{shown}");
 }

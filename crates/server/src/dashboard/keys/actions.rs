@@ -51,6 +51,8 @@ struct RegeneratePage {
     name: String,
     /// A leaked secret may not keep working: only "at once" is offered.
     leaked: bool,
+    /// A publishable key stays shown on its page; a secret one is shown once.
+    publishable: bool,
 }
 
 /// Regenerating is confirmed on a page of its own, which names the key and
@@ -72,6 +74,7 @@ pub async fn regenerate_form(
         Ok(key) => render(&RegeneratePage {
             title: format!("Regenerate “{}”?", key.name),
             leaked: key.leaked_at.is_some(),
+            publishable: key.key_type == keyward_core::key_format::KeyType::Publishable,
             id: key.id,
             name: key.name,
             nav: Some(nav),

@@ -83,8 +83,9 @@ pub async fn created(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    let key = match flash::take(&state, &signed.0.token).await {
-        Ok(Some(Flash::Key { key_id, key })) if key_id == id => Some(key),
+    let for_this_key = |f: &Flash| matches!(f, Flash::Key { key_id, .. } if *key_id == id);
+    let key = match flash::take(&state, &signed.0.token, for_this_key).await {
+        Ok(Some(Flash::Key { key, .. })) => Some(key),
         Ok(_) => None,
         Err(error) => return error.into_response(),
     };
