@@ -17,8 +17,19 @@ pub struct Server {
 impl Server {
     /// Starts `binary serve` on `port` over `data_dir` and waits for `/readyz`.
     pub async fn start(binary: &Path, data_dir: &Path, port: u16) -> anyhow::Result<Self> {
+        Self::start_with(binary, data_dir, port, &[]).await
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    pub async fn start_with(
+        binary: &Path,
+        data_dir: &Path,
+        port: u16,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let child = Command::new(binary)
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .args(args)
             .env("KEYWARD_DATA_DIR", data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

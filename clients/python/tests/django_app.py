@@ -7,14 +7,16 @@ from django.urls import path
 
 from keyward.django import require_key
 
+from .apps import echo
+
 
 def data(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"key_id": request.keyward.key_id})  # type: ignore[attr-defined]
+    return JsonResponse(echo(request.keyward))  # type: ignore[attr-defined]
 
 
 @require_key("data:read")
 def decorated(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"key_id": request.keyward.key_id})  # type: ignore[attr-defined]
+    return JsonResponse(echo(request.keyward))  # type: ignore[attr-defined]
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -121,6 +121,13 @@ def test_audit_search_pages(kw: Keyward, server: Server) -> None:
     creation = next(iter(kw.audit.search(action="key.created", target=created["id"])))
     assert creation["actor"]["type"] == "root_key"
 
+    first = kw.audit.search_page(target=created["id"], limit=1)
+    assert [e["action"] for e in first.data] == ["key.updated"]
+    assert first.next_cursor is not None
+    last = kw.audit.search_page(target=created["id"], limit=1, cursor=first.next_cursor)
+    assert [e["id"] for e in last.data] == [creation["id"]]
+    assert last.next_cursor is None
+
 
 def test_problems_become_typed_errors(kw: Keyward, server: Server) -> None:
     with pytest.raises(keyward.NotFoundError) as missing:

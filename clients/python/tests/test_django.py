@@ -35,14 +35,14 @@ def site(server: Server) -> Iterator[object]:
     keyward_django.reset_client()
 
 
-def test_django_middleware(site: object, make_key) -> None:
+def test_django_middleware(site: object, server: Server, make_key) -> None:
     with serve_wsgi(site) as base:
-        check_app(base, make_key)
+        check_app(base, server, make_key)
 
 
-def test_django_decorator(site: object, make_key) -> None:
+def test_django_decorator(site: object, server: Server, make_key) -> None:
     with serve_wsgi(site) as base:
-        check_app(f"{base}/decorated", make_key)
+        check_app(f"{base}/decorated", server, make_key)
 
 
 def test_django_fails_closed(site: object) -> None:

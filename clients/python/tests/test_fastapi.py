@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from fastapi import Depends, FastAPI
 from keyward import AsyncKeyward, Verification
 from keyward.fastapi import require_key, setup
 
-from .apps import check_app, check_unavailable
+from .apps import check_app, check_unavailable, echo
 from .conftest import Server, dead_url, serve_asgi
 
 
@@ -22,8 +23,8 @@ def make_app(client: AsyncKeyward, fail_open: bool = False) -> FastAPI:
     @app.get("/data")
     async def data(
         key: Verification = Depends(require_key("data:read", fail_open=fail_open)),
-    ) -> dict[str, str | None]:
-        return {"key_id": key.key_id}
+    ) -> dict[str, Any]:
+        return echo(key)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -34,7 +35,7 @@ def make_app(client: AsyncKeyward, fail_open: bool = False) -> FastAPI:
 
 def test_fastapi_dependency(server: Server, make_key) -> None:
     with serve_asgi(make_app(AsyncKeyward(server.url))) as base:
-        check_app(base, make_key)
+        check_app(base, server, make_key)
 
 
 def test_fastapi_fails_closed_and_open_only_when_asked(
@@ -46,5 +47,6 @@ def test_fastapi_fails_closed_and_open_only_when_asked(
     with serve_asgi(make_app(AsyncKeyward(dead_url(), retries=0), fail_open=True)) as base:
         answer = httpx.get(f"{base}/data", headers={"X-API-Key": "kw_sk_" + "1" * 38})
         assert answer.status_code == 200
-        assert answer.json() == {"key_id": None}
+        assert answer.json() == echo(Verification.unverified())
+        assert answer.json()["key_id"] is None
     assert any("failing open for GET /data" in r.getMessage() for r in caplog.records)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, g
 
 from keyward import Keyward
 from keyward.flask import init_app, require_key
 
-from .apps import check_app, check_unavailable
+from .apps import check_app, check_unavailable, echo
 from .conftest import Server, dead_url, serve_wsgi
 
 
@@ -17,8 +19,8 @@ def make_app(client: Keyward) -> Flask:
 
     @app.get("/data")
     @require_key("data:read")
-    def data() -> dict[str, str | None]:
-        return {"key_id": g.keyward.key_id}
+    def data() -> dict[str, Any]:
+        return echo(g.keyward)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -29,7 +31,7 @@ def make_app(client: Keyward) -> Flask:
 
 def test_flask_decorator(server: Server, make_key) -> None:
     with serve_wsgi(make_app(Keyward(server.url))) as base:
-        check_app(base, make_key)
+        check_app(base, server, make_key)
 
 
 def test_flask_fails_closed() -> None:

@@ -11,12 +11,12 @@ from starlette.routing import Route
 from keyward import AsyncKeyward
 from keyward.starlette import KeywardMiddleware
 
-from .apps import check_app, check_unavailable
+from .apps import check_app, check_unavailable, echo
 from .conftest import Server, dead_url, serve_asgi
 
 
 async def data(request: Request) -> JSONResponse:
-    return JSONResponse({"key_id": request.state.keyward.key_id})
+    return JSONResponse(echo(request.state.keyward))
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -34,7 +34,7 @@ def make_app(client: AsyncKeyward) -> Starlette:
 
 def test_starlette_middleware(server: Server, make_key) -> None:
     with serve_asgi(make_app(AsyncKeyward(server.url))) as base:
-        check_app(base, make_key)
+        check_app(base, server, make_key)
 
 
 def test_starlette_fails_closed() -> None:

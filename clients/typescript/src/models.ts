@@ -239,7 +239,8 @@ export interface KeyListParams {
   project_id?: string;
   type?: "secret" | "publishable";
   q?: string;
-  sort?: "created_at" | "-created_at" | "name" | "scope" | "last_used_at" | "-last_used_at";
+  sort?:
+    "created_at" | "-created_at" | "name" | "scope" | "-scope" | "last_used_at" | "-last_used_at";
   limit?: number;
 }
 

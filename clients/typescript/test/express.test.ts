@@ -10,6 +10,7 @@ import {
   checkUnavailable,
   close,
   deadUrl,
+  echo,
   memoryLogger,
   missingBinary,
   setUp,
@@ -20,7 +21,7 @@ import {
 function app(client: Verifier, failOpen = false, logger = memoryLogger()) {
   const app = express();
   app.get("/data", requireKey(client, { scopes: ["data:read"], failOpen, logger }), (req, res) => {
-    res.json({ key_id: req.keyward?.keyId ?? null });
+    res.json(echo(req.keyward));
   });
   app.get("/healthz", (_req, res) => res.json({ status: "ok" }));
   return app;
@@ -34,18 +35,19 @@ async function serve(handler: express.Express): Promise<[string, Server]> {
 
 describe("express", { skip: missingBinary() }, () => {
   let keyward: RunningKeyward;
+  let projectId: string;
   let makeKey: Awaited<ReturnType<typeof setUp>>["makeKey"];
 
   before(async () => {
     keyward = await startKeyward();
-    ({ makeKey } = await setUp(keyward));
+    ({ projectId, makeKey } = await setUp(keyward));
   });
   after(() => keyward?.stop());
 
-  test("requireKey lets in valid keys and refuses the rest like /v1/auth", async () => {
+  test("requireKey lets in valid keys, passing on Origin and address; refuses like /v1/auth", async () => {
     const [base, server] = await serve(app(new Keyward({ baseUrl: keyward.url })));
     try {
-      await checkApp(base, makeKey, assert);
+      await checkApp(base, keyward, projectId, makeKey, assert);
     } finally {
       await close(server);
     }
@@ -62,7 +64,7 @@ describe("express", { skip: missingBinary() }, () => {
       headers: { "X-API-Key": `kw_sk_${"1".repeat(38)}` },
     });
     assert.equal(answer.status, 200);
-    assert.deepEqual(await answer.json(), { key_id: null });
+    assert.deepEqual(await answer.json(), echo(undefined));
     assert.ok(logger.lines.some((l) => l.includes("failing open for GET /data")));
     await close(server);
   });

@@ -12,6 +12,7 @@ import { createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Verification } from "@keyward/client";
 
 const clientDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const keywardBin = resolve(
@@ -169,40 +170,83 @@ export async function deadUrl(): Promise<string> {
   return `http://127.0.0.1:${await freePort()}`;
 }
 
-/** Checks every framework integration must pass: `GET /data` needs `data:read`. */
+/** The verified key as a handler sees it: what each app's `/data` answers. */
+export function echo(key: Verification | undefined) {
+  return {
+    key_id: key?.keyId ?? null,
+    org_id: key?.orgId ?? null,
+    project_id: key?.projectId ?? null,
+    scopes: key?.scopes ?? [],
+    meta: key?.meta ?? {},
+  };
+}
+
+/**
+ * Checks every framework integration must pass: `GET /data` needs `data:read` and answers
+ * {@link echo} of the verified key; the request's `Origin` and address reach Keyward.
+ */
 export async function checkApp(
   base: string,
+  keyward: RunningKeyward,
+  projectId: string,
   makeKey: (fields?: Record<string, unknown>) => Promise<{ id: string; key: string }>,
   assert: typeof import("node:assert/strict"),
 ): Promise<void> {
-  const readable = await makeKey({ scopes: ["data:read"] });
+  const meta = { plan: "pro", seats: 3, tags: ["beta"] };
+  const readable = await makeKey({ scopes: ["data:read", "push:write"], meta });
   const writable = await makeKey({ scopes: ["data:write"] });
   const limited = await makeKey({ ratelimit: { limit: 1, window_seconds: 3600 } });
+  // Keys that only a request showing its Origin and client address (127.0.0.1) can use.
+  const origin = "https://app.acme.example";
+  const fencedOrigin = await makeKey({ trusted_origins: [origin] });
+  const local = await makeKey({ allowed_ips: ["127.0.0.1/32"] });
+  const elsewhere = await makeKey({ allowed_ips: ["10.0.0.0/8"] });
   const get = (headers: Record<string, string> = {}) => fetch(`${base}/data`, { headers });
+  const refused = async (answer: Response, status: number, code: string) => {
+    assert.equal(answer.status, status);
+    assert.equal(answer.headers.get("content-type"), "application/problem+json");
+    assert.equal(answer.headers.get("x-keyward-code"), code);
+    const problem = (await answer.json()) as { code: string; status: number };
+    assert.equal(problem.code, code);
+    assert.equal(problem.status, status);
+  };
 
   const ok = await get({ Authorization: `Bearer ${readable.key}` });
   assert.equal(ok.status, 200);
-  assert.deepEqual(await ok.json(), { key_id: readable.id });
+  assert.deepEqual(await ok.json(), {
+    key_id: readable.id,
+    org_id: keyward.orgId,
+    project_id: projectId,
+    scopes: ["data:read", "push:write"],
+    meta,
+  });
   assert.equal((await get({ "X-API-Key": readable.key })).status, 200);
 
   const missing = await get();
-  assert.equal(missing.status, 401);
-  assert.equal(missing.headers.get("content-type"), "application/problem+json");
+  await refused(missing, 401, "MALFORMED");
   assert.equal(missing.headers.get("www-authenticate"), "Bearer");
-  const problem = (await missing.json()) as { code: string; status: number };
-  assert.equal(problem.code, "MALFORMED");
-  assert.equal(problem.status, 401);
-
   assert.equal((await get({ Authorization: `Bearer kw_sk_${"0".repeat(38)}` })).status, 401);
-
   const scope = await get({ Authorization: `Bearer ${writable.key}` });
-  assert.equal(scope.status, 403);
-  assert.equal(scope.headers.get("x-keyward-code"), "INSUFFICIENT_SCOPE");
-  assert.equal(((await scope.json()) as { code: string }).code, "INSUFFICIENT_SCOPE");
+  await refused(scope, 403, "INSUFFICIENT_SCOPE");
+  assert.equal(scope.headers.get("www-authenticate"), null);
+
+  // The request's Origin reaches Keyward: the right one passes, another or none is refused.
+  const through = await get({ "X-API-Key": fencedOrigin.key, Origin: origin });
+  assert.equal(through.status, 200);
+  assert.equal(((await through.json()) as { key_id: string }).key_id, fencedOrigin.id);
+  const evil = await get({ "X-API-Key": fencedOrigin.key, Origin: "https://evil.example" });
+  await refused(evil, 403, "ORIGIN_NOT_ALLOWED");
+  await refused(await get({ "X-API-Key": fencedOrigin.key }), 403, "ORIGIN_NOT_ALLOWED");
+
+  // So does the client's address (the TCP peer, 127.0.0.1).
+  const near = await get({ "X-API-Key": local.key });
+  assert.equal(near.status, 200);
+  assert.equal(((await near.json()) as { key_id: string }).key_id, local.id);
+  await refused(await get({ "X-API-Key": elsewhere.key }), 403, "IP_NOT_ALLOWED");
 
   assert.equal((await get({ "X-API-Key": limited.key })).status, 200);
   const throttled = await get({ "X-API-Key": limited.key });
-  assert.equal(throttled.status, 429);
+  await refused(throttled, 429, "RATE_LIMITED");
   const retryAfter = Number(throttled.headers.get("retry-after"));
   assert.ok(retryAfter >= 1 && retryAfter <= 3600, String(retryAfter));
 

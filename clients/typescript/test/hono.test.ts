@@ -9,6 +9,7 @@ import {
   checkApp,
   checkUnavailable,
   deadUrl,
+  echo,
   memoryLogger,
   missingBinary,
   setUp,
@@ -19,7 +20,7 @@ import {
 function app(client: Verifier, failOpen = false, logger = memoryLogger()) {
   const app = new Hono<{ Variables: KeywardVariables }>();
   app.use("/data", keyward(client, { scopes: ["data:read"], failOpen, logger }));
-  app.get("/data", (c) => c.json({ key_id: c.get("keyward").keyId }));
+  app.get("/data", (c) => c.json(echo(c.get("keyward"))));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   return app;
 }
@@ -41,36 +42,19 @@ async function stop(server: ServerType): Promise<void> {
 
 describe("hono", { skip: missingBinary() }, () => {
   let kw: RunningKeyward;
+  let projectId: string;
   let makeKey: Awaited<ReturnType<typeof setUp>>["makeKey"];
 
   before(async () => {
     kw = await startKeyward();
-    ({ makeKey } = await setUp(kw));
+    ({ projectId, makeKey } = await setUp(kw));
   });
   after(() => kw?.stop());
 
-  test("the middleware lets in valid keys and refuses the rest like /v1/auth", async () => {
+  test("the middleware lets in valid keys, passing on Origin and address; refuses like /v1/auth", async () => {
     const [base, server] = await start(app(new Keyward({ baseUrl: kw.url })));
     try {
-      await checkApp(base, makeKey, assert);
-    } finally {
-      await stop(server);
-    }
-  });
-
-  test("the client's address reaches Keyward", async () => {
-    const fenced = await makeKey({ allowed_ips: ["127.0.0.1/32"] });
-    const elsewhere = await makeKey({ allowed_ips: ["10.0.0.0/8"] });
-    const [base, server] = await start(app(new Keyward({ baseUrl: kw.url })));
-    try {
-      assert.equal(
-        (await fetch(`${base}/data`, { headers: { "X-API-Key": fenced.key } })).status,
-        200,
-      );
-      assert.equal(
-        (await fetch(`${base}/data`, { headers: { "X-API-Key": elsewhere.key } })).status,
-        403,
-      );
+      await checkApp(base, kw, projectId, makeKey, assert);
     } finally {
       await stop(server);
     }
@@ -87,6 +71,7 @@ describe("hono", { skip: missingBinary() }, () => {
       headers: { "X-API-Key": `kw_sk_${"1".repeat(38)}` },
     });
     assert.equal(answer.status, 200);
+    assert.deepEqual(await answer.json(), echo(undefined));
     assert.ok(logger.lines.some((l) => l.includes("failing open for GET /data")));
     await stop(server);
   });

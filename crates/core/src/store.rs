@@ -86,7 +86,9 @@ pub enum KeySort {
     /// Newest first (the default).
     CreatedDesc,
     /// By canonical scope list, then id.
-    Scope,
+    ScopeAsc,
+    /// By canonical scope list, descending.
+    ScopeDesc,
     /// Never used first, then least recently used.
     LastUsedAsc,
     /// Most recently used first, never used last.
@@ -101,7 +103,8 @@ impl KeySort {
         match s {
             "created_at" => Some(Self::CreatedAsc),
             "-created_at" => Some(Self::CreatedDesc),
-            "scope" => Some(Self::Scope),
+            "scope" => Some(Self::ScopeAsc),
+            "-scope" => Some(Self::ScopeDesc),
             "last_used_at" => Some(Self::LastUsedAsc),
             "-last_used_at" => Some(Self::LastUsedDesc),
             "name" => Some(Self::Name),
@@ -225,7 +228,7 @@ impl ActionFilter {
 pub struct AuditQuery {
     /// By action, exactly or by prefix.
     pub action: Option<ActionFilter>,
-    /// By actor id or actor name (exact).
+    /// By actor id (exact) or part of the actor's name (case-insensitive).
     pub actor: Option<String>,
     /// By the actor's team.
     pub team: Option<String>,
@@ -235,7 +238,8 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// Before this instant.
     pub to: Option<DateTime<Utc>>,
-    /// Every word must appear (case-insensitively) in the action, actor name or target name.
+    /// Every word must appear (case-insensitively) in the action, actor name,
+    /// target name or changes (reasons, descriptions, values before and after).
     pub q: Option<String>,
     /// Only events with a smaller `seq` (newest-first pages).
     pub before_seq: Option<i64>,

@@ -34,7 +34,7 @@ pub struct AuditFilters {
     /// An action (`key.created`), a family of them (`key.*`), or a kind:
     /// `create`, `update` or `delete`.
     action: Option<String>,
-    /// Actor id or actor name.
+    /// Actor id, or part of the actor's name (an email), case-insensitive.
     actor: Option<String>,
     /// The actor's team.
     team: Option<String>,
@@ -44,7 +44,8 @@ pub struct AuditFilters {
     from: Option<String>,
     /// Events before this instant (RFC 3339).
     to: Option<String>,
-    /// Words that must all appear in the action, actor name or target name.
+    /// Words that must all appear (case-insensitively) in the action, actor
+    /// name, target name or changes (a revocation's reason, a description).
     q: Option<String>,
 }
 

@@ -303,7 +303,7 @@ pub async fn list(
     if sort.is_none() {
         invalid(
             "sort",
-            "one of created_at, -created_at, scope, last_used_at, -last_used_at, name",
+            "one of created_at, -created_at, scope, -scope, last_used_at, -last_used_at, name",
         );
     }
     let project_id = query.project_id.as_deref().map(|id| {
@@ -384,7 +384,7 @@ fn encode_cursor(sort_name: &str, sort: KeySort, last: &keyward_core::model::Key
         KeySort::LastUsedAsc | KeySort::LastUsedDesc => {
             CursorValue::Int(last.last_used_at.map_or(-1, |t| t.timestamp_micros()))
         }
-        KeySort::Scope => CursorValue::Text(last.scope_sort_key()),
+        KeySort::ScopeAsc | KeySort::ScopeDesc => CursorValue::Text(last.scope_sort_key()),
         KeySort::Name => CursorValue::Text(last.name.clone()),
     };
     let token = CursorToken {

@@ -66,6 +66,58 @@ pub fn time_or(t: Option<DateTime<Utc>>, none: &str) -> String {
     t.map_or_else(|| none.to_owned(), time)
 }
 
+/// A past time as a table shows it: how long ago ("3 minutes ago"), in a
+/// `<time>` element that carries the exact UTC time for hover (`title`) and
+/// for screen readers (visually hidden text). Rendered with `|safe`: every
+/// part is made here from numbers.
+#[derive(Debug, Clone)]
+pub struct Ago {
+    at: DateTime<Utc>,
+    text: String,
+}
+
+impl Ago {
+    /// `at`, said relative to `now`.
+    pub fn new(at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self {
+            at,
+            text: relative(at, now),
+        }
+    }
+}
+
+impl std::fmt::Display for Ago {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let exact = time(self.at);
+        write!(
+            f,
+            r#"<time datetime="{}" title="{exact}">{}<span class="visually-hidden"> ({exact})</span></time>"#,
+            self.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            self.text
+        )
+    }
+}
+
+/// "just now", "5 minutes ago", "2 days ago", "in 3 hours"…
+pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds();
+    let span = seconds.unsigned_abs();
+    let (n, unit) = match span {
+        0..60 => return "just now".to_owned(),
+        60..3_600 => (span / 60, "minute"),
+        3_600..86_400 => (span / 3_600, "hour"),
+        86_400..2_592_000 => (span / 86_400, "day"),
+        2_592_000..31_536_000 => (span / 2_592_000, "month"),
+        _ => (span / 31_536_000, "year"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if seconds >= 0 {
+        format!("{n} {unit}{plural} ago")
+    } else {
+        format!("in {n} {unit}{plural}")
+    }
+}
+
 /// The non-empty lines of a text area, trimmed.
 pub fn lines(text: &str) -> Vec<String> {
     text.lines()
@@ -124,5 +176,27 @@ mod tests {
             Some("2026-03-01T00:00:00Z")
         );
         assert_eq!(day_start("28/02/2026"), None);
+    }
+
+    #[test]
+    fn relative_times_read_as_people_say_them() {
+        use chrono::TimeDelta;
+        let now = "2027-03-31T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let ago = |seconds| relative(now - TimeDelta::seconds(seconds), now);
+        assert_eq!(ago(0), "just now");
+        assert_eq!(ago(59), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(3 * 60 + 59), "3 minutes ago");
+        assert_eq!(ago(3_600), "1 hour ago");
+        assert_eq!(ago(2 * 86_400), "2 days ago");
+        assert_eq!(ago(45 * 86_400), "1 month ago");
+        assert_eq!(ago(800 * 86_400), "2 years ago");
+        assert_eq!(ago(-7_200), "in 2 hours");
+        let html = Ago::new(now - TimeDelta::minutes(3), now).to_string();
+        assert_eq!(
+            html,
+            "<time datetime=\"2027-03-31T11:57:00Z\" title=\"2027-03-31 11:57 UTC\">3 minutes ago\
+             <span class=\"visually-hidden\"> (2027-03-31 11:57 UTC)</span></time>"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use super::client::Api;
 use super::forms;
 use super::{Nav, Signed, error_page, failure_page, render};
-use crate::api::views::{Page, ProjectView};
+use crate::api::views::{KeyView, Page, ProjectView};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -43,6 +43,15 @@ pub struct ProjectForm {
     key_prefix: String,
     #[serde(default)]
     apis: String,
+    /// Set by "Remove anyway": the keys that use a removed API were shown.
+    #[serde(default)]
+    confirm_removal: Option<String>,
+}
+
+/// APIs about to leave a catalog while keys still name them in their scopes.
+struct Removal {
+    apis: String,
+    keys: Vec<(String, String)>,
 }
 
 async fn projects_page(
@@ -131,6 +140,7 @@ struct ProjectPage {
     apis: String,
     saved: bool,
     errors: Vec<String>,
+    removal: Option<Removal>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +176,7 @@ pub async fn project(
             apis: p.apis.join("\n"),
             saved: q.saved.is_some(),
             errors: Vec::new(),
+            removal: None,
             nav: Some(nav),
         }),
         Err(failure) => failure_page(Some(nav), &failure),
@@ -186,6 +197,25 @@ pub async fn update_project(
     if input.key_prefix.trim().is_empty() {
         body["key_prefix"] = json!("kw");
     }
+    if input.confirm_removal.is_none() {
+        let removal = match removal(&api, &uri, &id, &input).await {
+            Ok(removal) => removal,
+            Err(failure) => return Err(failure_page(Some(nav), &failure)),
+        };
+        if let Some(removal) = removal {
+            return Err(render(&ProjectPage {
+                title: "Remove APIs still in use?".to_owned(),
+                id,
+                name: input.name,
+                key_prefix: input.key_prefix,
+                apis: input.apis,
+                saved: false,
+                errors: Vec::new(),
+                removal: Some(removal),
+                nav: Some(nav),
+            }));
+        }
+    }
     match api.send::<ProjectView>(Method::PATCH, &uri, &body).await {
         Ok(p) => Ok(Redirect::to(&format!("/projects/{}?saved=1", p.id)).into_response()),
         Err(failure) if failure.is_form_error() => {
@@ -197,6 +227,7 @@ pub async fn update_project(
                 apis: input.apis,
                 saved: false,
                 errors: failure.messages(),
+                removal: None,
                 nav: Some(nav),
             });
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -204,4 +235,55 @@ pub async fn update_project(
         }
         Err(failure) => Err(failure_page(Some(nav), &failure)),
     }
+}
+
+/// The APIs the form takes out of the catalog that live keys of the project
+/// name in their scopes, with those keys; `None` when no key names them.
+async fn removal(
+    api: &Api<'_>,
+    uri: &str,
+    id: &str,
+    input: &ProjectForm,
+) -> Result<Option<Removal>, super::client::Failure> {
+    let current = api.get::<ProjectView>(uri).await?;
+    let kept = forms::words(&input.apis);
+    let removed: Vec<String> = current
+        .apis
+        .into_iter()
+        .filter(|a| !kept.contains(a))
+        .collect();
+    if removed.is_empty() {
+        return Ok(None);
+    }
+    let names_removed = |k: &KeyView| {
+        k.scopes.iter().any(|s| {
+            keyward_core::scope::Scope::parse(s).is_ok_and(|s| removed.iter().any(|r| r == s.api()))
+        })
+    };
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = forms::query(&[
+            ("project_id", Some(id.to_owned())),
+            ("limit", Some("100".to_owned())),
+            ("cursor", cursor.take()),
+        ]);
+        let page = api
+            .get::<Page<KeyView>>(&format!("/v1/keys?{query}"))
+            .await?;
+        keys.extend(
+            page.data
+                .iter()
+                .filter(|k| k.revoked_at.is_none() && names_removed(k))
+                .map(|k| (k.id.clone(), k.name.clone())),
+        );
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok((!keys.is_empty()).then(|| Removal {
+        apis: removed.join(", "),
+        keys,
+    }))
 }

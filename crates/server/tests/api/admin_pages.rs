@@ -37,14 +37,7 @@ async fn receiver() -> (String, Arc<AtomicUsize>) {
 
 /// `GET path` as the member: the status and the page.
 pub(crate) async fn page(app: &TestApp, session: &SignedIn, path: &str) -> (StatusCode, String) {
-    let response = app
-        .browser()
-        .get(format!("{}{path}", app.base))
-        .header("cookie", &session.cookie)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
+    app.page(session, path).await
 }
 
 /// Posts a form as the member (with their CSRF token); the response, its
@@ -373,4 +366,60 @@ async fn support_and_analytics_members_get_neither_page_nor_form() {
     assert_eq!(list["data"], json!([endpoint]));
     assert!(deliveries(&app, id).await.is_empty());
     assert_eq!(app.get("/v1/policy").await.1, policy);
+}
+
+#[tokio::test]
+async fn removing_an_api_that_keys_use_names_them_and_asks_first() {
+    let app = app().await;
+    let (_, admin) = app.member("ada@acme.example", "admin").await;
+    let project = app
+        .create_project("Data", "dt", &["billing", "reports"])
+        .await;
+    let id = project["id"].as_str().unwrap();
+    let billing = app
+        .create_key(json!({"name": "Billing sync", "project_id": id, "scopes": ["billing:write"]}))
+        .await;
+    app.create_key(json!({"name": "Reports only", "project_id": id, "scopes": ["reports:read"]}))
+        .await;
+    let path = format!("/projects/{id}");
+    let save = |apis: &'static str, confirm: bool| {
+        let mut form = vec![("name", "Data"), ("key_prefix", "dt"), ("apis", apis)];
+        if confirm {
+            form.push(("confirm_removal", "1"));
+        }
+        let (app, admin, path) = (&app, &admin, path.clone());
+        async move { submit(app, admin, &path, &form).await }
+    };
+    let catalog = || async { app.get(&format!("/v1/projects/{id}")).await.1["apis"].clone() };
+
+    // Taking billing out: the page names the key that uses it, says what
+    // happens to its access, and saves nothing yet.
+    let warned = save("reports", false).await;
+    assert_eq!(warned.status(), StatusCode::OK);
+    let html = warned.text().await.unwrap();
+    assert!(html.contains("Removing <strong>billing</strong>"), "{html}");
+    assert!(html.contains(&format!(
+        "<a href=\"/keys/{}\">Billing sync</a>",
+        billing["id"].as_str().unwrap()
+    )));
+    assert!(!html.contains("Reports only"), "{html}");
+    assert!(html.contains("Their access does not change"));
+    assert!(
+        html.contains("Remove anyway") && html.contains(&format!("href=\"/projects/{id}\">Cancel"))
+    );
+    assert_eq!(catalog().await, json!(["billing", "reports"]));
+
+    // Confirmed, it is saved; the key keeps its scope and still verifies.
+    let saved = save("reports", true).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(catalog().await, json!(["reports"]));
+    let body = json!({"key": billing["key"], "scopes": ["billing:write"]});
+    assert_eq!(app.verify(body).await["code"], "VALID");
+
+    // An API no key names goes without a question.
+    let added = save("reports\nexports", false).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let removed = save("reports", false).await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(catalog().await, json!(["reports"]));
 }

@@ -114,6 +114,48 @@ async fn filters_by_action_actor_target_time_and_words() {
 }
 
 #[tokio::test]
+async fn search_reads_reasons_and_descriptions_and_actors_by_part_of_their_name() {
+    let app = spawn_app().await;
+    let key = app
+        .create_key(json!({"name": "gamma", "description": "Nightly billing sync"}))
+        .await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/keys/{}/revoke", key["id"].as_str().unwrap()),
+            json!({"reason": "Laptop stolen at the airport"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (_, reason) = app.get("/v1/audit?q=STOLEN%20airport").await;
+    assert_eq!(actions(&reason), ["key.revoked"]);
+    let (_, description) = app.get("/v1/audit?q=billing").await;
+    assert_eq!(actions(&description), ["key.created"]);
+    let (_, nothing) = app.get("/v1/audit?q=stolen%20billing").await;
+    assert_eq!(actions(&nothing), Vec::<String>::new());
+    // Wildcards are literal: `%` finds only a literal percent sign.
+    let (_, literal) = app.get("/v1/audit?q=%25").await;
+    assert_eq!(actions(&literal), Vec::<String>::new());
+
+    // Part of the actor's name, in any case; an id still matches exactly.
+    let (_, by_part) = app.get("/v1/audit?actor=ROOT%20k").await;
+    assert_eq!(actions(&by_part), ["key.revoked", "key.created"]);
+    let actor_id = by_part["data"][0]["actor"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, by_id) = app.get(&format!("/v1/audit?actor={actor_id}")).await;
+    assert_eq!(actions(&by_id), ["key.revoked", "key.created"]);
+    let (_, by_part_of_id) = app
+        .get(&format!(
+            "/v1/audit?actor={}",
+            &actor_id[..actor_id.len() - 2]
+        ))
+        .await;
+    assert_eq!(actions(&by_part_of_id), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn pagination_is_stable_while_new_events_arrive() {
     let app = spawn_app().await;
     for i in 0..5 {

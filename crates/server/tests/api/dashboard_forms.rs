@@ -50,15 +50,7 @@ async fn create_key(app: &TestApp, session: &SignedIn, name: &str, key_type: &st
 }
 
 async fn page(app: &TestApp, session: &SignedIn, path: &str) -> String {
-    app.browser()
-        .get(format!("{}{path}", app.base))
-        .header("cookie", &session.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.page(session, path).await.1
 }
 
 #[tokio::test]

@@ -545,6 +545,19 @@ async fn no_message_carries_a_secret() {
     ];
     let full_key = regex::Regex::new(r"[0-9A-Za-z]+_(?:sk|pk)_[0-9A-Za-z]{38}").unwrap();
     for message in &messages {
+        // Every message has a plain text part and a simple HTML one that loads
+        // nothing: no image, style sheet, frame or script from anywhere.
+        assert!(message["text"].as_str().is_some_and(|t| !t.is_empty()));
+        let html = message["html"]
+            .as_str()
+            .expect("an HTML part")
+            .to_lowercase();
+        assert!(html.contains("<html"), "{html}");
+        for remote in [
+            "<img", "<link", "<script", "<iframe", "src=", "url(", "@import",
+        ] {
+            assert!(!html.contains(remote), "{remote} in {html}");
+        }
         let mut texts = vec![message["raw"].as_str().unwrap().to_owned()];
         for file in message["attachments"].as_array().unwrap() {
             let bytes = base64::engine::general_purpose::STANDARD

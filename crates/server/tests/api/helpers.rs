@@ -357,6 +357,18 @@ impl TestApp {
         SignedIn { cookie, csrf }
     }
 
+    /// A dashboard page as `session` sees it (redirects not followed).
+    pub async fn page(&self, session: &SignedIn, path: &str) -> (StatusCode, String) {
+        let response = self
+            .browser()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &session.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
     /// Adds a member with `role` through the API; signs them in and replaces
     /// their temporary password. Returns their id and session.
     pub async fn member(&self, email: &str, role: &str) -> (String, SignedIn) {

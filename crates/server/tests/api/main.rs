@@ -13,6 +13,7 @@ mod admin_pages;
 mod audit;
 mod conformance;
 mod dashboard_forms;
+mod dashboard_tables;
 mod email;
 mod email_pages;
 mod errors;

@@ -17,6 +17,8 @@ mod audit;
 mod conformance;
 #[path = "../api/dashboard_forms.rs"]
 mod dashboard_forms;
+#[path = "../api/dashboard_tables.rs"]
+mod dashboard_tables;
 #[path = "../api/email.rs"]
 mod email;
 #[path = "../api/email_pages.rs"]

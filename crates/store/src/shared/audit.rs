@@ -129,17 +129,21 @@ pub(super) async fn search(
         }
         None => {}
     }
-    for (value, id_column, name_column) in [
-        (&query.actor, "actor_id", "actor_name"),
-        (&query.target, "target_id", "target_name"),
-    ] {
-        if let Some(value) = value {
-            sql.push(format!(" AND ({id_column} = "))
-                .push_bind(value.clone())
-                .push(format!(" OR {name_column} = "))
-                .push_bind(value.clone())
-                .push(")");
-        }
+    // An actor is named by its id, or by any part of its name (an email):
+    // people remember `alice@`, not the whole address.
+    if let Some(actor) = &query.actor {
+        sql.push(" AND (actor_id = ")
+            .push_bind(actor.clone())
+            .push(" OR lower(actor_name) LIKE ")
+            .push_bind(format!("%{}%", escape_like(&fold_case(actor))))
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(target) = &query.target {
+        sql.push(" AND (target_id = ")
+            .push_bind(target.clone())
+            .push(" OR target_name = ")
+            .push_bind(target.clone())
+            .push(")");
     }
     if let Some(team) = &query.team {
         sql.push(" AND team = ").push_bind(team.clone());
@@ -153,7 +157,9 @@ pub(super) async fn search(
     for word in query.q.as_deref().unwrap_or("").split_whitespace() {
         let pattern = format!("%{}%", escape_like(&fold_case(word)));
         sql.push(" AND (");
-        for (i, column) in ["action", "actor_name", "target_name"]
+        // `changes` holds what an event changed or said: a revocation's
+        // reason, a key's description, names before and after.
+        for (i, column) in ["action", "actor_name", "target_name", "changes"]
             .into_iter()
             .enumerate()
         {

@@ -194,7 +194,8 @@ fn sort_column(sort: KeySort) -> (&'static str, bool, bool) {
     match sort {
         KeySort::CreatedAsc => ("created_at", false, false),
         KeySort::CreatedDesc => ("created_at", false, true),
-        KeySort::Scope => ("scope_sort", true, false),
+        KeySort::ScopeAsc => ("scope_sort", true, false),
+        KeySort::ScopeDesc => ("scope_sort", true, true),
         KeySort::LastUsedAsc => ("COALESCE(last_used_at, -1)", false, false),
         KeySort::LastUsedDesc => ("COALESCE(last_used_at, -1)", false, true),
         KeySort::Name => ("name", true, false),

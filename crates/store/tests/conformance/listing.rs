@@ -211,14 +211,17 @@ fn cursor_value(sort: KeySort, key: &KeyRecord) -> CursorValue {
         KeySort::LastUsedAsc | KeySort::LastUsedDesc => {
             CursorValue::Int(key.last_used_at.map_or(-1, |t| t.timestamp_micros()))
         }
-        KeySort::Scope => CursorValue::Text(key.scope_sort_key()),
+        KeySort::ScopeAsc | KeySort::ScopeDesc => CursorValue::Text(key.scope_sort_key()),
         KeySort::Name => CursorValue::Text(key.name.clone()),
     }
 }
 
 /// The order a sort must produce: by value, ties by id, text by bytes.
 fn expected_order(sort: KeySort, keys: &[KeyRecord]) -> Vec<KeyId> {
-    let descending = matches!(sort, KeySort::CreatedDesc | KeySort::LastUsedDesc);
+    let descending = matches!(
+        sort,
+        KeySort::CreatedDesc | KeySort::LastUsedDesc | KeySort::ScopeDesc
+    );
     let mut keys = keys.to_vec();
     keys.sort_by(|a, b| {
         let by_value = match (cursor_value(sort, a), cursor_value(sort, b)) {
@@ -269,7 +272,8 @@ pub async fn list_sorts_and_paginates_with_cursors(store: Arc<dyn Store>) {
     let sorts = [
         KeySort::CreatedAsc,
         KeySort::CreatedDesc,
-        KeySort::Scope,
+        KeySort::ScopeAsc,
+        KeySort::ScopeDesc,
         KeySort::LastUsedAsc,
         KeySort::LastUsedDesc,
         KeySort::Name,

@@ -5,7 +5,7 @@
 use super::{notice, projects, role_label, status_label};
 use crate::api::views::{KeyView, Page};
 use crate::dashboard::client::Api;
-use crate::dashboard::forms::{Choice, choices, query, time, time_or, wire_name};
+use crate::dashboard::forms::{Ago, Choice, choices, query, wire_name};
 use crate::dashboard::{Nav, Signed, failure_page, render};
 use crate::state::AppState;
 use askama::Template;
@@ -25,8 +25,9 @@ struct KeyRow {
     role: String,
     access: String,
     status: String,
-    created: String,
-    last_used: String,
+    created: Ago,
+    /// `None`: never used.
+    last_used: Option<Ago>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,11 +48,17 @@ pub struct ListQuery {
     done: Option<String>,
 }
 
-/// A column header that sorts.
+/// A column header that sorts: where it leads, and its `aria-sort` state.
 struct SortLink {
-    label: &'static str,
     href: String,
     state: &'static str,
+}
+
+/// The sortable columns.
+struct Sorts {
+    scope: SortLink,
+    created: SortLink,
+    last_used: SortLink,
 }
 
 #[derive(Template)]
@@ -66,7 +73,7 @@ struct KeysPage {
     types: Vec<Choice>,
     q: String,
     sort: String,
-    sorts: Vec<SortLink>,
+    sorts: Sorts,
     next: Option<String>,
     archived: bool,
     /// Whether any filter narrows the list (an empty list then means "no
@@ -118,6 +125,7 @@ pub async fn list(
             .find(|p| p.id == id)
             .map_or_else(|| id.to_owned(), |p| p.name.clone())
     };
+    let now = state.clock.now();
     let rows = page
         .data
         .iter()
@@ -135,12 +143,12 @@ pub async fn list(
                 "Partial".to_owned()
             },
             status: status_label(k),
-            created: time(k.created_at),
-            last_used: time_or(k.last_used_at, "Never"),
+            created: Ago::new(k.created_at, now),
+            last_used: k.last_used_at.map(|t| Ago::new(t, now)),
         })
         .collect();
     let sort = q.sort.clone().unwrap_or_else(|| "-created_at".to_owned());
-    let sort_link = |label, asc: &str, desc: &str, first: &str| {
+    let sort_link = |asc: &str, desc: &str, first: &str| {
         let (next, state) = if sort == desc {
             (asc, "descending")
         } else if sort == asc {
@@ -149,21 +157,16 @@ pub async fn list(
             (first, "none")
         };
         SortLink {
-            label,
             href: format!("/keys?{}", filters(Some(next.to_owned()), None)),
             state,
         }
     };
-    let sorts = vec![
-        sort_link("Scope", "scope", "scope", "scope"),
-        sort_link("Created", "created_at", "-created_at", "-created_at"),
-        sort_link(
-            "Last used",
-            "last_used_at",
-            "-last_used_at",
-            "-last_used_at",
-        ),
-    ];
+    // A header sorts by its column; clicked again, the other way.
+    let sorts = Sorts {
+        scope: sort_link("scope", "-scope", "scope"),
+        created: sort_link("created_at", "-created_at", "-created_at"),
+        last_used: sort_link("last_used_at", "-last_used_at", "-last_used_at"),
+    };
     let mut project_choices = vec![Choice {
         value: String::new(),
         label: "All projects".to_owned(),
