@@ -390,6 +390,16 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
 
     let webhook_page = add_webhook(&browser, &base).await;
     save_policy(&browser, &http, &base, &root_key).await;
+    // A member the owner manages: the members table then holds forms with
+    // labels only screen readers see, which once widened the page at 375 px.
+    let added = http
+        .post(format!("{base}/v1/members"))
+        .bearer_auth(&root_key)
+        .json(&json!({"email": "a.rather.long.address@subsidiary.acme.example", "role": "support"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
 
     // Every main page: labelled controls, and readable on a phone (375 px).
     let key_page = format!("/keys/{key_id}");
