@@ -228,8 +228,10 @@ impl ActionFilter {
 pub struct AuditQuery {
     /// By action, exactly or by prefix.
     pub action: Option<ActionFilter>,
-    /// By actor id (exact) or part of the actor's name (case-insensitive).
+    /// By actor id or actor name (exact).
     pub actor: Option<String>,
+    /// `actor` also matches any part of the actor's name, case-insensitively.
+    pub actor_partial: bool,
     /// By the actor's team.
     pub team: Option<String>,
     /// By target id or target name (exact).

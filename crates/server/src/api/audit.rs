@@ -34,8 +34,11 @@ pub struct AuditFilters {
     /// An action (`key.created`), a family of them (`key.*`), or a kind:
     /// `create`, `update` or `delete`.
     action: Option<String>,
-    /// Actor id, or part of the actor's name (an email), case-insensitive.
+    /// Actor id or actor name (a member's email, a root key's name).
     actor: Option<String>,
+    /// How `actor` matches a name: `exact` (the default) or `partial` (any
+    /// part of it, case-insensitive). An id always matches exactly.
+    actor_match: Option<String>,
     /// The actor's team.
     team: Option<String>,
     /// Target id or target name.
@@ -78,7 +81,8 @@ impl AuditFilters {
     /// The filters as given, for the export's audit event.
     pub(crate) fn described(&self) -> serde_json::Value {
         json!({
-            "action": self.action, "actor": self.actor, "team": self.team, "target": self.target,
+            "action": self.action, "actor": self.actor, "actor_match": self.actor_match,
+            "team": self.team, "target": self.target,
             "from": self.from, "to": self.to, "q": self.q,
         })
     }
@@ -104,11 +108,20 @@ pub(crate) fn filters(params: AuditFilters, v: &mut Validation) -> AuditQuery {
             v.push(field, "must not contain control characters");
         }
     }
+    let actor_partial = match params.actor_match.as_deref() {
+        None | Some("exact") => false,
+        Some("partial") => true,
+        Some(_) => {
+            v.push("actor_match", "exact or partial");
+            false
+        }
+    };
     AuditQuery {
         from: time(v, "from", params.from.as_deref()),
         to: time(v, "to", params.to.as_deref()),
         action: non_empty(params.action).map(|a| ActionFilter::parse(&a)),
         actor: non_empty(params.actor),
+        actor_partial,
         team: non_empty(params.team),
         target: non_empty(params.target),
         q: non_empty(params.q),

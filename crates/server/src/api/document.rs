@@ -392,6 +392,9 @@ fn notice_days() -> Value {
 fn delivery_cursor() -> Value {
     json!({"pattern": "^dlv_[0-9A-Za-z]{20}$"})
 }
+fn actor_match() -> Value {
+    json!({"enum": ["exact", "partial"]})
+}
 fn export_format() -> Value {
     json!({"enum": ["csv", "jsonl"]})
 }
@@ -440,6 +443,7 @@ rules! {
     Param("keys_usage", "to") => date_time,
     Param("audit_list", "action") => text,
     Param("audit_list", "actor") => text,
+    Param("audit_list", "actor_match") => actor_match,
     Param("audit_list", "team") => text,
     Param("audit_list", "target") => text,
     Param("audit_list", "q") => text,
@@ -448,6 +452,7 @@ rules! {
     Param("audit_list", "cursor") => audit_cursor,
     Param("audit_export", "action") => text,
     Param("audit_export", "actor") => text,
+    Param("audit_export", "actor_match") => actor_match,
     Param("audit_export", "team") => text,
     Param("audit_export", "target") => text,
     Param("audit_export", "q") => text,
@@ -456,6 +461,7 @@ rules! {
     Param("audit_export", "format") => export_format,
     Param("audit_export_email", "action") => text,
     Param("audit_export_email", "actor") => text,
+    Param("audit_export_email", "actor_match") => actor_match,
     Param("audit_export_email", "team") => text,
     Param("audit_export_email", "target") => text,
     Param("audit_export_email", "q") => text,

@@ -231,7 +231,8 @@ pub struct ListQuery {
     key_type: Option<String>,
     /// Case-insensitive search in name and description.
     q: Option<String>,
-    /// `created_at`, `-created_at` (default), `scope`, `last_used_at`, `-last_used_at`, `name`.
+    /// `created_at`, `-created_at` (default), `scope`, `-scope`, `last_used_at`,
+    /// `-last_used_at`, `name`.
     sort: Option<String>,
     /// Page size, 1–100 (default 50).
     #[param(minimum = 1, maximum = 100)]

@@ -130,6 +130,7 @@ pub async fn audit(
         ("team", f.team.clone()),
         ("action", f.action.clone()),
         ("actor", f.actor.clone()),
+        ("actor_match", partial(&f.actor)),
         ("from", f.from.as_deref().and_then(forms::day_start)),
         ("to", f.to.as_deref().and_then(forms::day_end)),
         ("q", f.q.clone()),
@@ -284,6 +285,7 @@ pub async fn email_export(
         ("team", f.team.clone()),
         ("action", f.action.clone()),
         ("actor", f.actor.clone()),
+        ("actor_match", partial(&f.actor)),
         ("from", day("From", &f.from, false)?),
         ("to", day("To", &f.to, true)?),
         ("q", f.q.clone()),
@@ -308,4 +310,13 @@ pub async fn email_export(
         ("emailed", queued["to"].as_str().map(str::to_owned)),
     ]);
     Ok(axum::response::Redirect::to(&format!("/audit?{back}")).into_response())
+}
+
+/// People type part of an address ("alice@"): the page matches actors by
+/// any part of their name, where the API matches whole names by default.
+fn partial(actor: &Option<String>) -> Option<String> {
+    actor
+        .as_deref()
+        .filter(|a| !a.trim().is_empty())
+        .map(|_| "partial".to_owned())
 }

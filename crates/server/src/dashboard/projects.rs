@@ -51,7 +51,14 @@ pub struct ProjectForm {
 /// APIs about to leave a catalog while keys still name them in their scopes.
 struct Removal {
     apis: String,
+    /// The first [`Removal::SHOWN`] such keys (id, name).
     keys: Vec<(String, String)>,
+    /// Whether there are more than those.
+    more: bool,
+}
+
+impl Removal {
+    const SHOWN: usize = 50;
 }
 
 async fn projects_page(
@@ -191,6 +198,13 @@ pub async fn update_project(
 ) -> Result<Response, Response> {
     signed.check_csrf(&input.csrf)?;
     let nav = signed.nav("projects");
+    if !nav.projects {
+        return Err(error_page(
+            Some(nav),
+            StatusCode::FORBIDDEN,
+            "Your role does not manage projects.",
+        ));
+    }
     let api = Api::new(&state, signed.principal());
     let uri = format!("/v1/projects/{}", forms::encode(&id));
     let mut body = project_body(&input);
@@ -262,7 +276,7 @@ async fn removal(
     };
     let mut keys = Vec::new();
     let mut cursor: Option<String> = None;
-    loop {
+    while keys.len() <= Removal::SHOWN {
         let query = forms::query(&[
             ("project_id", Some(id.to_owned())),
             ("limit", Some("100".to_owned())),
@@ -282,8 +296,11 @@ async fn removal(
             None => break,
         }
     }
+    let more = keys.len() > Removal::SHOWN;
+    keys.truncate(Removal::SHOWN);
     Ok((!keys.is_empty()).then(|| Removal {
         apis: removed.join(", "),
         keys,
+        more,
     }))
 }

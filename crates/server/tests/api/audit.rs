@@ -114,7 +114,7 @@ async fn filters_by_action_actor_target_time_and_words() {
 }
 
 #[tokio::test]
-async fn search_reads_reasons_and_descriptions_and_actors_by_part_of_their_name() {
+async fn search_reads_reasons_and_descriptions_and_actors_by_part_of_their_name_when_asked() {
     let app = spawn_app().await;
     let key = app
         .create_key(json!({"name": "gamma", "description": "Nightly billing sync"}))
@@ -137,8 +137,13 @@ async fn search_reads_reasons_and_descriptions_and_actors_by_part_of_their_name(
     let (_, literal) = app.get("/v1/audit?q=%25").await;
     assert_eq!(actions(&literal), Vec::<String>::new());
 
-    // Part of the actor's name, in any case; an id still matches exactly.
-    let (_, by_part) = app.get("/v1/audit?actor=ROOT%20k").await;
+    // Part of the actor's name, in any case, when asked for; an id still
+    // matches exactly.
+    let (_, whole_only) = app.get("/v1/audit?actor=ROOT%20k").await;
+    assert_eq!(actions(&whole_only), Vec::<String>::new());
+    let (_, by_part) = app
+        .get("/v1/audit?actor=ROOT%20k&actor_match=partial")
+        .await;
     assert_eq!(actions(&by_part), ["key.revoked", "key.created"]);
     let actor_id = by_part["data"][0]["actor"]["id"]
         .as_str()
@@ -148,7 +153,7 @@ async fn search_reads_reasons_and_descriptions_and_actors_by_part_of_their_name(
     assert_eq!(actions(&by_id), ["key.revoked", "key.created"]);
     let (_, by_part_of_id) = app
         .get(&format!(
-            "/v1/audit?actor={}",
+            "/v1/audit?actor={}&actor_match=partial",
             &actor_id[..actor_id.len() - 2]
         ))
         .await;

@@ -1,5 +1,6 @@
-//! The keys table as people read it: headers that sort both ways, and times
-//! said relative to now with the exact time kept for hover and screen readers.
+//! Dashboard tables as people read them: keys sorted by their headers both
+//! ways, times said relative to now with the exact time kept for hover and
+//! screen readers, and the audit log filtered by part of an address.
 
 use crate::helpers::spawn_app;
 use chrono::Duration;
@@ -111,4 +112,15 @@ async fn headers_sort_both_ways_and_times_read_relative_to_now() {
         exact.starts_with("2030-01-01 ") && exact[..25].contains(" UTC\""),
         "{exact}"
     );
+}
+
+#[tokio::test]
+async fn the_audit_page_finds_actors_by_part_of_their_address() {
+    let app = spawn_app().await;
+    let session = app.sign_in(OWNER, OWNER_PASSWORD).await;
+    let (status, html) = app.page(&session, "/audit?actor=OWNER%40").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<code>login.succeeded</code>"), "{html}");
+    let (_, html) = app.page(&session, "/audit?actor=nobody%40").await;
+    assert!(!html.contains("<code>login.succeeded</code>"), "{html}");
 }

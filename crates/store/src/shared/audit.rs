@@ -129,14 +129,19 @@ pub(super) async fn search(
         }
         None => {}
     }
-    // An actor is named by its id, or by any part of its name (an email):
-    // people remember `alice@`, not the whole address.
+    // An actor is named by its id, or by its name: whole, or any part of it
+    // (people remember `alice@`, not the whole address).
     if let Some(actor) = &query.actor {
-        sql.push(" AND (actor_id = ")
-            .push_bind(actor.clone())
-            .push(" OR lower(actor_name) LIKE ")
-            .push_bind(format!("%{}%", escape_like(&fold_case(actor))))
-            .push(" ESCAPE '\\')");
+        sql.push(" AND (actor_id = ").push_bind(actor.clone());
+        if query.actor_partial {
+            sql.push(" OR lower(actor_name) LIKE ")
+                .push_bind(format!("%{}%", escape_like(&fold_case(actor))))
+                .push(" ESCAPE '\\')");
+        } else {
+            sql.push(" OR actor_name = ")
+                .push_bind(actor.clone())
+                .push(")");
+        }
     }
     if let Some(target) = &query.target {
         sql.push(" AND (target_id = ")
