@@ -44,6 +44,15 @@ impl Failure {
         self.status.is_client_error() && self.status != StatusCode::FORBIDDEN
     }
 
+    /// Field → message, or the detail alone (field `""`) when no field was
+    /// named: what a form shows at its fields.
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        if self.errors.is_empty() {
+            return vec![(String::new(), self.detail.clone())];
+        }
+        self.errors.clone()
+    }
+
     /// Every message, field errors named by their field.
     pub fn messages(&self) -> Vec<String> {
         if self.errors.is_empty() {

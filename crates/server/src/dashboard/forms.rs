@@ -66,6 +66,91 @@ pub fn time_or(t: Option<DateTime<Utc>>, none: &str) -> String {
     t.map_or_else(|| none.to_owned(), time)
 }
 
+/// A form control that an API field's errors belong to: the API's field
+/// name (`trusted_origins`, also `trusted_origins[2]`), the control's `id`,
+/// and its label as the page shows it.
+pub type FieldLabel = (&'static str, &'static str, &'static str);
+
+/// A form's errors, each at its control: the page puts the message next
+/// to the control (with `aria-invalid` and `aria-describedby`) and lists
+/// them all in a summary at the top that links to the controls.
+#[derive(Debug, Default)]
+pub struct FieldErrors {
+    /// In the order the API gave them.
+    pub items: Vec<FieldError>,
+}
+
+/// One error of a form.
+#[derive(Debug)]
+pub struct FieldError {
+    /// The control's `id`; empty for an error of the whole form.
+    pub id: &'static str,
+    /// The control's label.
+    pub label: &'static str,
+    /// What is wrong, for people ("Line 2: not an IP address…").
+    pub message: String,
+}
+
+impl FieldErrors {
+    /// `errors` as (API field, message) placed at the controls of `fields`;
+    /// a field no control holds is an error of the whole form.
+    pub fn new(errors: &[(String, String)], fields: &[FieldLabel]) -> Self {
+        let items = errors
+            .iter()
+            .map(|(field, message)| {
+                let (base, index) = match field.split_once('[') {
+                    Some((base, rest)) => (base, rest.trim_end_matches(']').parse::<usize>().ok()),
+                    None => (field.as_str(), None),
+                };
+                let message = match index {
+                    Some(i) => format!("Line {}: {message}", i + 1),
+                    None => message.clone(),
+                };
+                match fields.iter().find(|(api, _, _)| *api == base) {
+                    Some((_, id, label)) => FieldError { id, label, message },
+                    None if field.is_empty() => FieldError {
+                        id: "",
+                        label: "",
+                        message,
+                    },
+                    None => FieldError {
+                        id: "",
+                        label: "",
+                        message: format!("{field}: {message}"),
+                    },
+                }
+            })
+            .collect();
+        Self { items }
+    }
+
+    /// No error at all.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The messages at the control `id`, joined.
+    pub fn at(&self, id: &str) -> Option<String> {
+        let messages: Vec<&str> = self
+            .items
+            .iter()
+            .filter(|e| e.id == id)
+            .map(|e| e.message.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join(" "))
+    }
+
+    /// `aria-invalid` and `aria-describedby` for the control `id` when it
+    /// has an error, or nothing. Rendered with `|safe`: the ids are the
+    /// form's own `'static` control names.
+    pub fn attrs(&self, id: &str) -> String {
+        match self.items.iter().find(|e| e.id == id) {
+            Some(e) => format!(r#" aria-invalid="true" aria-describedby="{}-error""#, e.id),
+            None => String::new(),
+        }
+    }
+}
+
 /// A past time as a table shows it: how long ago ("3 minutes ago"), in a
 /// `<time>` element that carries the exact UTC time for hover (`title`) and
 /// for screen readers (visually hidden text). Rendered with `|safe`: every

@@ -10,7 +10,7 @@ const OWNER: &str = "owner@acme.example";
 const OWNER_PASSWORD: &str = "correct horse battery staple";
 
 /// The default project's id: the new-key form shows its catalog first.
-async fn default_project(app: &TestApp) -> String {
+pub(crate) async fn default_project(app: &TestApp) -> String {
     let (_, projects) = app.get("/v1/projects").await;
     projects["data"]
         .as_array()

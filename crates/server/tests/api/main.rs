@@ -12,6 +12,7 @@ mod backend {
 mod admin_pages;
 mod audit;
 mod conformance;
+mod dashboard_errors;
 mod dashboard_forms;
 mod dashboard_tables;
 mod email;

@@ -15,6 +15,8 @@ mod admin_pages;
 mod audit;
 #[path = "../api/conformance.rs"]
 mod conformance;
+#[path = "../api/dashboard_errors.rs"]
+mod dashboard_errors;
 #[path = "../api/dashboard_forms.rs"]
 mod dashboard_forms;
 #[path = "../api/dashboard_tables.rs"]

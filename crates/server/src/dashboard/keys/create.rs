@@ -83,7 +83,7 @@ fn key_body(
     input: &KeyInput,
     catalog: &[String],
     now: DateTime<Utc>,
-) -> Result<Value, Vec<String>> {
+) -> Result<Value, Vec<(String, String)>> {
     let mut errors = Vec::new();
     let access = access_body(input, catalog).map_err(|e| errors.push(e)).ok();
     let expires_at = expiry_body(input, now).map_err(|e| errors.push(e)).ok();
@@ -135,9 +135,9 @@ pub async fn create(
             input,
         )
     };
-    let again = |input: KeyInput, errors: Vec<String>| {
+    let again = |input: KeyInput, errors: Vec<(String, String)>| {
         let mut page = form(input);
-        page.errors = errors;
+        page.set_errors(&errors);
         let mut response = render(&page);
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         response
@@ -168,7 +168,7 @@ pub async fn create(
     let created: KeyView = match api.send(Method::POST, "/v1/keys", &body).await {
         Ok(created) => created,
         Err(failure) if failure.is_form_error() => {
-            return Err(again(input, failure.messages()));
+            return Err(again(input, failure.field_errors()));
         }
         Err(failure) => return Err(failure_page(Some(nav), &failure)),
     };

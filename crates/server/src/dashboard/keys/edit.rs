@@ -99,7 +99,7 @@ fn changed_fields(
     input: &KeyInput,
     project: &ProjectView,
     now: DateTime<Utc>,
-) -> Result<Value, Vec<String>> {
+) -> Result<Value, Vec<(String, String)>> {
     let catalog = &project.apis;
     let (initial, _) = initial_input(key, catalog);
     let mut body = serde_json::Map::new();
@@ -200,7 +200,7 @@ pub async fn update(
             "The key's project is gone.",
         ));
     };
-    let again = |input: KeyInput, errors: Vec<String>| {
+    let again = |input: KeyInput, errors: Vec<(String, String)>| {
         let mut page = KeyFormPage::new(
             nav.clone(),
             false,
@@ -211,7 +211,7 @@ pub async fn update(
         );
         page.title = format!("Edit “{}”", key.name);
         page.scopes_editable = !project.management;
-        page.errors = errors;
+        page.set_errors(&errors);
         let mut response = render(&page);
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         response
@@ -222,7 +222,7 @@ pub async fn update(
     };
     match api.send::<KeyView>(Method::PATCH, &uri, &body).await {
         Ok(_) => Ok(Redirect::to(&format!("/keys/{}?done=updated", key.id)).into_response()),
-        Err(failure) if failure.is_form_error() => Err(again(input, failure.messages())),
+        Err(failure) if failure.is_form_error() => Err(again(input, failure.field_errors())),
         Err(failure) => Err(failure_page(Some(nav), &failure)),
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::api::views::ProjectView;
 use crate::dashboard::Nav;
-use crate::dashboard::forms::{Choice, choices};
+use crate::dashboard::forms::{Choice, FieldErrors, FieldLabel, choices};
 use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -64,7 +64,27 @@ pub(super) struct KeyFormPage {
     pub(super) note: Option<String>,
     /// False for root keys: their management scopes are not a catalog's APIs.
     pub(super) scopes_editable: bool,
-    pub(super) errors: Vec<String>,
+    pub(super) errors: FieldErrors,
+}
+
+/// Where the key form shows each API field's errors, named as its labels.
+const FIELDS: &[FieldLabel] = &[
+    ("name", "name", "Name"),
+    ("description", "description", "Description"),
+    ("role", "apis", "APIs"),
+    ("scopes", "apis", "APIs"),
+    ("apis", "apis", "APIs"),
+    ("expires_at", "expiry", "Expires"),
+    ("expiry_date", "expiry_date", "Expiry date"),
+    ("trusted_origins", "trusted_origins", "Trusted origins"),
+    ("allowed_ips", "allowed_ips", "Allowed IPs"),
+];
+
+impl KeyFormPage {
+    /// Shows `errors` (API field → message) at the form's controls.
+    pub(super) fn set_errors(&mut self, errors: &[(String, String)]) {
+        self.errors = FieldErrors::new(errors, FIELDS);
+    }
 }
 
 impl KeyFormPage {
@@ -128,7 +148,7 @@ impl KeyFormPage {
             input,
             note: None,
             scopes_editable: true,
-            errors: Vec::new(),
+            errors: FieldErrors::default(),
             nav: Some(nav),
         }
     }
@@ -136,12 +156,16 @@ impl KeyFormPage {
 
 /// The scopes the form's access and API boxes stand for: a preset when
 /// every API is chosen, else `<api>:*` or `<api>:read` for each.
-pub(super) fn access_body(input: &KeyInput, catalog: &[String]) -> Result<(Value, Value), String> {
+pub(super) fn access_body(
+    input: &KeyInput,
+    catalog: &[String],
+) -> Result<(Value, Value), (String, String)> {
     let readonly = input.access == "readonly";
     // A box the page did not offer (a tampered form) is refused, not dropped.
     if let Some(unknown) = input.apis.iter().find(|a| !catalog.contains(a)) {
-        return Err(format!(
-            "APIs: “{unknown}” is not in this project's API catalog."
+        return Err((
+            "apis".to_owned(),
+            format!("“{unknown}” is not in this project's API catalog."),
         ));
     }
     let chosen: Vec<&String> = catalog.iter().filter(|a| input.apis.contains(a)).collect();
@@ -150,26 +174,31 @@ pub(super) fn access_body(input: &KeyInput, catalog: &[String]) -> Result<(Value
         return Ok((json!(role), Value::Null));
     }
     if chosen.is_empty() {
-        return Err("Choose at least one API.".to_owned());
+        return Err(("apis".to_owned(), "Choose at least one API.".to_owned()));
     }
     let action = if readonly { "read" } else { "*" };
     let scopes: Vec<String> = chosen.iter().map(|a| format!("{a}:{action}")).collect();
     Ok((json!("custom"), json!(scopes)))
 }
 
-pub(super) fn expiry_body(input: &KeyInput, now: DateTime<Utc>) -> Result<Value, String> {
+pub(super) fn expiry_body(input: &KeyInput, now: DateTime<Utc>) -> Result<Value, (String, String)> {
     match input.expiry.as_str() {
         "" | "never" => Ok(Value::Null),
         // The last second of the chosen day, so that the key's page shows
         // the day the form showed (its end, not the next day's start).
         "date" => chrono::NaiveDate::parse_from_str(input.expiry_date.trim(), "%Y-%m-%d")
             .map(|day| Value::from(format!("{day}T23:59:59Z")))
-            .map_err(|_| "Expiry date: choose a date.".to_owned()),
+            .map_err(|_| ("expiry_date".to_owned(), "Choose a date.".to_owned())),
         days => days
             .parse::<i64>()
             .ok()
             .filter(|d| [30, 90, 365].contains(d))
             .map(|d| json!(now + Duration::days(d)))
-            .ok_or_else(|| "Expiry: choose one of the offered choices.".to_owned()),
+            .ok_or_else(|| {
+                (
+                    "expires_at".to_owned(),
+                    "Choose one of the offered choices.".to_owned(),
+                )
+            }),
     }
 }
