@@ -416,6 +416,29 @@ pub trait Store:
         to: DateTime<Utc>,
     ) -> Result<Vec<crate::usage::UsageCount>, StoreError>;
 
+    /// Hourly verification counts of an organization between `from` and
+    /// `to`, summed over its keys (of one project when given; without one,
+    /// root keys' management calls are left out).
+    async fn org_usage(
+        &self,
+        org: &OrgId,
+        project: Option<&ProjectId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::usage::UsageTotal>, StoreError>;
+
+    /// The keys with the most verifications between `from` and `to` (of
+    /// one project when given; root keys only then), most first, at most
+    /// `limit`.
+    async fn top_keys(
+        &self,
+        org: &OrgId,
+        project: Option<&ProjectId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(KeyId, u64)>, StoreError>;
+
     /// A stored response for `(org, key)`.
     async fn get_idempotent(
         &self,

@@ -48,6 +48,18 @@ pub struct UsageCount {
     pub count: u64,
 }
 
+/// Verifications of an organization (or one of its projects) in one hour,
+/// with one outcome, summed over its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageTotal {
+    /// Start of the hour.
+    pub hour: DateTime<Utc>,
+    /// The outcome.
+    pub code: Code,
+    /// How many.
+    pub count: u64,
+}
+
 /// What one flush writes.
 #[derive(Debug, Default, Clone)]
 pub struct UsageBatch {

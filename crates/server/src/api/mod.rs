@@ -114,6 +114,7 @@ fn management_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_email::email))
         .routes(routes!(export_link::page, export_link::download_once))
         .routes(routes!(usage::usage))
+        .routes(routes!(usage::organization))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))

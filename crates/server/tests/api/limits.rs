@@ -119,7 +119,7 @@ async fn lifetime_quotas_never_refill_and_limits_are_validated() {
     assert_problem(status, &body, 422, "validation_failed");
 }
 
-async fn wait_for_usage(app: &TestApp, path: &str, total: u64) -> Value {
+pub(crate) async fn wait_for_usage(app: &TestApp, path: &str, total: u64) -> Value {
     for _ in 0..100 {
         let (status, usage) = app.get(path).await;
         assert_eq!(status, 200, "{usage}");
@@ -134,7 +134,7 @@ async fn wait_for_usage(app: &TestApp, path: &str, total: u64) -> Value {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("usage never reached {total}");
+    panic!("usage never reached {total}: {}", app.get(path).await.1);
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ mod members;
 mod metrics;
 mod notices;
 mod openapi;
+mod org_usage;
 mod projects;
 mod races;
 mod receiver;

@@ -45,6 +45,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/verify", &["post"]),
         ("/v1/auth", &["get"]),
         ("/v1/keys/{id}/usage", &["get"]),
+        ("/v1/usage", &["get"]),
         ("/v1/openapi.json", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),

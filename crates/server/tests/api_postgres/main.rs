@@ -50,6 +50,8 @@ mod metrics;
 mod notices;
 #[path = "../api/openapi.rs"]
 mod openapi;
+#[path = "../api/org_usage.rs"]
+mod org_usage;
 #[path = "../api/projects.rs"]
 mod projects;
 #[path = "../api/races.rs"]

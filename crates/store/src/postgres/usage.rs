@@ -2,8 +2,8 @@
 //! counters.
 //!
 //! A batch is one transaction of a few statements, each taking its rows as
-//! arrays (`UNNEST`): a flush of ten thousand keys is four round trips and
-//! four plans, not twenty thousand of each.
+//! arrays (`UNNEST`): a flush of ten thousand keys is five round trips and
+//! five plans, not twenty thousand of each.
 //!
 //! Several nodes may flush batches touching the same keys at once. The
 //! transaction first locks every key row it will update, in key order
@@ -45,6 +45,17 @@ const COUNT: &str = "INSERT INTO key_usage (org_id, key_id, hour, code, count)
          AS u(org_id, key_id, hour, code, count)
      ORDER BY key_id, hour, code
      ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count";
+
+// The same counts under each key's organization and project, the rollup
+// that organization-wide usage reads; in key order of the rollup's rows, so
+// two nodes' flushes wait for each other there too.
+const ORG_COUNT: &str = "INSERT INTO org_usage (org_id, project_id, hour, code, count)
+     SELECT k.org_id, k.project_id, u.hour, u.code, SUM(u.count)::int8
+     FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[]) AS u(key_id, hour, code, count)
+     JOIN api_keys k ON k.id = u.key_id
+     GROUP BY k.org_id, u.hour, k.project_id, u.code
+     ORDER BY k.org_id, u.hour, k.project_id, u.code
+     ON CONFLICT (org_id, hour, project_id, code) DO UPDATE SET count = org_usage.count + excluded.count";
 
 pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), StoreError> {
     // One row per key (per key, hour and outcome for the counters): an
@@ -108,6 +119,14 @@ pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), Stor
             columns.3.push(code);
             columns.4.push(n);
         }
+        sqlx::query(ORG_COUNT)
+            .bind(&columns.1)
+            .bind(&columns.2)
+            .bind(&columns.3)
+            .bind(&columns.4)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         sqlx::query(COUNT)
             .bind(columns.0)
             .bind(columns.1)

@@ -4,13 +4,11 @@
 use super::rows::{self, count, json, micros};
 use super::{Backend, Conn, Db, announce, audit, fold_case};
 use crate::backend;
-use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, NewEvent};
 use keyward_core::events;
 use keyward_core::id::{KeyId, OrgId};
 use keyward_core::model::{KeyRecord, KeyStatus};
 use keyward_core::store::{CursorValue, IdempotentResponse, KeyQuery, KeySort, StoreError};
-use keyward_core::usage::UsageCount;
 use sqlx::{Pool, QueryBuilder};
 
 pub(super) async fn insert(tx: &mut Conn, key: &KeyRecord) -> Result<(), StoreError> {
@@ -409,26 +407,4 @@ pub(super) async fn get_idempotent(
         .await
         .map_err(backend)?;
     row.as_ref().map(rows::idempotent).transpose()
-}
-
-/// Hourly verification counts of one key between `from` and `to`.
-pub(super) async fn usage(
-    store: &Backend,
-    org: &OrgId,
-    key: &KeyId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<UsageCount>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT org_id, key_id, hour, code, count FROM key_usage
-         WHERE org_id = $1 AND key_id = $2 AND hour >= $3 AND hour < $4 ORDER BY hour, code",
-    )
-    .bind(org.as_str())
-    .bind(key.as_str())
-    .bind(micros(from))
-    .bind(micros(to))
-    .fetch_all(store.reads())
-    .await
-    .map_err(backend)?;
-    rows.iter().map(rows::usage_count).collect()
 }

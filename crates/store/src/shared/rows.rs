@@ -15,7 +15,7 @@ use keyward_core::model::{
 use keyward_core::policy::Code;
 use keyward_core::scope::Role;
 use keyward_core::store::{IdempotentResponse, StoreError};
-use keyward_core::usage::UsageCount;
+use keyward_core::usage::{UsageCount, UsageTotal};
 use keyward_core::webhooks::{Delivery, DeliveryStatus, Endpoint};
 
 /// A stored value that does not parse as what it should be.
@@ -168,6 +168,22 @@ pub(crate) fn usage_count(row: &impl Columns) -> Result<UsageCount, StoreError> 
         code: parsed(row, "code", Code::from_name)?,
         count: u64::try_from(get::<i64>(row, "count")?).unwrap_or(0),
     })
+}
+
+pub(crate) fn usage_total(row: &impl Columns) -> Result<UsageTotal, StoreError> {
+    Ok(UsageTotal {
+        hour: time(get(row, "hour")?)?,
+        code: parsed(row, "code", Code::from_name)?,
+        count: u64::try_from(get::<i64>(row, "count")?).unwrap_or(0),
+    })
+}
+
+/// A key and its verifications in a period (`key_id`, `total`).
+pub(crate) fn key_total(row: &impl Columns) -> Result<(KeyId, u64), StoreError> {
+    Ok((
+        parsed(row, "key_id", |s| KeyId::parse(s).ok())?,
+        u64::try_from(get::<i64>(row, "total")?).unwrap_or(0),
+    ))
 }
 
 pub(crate) fn idempotent(row: &impl Columns) -> Result<IdempotentResponse, StoreError> {

@@ -2,7 +2,7 @@
 //! is written in its module here (`orgs`, `keys`, `audit`, `people`), and
 //! what a backend does its own way comes from its [`Specific`] impl.
 
-use super::{Backend, audit, keys, orgs, people};
+use super::{Backend, audit, keys, orgs, people, reports};
 use crate::Specific;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditContext, AuditEvent, NewEvent};
@@ -13,7 +13,7 @@ use keyward_core::store::{
     AuditQuery, IdempotentResponse, KeyChange, KeyQuery, NewOrganization, Store, StoreError,
     StoredHashes,
 };
-use keyward_core::usage::{UsageBatch, UsageCount};
+use keyward_core::usage::{UsageBatch, UsageCount, UsageTotal};
 
 #[async_trait::async_trait]
 impl Store for Backend {
@@ -156,7 +156,28 @@ impl Store for Backend {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<UsageCount>, StoreError> {
-        keys::usage(self, org, key, from, to).await
+        reports::key(self, org, key, from, to).await
+    }
+
+    async fn org_usage(
+        &self,
+        org: &OrgId,
+        project: Option<&ProjectId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageTotal>, StoreError> {
+        reports::organization(self, org, project, from, to).await
+    }
+
+    async fn top_keys(
+        &self,
+        org: &OrgId,
+        project: Option<&ProjectId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(KeyId, u64)>, StoreError> {
+        reports::top_keys(self, org, project, from, to, limit).await
     }
 
     async fn get_idempotent(

@@ -28,6 +28,8 @@ mod orgs;
 mod outbox;
 #[path = "../shared/people.rs"]
 mod people;
+#[path = "../shared/reports.rs"]
+mod reports;
 #[path = "../shared/rows.rs"]
 mod rows;
 #[path = "../shared/store.rs"]

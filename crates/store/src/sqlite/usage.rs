@@ -58,6 +58,12 @@ const COUNT: &str = "INSERT INTO key_usage (org_id, key_id, hour, code, count)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (key_id, hour, code) DO UPDATE SET count = count + excluded.count";
 
+// The same count under the key's organization and project: the rollup that
+// organization-wide usage reads (a purged key's count is not rolled up).
+const ORG_COUNT: &str = "INSERT INTO org_usage (org_id, project_id, hour, code, count)
+     SELECT org_id, project_id, ?2, ?3, ?4 FROM api_keys WHERE id = ?1
+     ON CONFLICT (org_id, hour, project_id, code) DO UPDATE SET count = count + excluded.count";
+
 impl UsageWriter {
     /// Opens a connection to the database file at `path`, already migrated.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
@@ -142,14 +148,24 @@ fn write(connection: &mut Connection, batch: &UsageBatch) -> Result<(), StoreErr
             rows.written();
         }
         let mut count = tx.prepare_cached(COUNT).map_err(backend)?;
+        let mut org_count = tx.prepare_cached(ORG_COUNT).map_err(backend)?;
         for c in &batch.counts {
+            let n = i64::try_from(c.count).unwrap_or(i64::MAX);
             count
                 .execute(params![
                     c.org_id.as_str(),
                     c.key_id.as_str(),
                     micros(c.hour),
                     c.code.as_str(),
-                    i64::try_from(c.count).unwrap_or(i64::MAX),
+                    n,
+                ])
+                .map_err(backend)?;
+            org_count
+                .execute(params![
+                    c.key_id.as_str(),
+                    micros(c.hour),
+                    c.code.as_str(),
+                    n
                 ])
                 .map_err(backend)?;
             rows.written();

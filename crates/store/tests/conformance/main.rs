@@ -70,6 +70,7 @@ conformance! {
     usage::last_used_only_moves_forward,
     usage::usage_counts_add_up_per_hour_and_code,
     usage::quota_counts_per_period,
+    usage::organization_usage_sums_its_keys_and_ranks_them,
     idempotency::idempotent_responses_are_kept_once_and_expire,
     audit::audit_search_applies_every_filter,
     audit::audit_events_page_in_order_and_chain,

@@ -179,3 +179,99 @@ pub async fn quota_counts_per_period(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(status.remaining, 99);
 }
+
+pub async fn organization_usage_sums_its_keys_and_ranks_them(store: Arc<dyn Store>) {
+    let acme = create_org(store.as_ref(), "Acme", at(0)).await;
+    let other = create_org(store.as_ref(), "Other", at(0)).await;
+    let busy = add_named_key(store.as_ref(), &acme, "busy", at(1)).await;
+    let quiet = add_named_key(store.as_ref(), &acme, "quiet", at(1)).await;
+    let theirs = add_named_key(store.as_ref(), &other, "theirs", at(1)).await;
+    let h = |n: i64| {
+        DateTime::<Utc>::from_timestamp(1_900_000_000 - 1_900_000_000 % 3_600 + n * 3_600, 0)
+            .unwrap()
+    };
+    let count = |org: &crate::fixtures::Org, key: &KeyId, hour, code, count| UsageCount {
+        org_id: org.org.id.clone(),
+        key_id: key.clone(),
+        hour,
+        code,
+        count,
+    };
+    for counts in [
+        vec![
+            count(&acme, &busy.id, h(0), Code::Valid, 5),
+            count(&acme, &quiet.id, h(0), Code::Valid, 1),
+            count(&other, &theirs.id, h(0), Code::Valid, 50),
+            // A root key's management calls: not the organization's traffic.
+            count(&acme, &acme.root_key.id, h(0), Code::Valid, 40),
+        ],
+        vec![
+            count(&acme, &busy.id, h(0), Code::Valid, 2),
+            count(&acme, &busy.id, h(1), Code::RateLimited, 3),
+            count(&acme, &quiet.id, h(2), Code::Valid, 1),
+        ],
+    ] {
+        store
+            .record_usage(&UsageBatch {
+                counts,
+                ..UsageBatch::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    let totals = store.org_usage(acme.id(), None, h(0), h(3)).await.unwrap();
+    let got: Vec<_> = totals.iter().map(|t| (t.hour, t.code, t.count)).collect();
+    assert_eq!(
+        got,
+        [
+            (h(0), Code::Valid, 8),
+            (h(1), Code::RateLimited, 3),
+            (h(2), Code::Valid, 1),
+        ]
+    );
+    let of_project = store
+        .org_usage(acme.id(), Some(&acme.project.id), h(1), h(2))
+        .await
+        .unwrap();
+    assert_eq!(of_project.len(), 1);
+    assert_eq!(of_project[0].count, 3);
+    let elsewhere = keyward_core::id::ProjectId::generate().unwrap();
+    assert!(
+        store
+            .org_usage(acme.id(), Some(&elsewhere), h(0), h(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let top = store
+        .top_keys(acme.id(), None, h(0), h(3), 10)
+        .await
+        .unwrap();
+    assert_eq!(top, [(busy.id.clone(), 10), (quiet.id.clone(), 2)]);
+    // Asked for by naming their project, root keys are counted.
+    let management = &acme.root_key.project_id;
+    let root = store
+        .org_usage(acme.id(), Some(management), h(0), h(3))
+        .await
+        .unwrap();
+    assert_eq!(root.iter().map(|t| t.count).sum::<u64>(), 40);
+    let root_top = store
+        .top_keys(acme.id(), Some(management), h(0), h(3), 10)
+        .await
+        .unwrap();
+    assert_eq!(root_top, [(acme.root_key.id.clone(), 40)]);
+    let first = store
+        .top_keys(acme.id(), Some(&acme.project.id), h(2), h(3), 1)
+        .await
+        .unwrap();
+    assert_eq!(first, [(quiet.id.clone(), 1)]);
+    assert!(
+        store
+            .top_keys(acme.id(), Some(&elsewhere), h(0), h(3), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
