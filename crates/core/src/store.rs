@@ -147,6 +147,10 @@ pub struct KeyQuery {
     pub created_by: Option<String>,
     /// Search in name and description (case-insensitive substring).
     pub q: Option<String>,
+    /// Only keys last used before this instant (never used ones are not).
+    pub last_used_before: Option<DateTime<Utc>>,
+    /// Only keys that expire before this instant.
+    pub expires_before: Option<DateTime<Utc>>,
     /// Order.
     pub sort: KeySort,
     /// Rows after this one.

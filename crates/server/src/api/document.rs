@@ -438,6 +438,8 @@ rules! {
     Param("keys_create", "Idempotency-Key") => idempotency_key,
     Param("keys_list", "q") => text,
     Param("keys_list", "sort") => key_sort,
+    Param("keys_list", "last_used_before") => date_time,
+    Param("keys_list", "expires_before") => date_time,
     Param("keys_usage", "granularity") => granularity,
     Param("keys_usage", "from") => date_time,
     Param("keys_usage", "to") => date_time,

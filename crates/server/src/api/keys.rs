@@ -231,6 +231,11 @@ pub struct ListQuery {
     key_type: Option<String>,
     /// Case-insensitive search in name and description.
     q: Option<String>,
+    /// Only keys last used before this instant (RFC 3339); keys never used
+    /// are not among them.
+    last_used_before: Option<String>,
+    /// Only keys that expire before this instant (RFC 3339).
+    expires_before: Option<String>,
     /// `created_at`, `-created_at` (default), `scope`, `-scope`, `last_used_at`,
     /// `-last_used_at`, `name`.
     sort: Option<String>,
@@ -296,6 +301,15 @@ pub async fn list(
     if query.q.as_deref().is_some_and(|q| !keys::is_plain_text(q)) {
         invalid("q", "must not contain control characters");
     }
+    let mut instant = |field: &str, value: Option<&str>| {
+        value.and_then(|s| {
+            keyward_core::fields::parse_timestamp(s)
+                .map_err(|message| invalid(field, &message))
+                .ok()
+        })
+    };
+    let last_used_before = instant("last_used_before", query.last_used_before.as_deref());
+    let expires_before = instant("expires_before", query.expires_before.as_deref());
     let sort_name = query
         .sort
         .clone()
@@ -350,6 +364,8 @@ pub async fn list(
             .own_keys_only()
             .then(|| principal.actor_id.clone()),
         q: query.q.filter(|q| !q.trim().is_empty()),
+        last_used_before,
+        expires_before,
         sort: sort.unwrap_or(KeySort::CreatedDesc),
         after: after.flatten().map(|t| t.at),
         limit,

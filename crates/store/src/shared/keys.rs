@@ -254,6 +254,12 @@ pub(super) async fn list(
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
+    if let Some(before) = query.last_used_before {
+        sql.push(" AND last_used_at < ").push_bind(micros(before));
+    }
+    if let Some(before) = query.expires_before {
+        sql.push(" AND expires_at < ").push_bind(micros(before));
+    }
     let (column, text, descending) = sort_column(query.sort);
     let (cmp, dir) = if descending {
         ("<", "DESC")

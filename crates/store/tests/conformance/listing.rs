@@ -22,6 +22,8 @@ fn query(now: DateTime<Utc>) -> KeyQuery {
         created_by: None,
         key_type: None,
         q: None,
+        last_used_before: None,
+        expires_before: None,
         sort: KeySort::CreatedAsc,
         after: None,
         limit: 100,
@@ -357,4 +359,46 @@ pub async fn list_reads_forged_cursors_without_failing(store: Arc<dyn Store>) {
         listed(s, &acme, &forged(KeySort::CreatedAsc, digits)).await,
         std::slice::from_ref(&beta.id)
     );
+}
+
+pub async fn list_filters_by_last_use_and_expiry(store: Arc<dyn Store>) {
+    let acme = create_org(store.as_ref(), "Acme", at(0)).await;
+    let s = store.as_ref();
+    let mut expiring = key_input("expiring", Role::Readonly);
+    expiring.expires_at = Some(at(50));
+    let expiring = add_key(s, &acme, expiring, at(1)).await;
+    let stale = add_named_key(s, &acme, "stale", at(1)).await;
+    let fresh = add_named_key(s, &acme, "fresh", at(1)).await;
+    let never = add_named_key(s, &acme, "never", at(1)).await;
+    store
+        .record_usage(&UsageBatch {
+            last_used: vec![
+                (stale.id.clone(), at(10)),
+                (fresh.id.clone(), at(30)),
+                (expiring.id.clone(), at(20)),
+            ],
+            ..UsageBatch::default()
+        })
+        .await
+        .unwrap();
+    let unused_since = |t| KeyQuery {
+        last_used_before: Some(at(t)),
+        ..query(at(40))
+    };
+    // Never used is not "last used before": it has its own sort end.
+    assert_eq!(
+        listed(s, &acme, &unused_since(20)).await,
+        [stale.id.clone()]
+    );
+    assert_eq!(
+        listed(s, &acme, &unused_since(21)).await,
+        [expiring.id.clone(), stale.id.clone()]
+    );
+    let expires = |t| KeyQuery {
+        expires_before: Some(at(t)),
+        ..query(at(40))
+    };
+    assert!(listed(s, &acme, &expires(50)).await.is_empty());
+    assert_eq!(listed(s, &acme, &expires(51)).await, [expiring.id.clone()]);
+    let _ = never;
 }

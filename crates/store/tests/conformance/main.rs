@@ -67,6 +67,7 @@ conformance! {
     listing::list_search_is_case_insensitive_and_escapes_like,
     listing::list_sorts_and_paginates_with_cursors,
     listing::list_reads_forged_cursors_without_failing,
+    listing::list_filters_by_last_use_and_expiry,
     usage::last_used_only_moves_forward,
     usage::usage_counts_add_up_per_hour_and_code,
     usage::quota_counts_per_period,

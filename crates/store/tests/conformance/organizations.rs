@@ -54,6 +54,8 @@ pub async fn organization_is_created_with_everything(store: Arc<dyn Store>) {
         created_by: None,
         key_type: None,
         q: None,
+        last_used_before: None,
+        expires_before: None,
         sort: KeySort::CreatedDesc,
         after: None,
         limit: 50,
