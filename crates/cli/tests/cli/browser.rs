@@ -219,6 +219,23 @@ impl Browser {
             "controls without a label on {}",
             self.path().await
         );
+        // Nothing the page loaded came from anywhere but this server.
+        let elsewhere = self
+            .client
+            .execute(
+                "return performance.getEntriesByType('resource')
+                   .map(e => e.name)
+                   .filter(n => !n.startsWith(location.origin + '/'));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            elsewhere,
+            json!([]),
+            "{} loaded from another origin",
+            self.path().await
+        );
         let overflow = self
             .client
             .execute(
@@ -227,11 +244,29 @@ impl Browser {
             )
             .await
             .unwrap();
-        assert!(
-            overflow.as_i64().unwrap() <= 0,
-            "{} scrolls sideways by {overflow}px",
-            self.path().await
-        );
+        if overflow.as_i64().unwrap() > 0 {
+            // Name the elements whose hiding alone ends the overflow (the
+            // innermost last), to find it without a screen.
+            let wide = self
+                .client
+                .execute(
+                    "const wide = () => document.documentElement.scrollWidth - window.innerWidth;
+                     return [...document.querySelectorAll('body *')].filter(e => {
+                       const before = e.style.display;
+                       e.style.display = 'none';
+                       const fits = wide() <= 0;
+                       e.style.display = before;
+                       return fits;
+                     }).slice(-3).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 60));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            panic!(
+                "{} scrolls sideways by {overflow}px: {wide}",
+                self.path().await
+            );
+        }
     }
 
     /// Makes the window `width` pixels wide.

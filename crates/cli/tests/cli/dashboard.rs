@@ -404,6 +404,7 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     // Every main page: labelled controls, and readable on a phone (375 px).
     let key_page = format!("/keys/{key_id}");
     let pages = [
+        ("/overview", "overview"),
         ("/keys", "keys"),
         ("/keys/new", "key-new"),
         (key_page.as_str(), "key"),
@@ -428,7 +429,7 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
     for (page, name) in pages {
         browser.goto(&format!("{base}{page}")).await;
         browser.check_page().await;
-        if name == "keys" || name == "key" {
+        if name == "keys" || name == "key" || name == "overview" {
             browser.screenshot(&format!("{name}-375px")).await;
         }
     }
@@ -476,7 +477,7 @@ async fn members_see_their_own_keys_and_analytics_cannot_revoke() {
     let base = server.base.clone();
 
     sign_in(&browser, &base, &owner_email, OWNER_PASSWORD).await;
-    assert_eq!(browser.path().await, "/keys");
+    assert_eq!(browser.path().await, "/overview");
     let (owner_key_id, _) = create_key(&browser, &base, "Owner's key").await;
     let mia_temporary = add_member(&browser, &base, "mia@acme.example", "member").await;
     browser.screenshot("member-added").await;

@@ -267,8 +267,12 @@ impl Window {
         let parse = |v: &mut Validation, field: &str, value: Option<&str>| {
             value.and_then(|s| v.check(field, keyward_core::fields::parse_timestamp(s)))
         };
-        let to = parse(v, "to", params.to.as_deref()).unwrap_or(now);
-        let to = ceil(to, bucket);
+        // Without `to`, the window ends with the bucket now falls in (at
+        // exactly midnight too: that day has begun and holds its first uses).
+        let to = match parse(v, "to", params.to.as_deref()) {
+            Some(to) => ceil(to, bucket),
+            None => now.duration_trunc(bucket).unwrap_or(now) + bucket,
+        };
         let from = parse(v, "from", params.from.as_deref()).unwrap_or(to - default_span);
         let from = from.duration_trunc(bucket).unwrap_or(from);
         let buckets = (to - from).num_seconds() / bucket.num_seconds().max(1);

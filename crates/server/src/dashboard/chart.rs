@@ -2,7 +2,7 @@
 //! drawn on the server as SVG (no script, no external library), with a
 //! table of the same figures for screen readers and for exact numbers.
 
-use crate::api::usage::Usage;
+use crate::api::usage::UsageBucket;
 use keyward_core::policy::Code;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -21,16 +21,16 @@ fn class(code: Code) -> &'static str {
     }
 }
 
-/// The SVG of `usage` (daily buckets, oldest first), and the totals by
+/// The SVG of `data` (daily buckets, oldest first), and the totals by
 /// outcome code.
-pub fn usage_chart(usage: &Usage) -> (String, Vec<(String, u64)>) {
-    let max = usage.data.iter().map(|b| b.total).max().unwrap_or(0).max(1);
-    let days = usage.data.len().max(1);
+pub fn usage_chart(data: &[UsageBucket]) -> (String, Vec<(String, u64)>) {
+    let max = data.iter().map(|b| b.total).max().unwrap_or(0).max(1);
+    let days = data.len().max(1);
     let slot = (WIDTH - LEFT) / days as f64;
     let bar = (slot * 0.8).max(1.0);
     let plot = HEIGHT - BOTTOM;
     let mut svg = String::new();
-    let total: u64 = usage.data.iter().map(|b| b.total).sum();
+    let total: u64 = data.iter().map(|b| b.total).sum();
     let _ = write!(
         svg,
         r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-title"><title id="chart-title">Verifications per day over the last {days} days: {total} in all</title>"#
@@ -41,7 +41,7 @@ pub fn usage_chart(usage: &Usage) -> (String, Vec<(String, u64)>) {
         x = LEFT - 4.0
     );
     let mut totals: BTreeMap<Code, u64> = BTreeMap::new();
-    for (i, bucket) in usage.data.iter().enumerate() {
+    for (i, bucket) in data.iter().enumerate() {
         let x = LEFT + i as f64 * slot + (slot - bar) / 2.0;
         let mut y = plot;
         // Valid at the bottom, then throttled, then refused.
@@ -68,7 +68,7 @@ pub fn usage_chart(usage: &Usage) -> (String, Vec<(String, u64)>) {
                 r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}"><title>{day}: {count} {class}</title></rect>"#
             );
         }
-        if i == 0 || i + 1 == usage.data.len() {
+        if i == 0 || i + 1 == data.len() {
             let anchor = if i == 0 { "start" } else { "end" };
             let tx = if i == 0 { x } else { x + bar };
             let _ = write!(
@@ -88,34 +88,29 @@ pub fn usage_chart(usage: &Usage) -> (String, Vec<(String, u64)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::usage::UsageBucket;
     use chrono::{TimeZone, Utc};
 
     #[test]
     fn bars_stack_by_outcome_and_totals_add_up() {
         let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
-        let usage = Usage {
-            key_id: "key_x".to_owned(),
-            granularity: "day".to_owned(),
-            data: vec![
-                UsageBucket {
-                    start: day(1),
-                    counts: BTreeMap::from([(Code::Valid, 3), (Code::RateLimited, 1)]),
-                    total: 4,
-                },
-                UsageBucket {
-                    start: day(2),
-                    counts: BTreeMap::new(),
-                    total: 0,
-                },
-                UsageBucket {
-                    start: day(3),
-                    counts: BTreeMap::from([(Code::Revoked, 2)]),
-                    total: 2,
-                },
-            ],
-        };
-        let (svg, totals) = usage_chart(&usage);
+        let data = vec![
+            UsageBucket {
+                start: day(1),
+                counts: BTreeMap::from([(Code::Valid, 3), (Code::RateLimited, 1)]),
+                total: 4,
+            },
+            UsageBucket {
+                start: day(2),
+                counts: BTreeMap::new(),
+                total: 0,
+            },
+            UsageBucket {
+                start: day(3),
+                counts: BTreeMap::from([(Code::Revoked, 2)]),
+                total: 2,
+            },
+        ];
+        let (svg, totals) = usage_chart(&data);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(svg.matches("<rect").count(), 3);
         assert!(svg.contains("2026-11-01: 3 valid"));

@@ -19,6 +19,7 @@ mod deliveries;
 mod flash;
 mod forms;
 mod keys;
+mod overview;
 mod people;
 mod policy;
 mod projects;
@@ -63,6 +64,8 @@ pub fn router() -> Router<AppState> {
             get(signin::password_form).post(signin::change_password),
         )
         .route("/account/notices", post(account::save_notices))
+        .route("/overview", get(overview::overview))
+        .route("/overview/disable", post(overview::disable))
         .route("/keys", get(keys::table::list))
         .route(
             "/keys/new",
@@ -191,11 +194,13 @@ async fn same_origin(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-async fn home(parts: Parts) -> Redirect {
-    if SessionToken::from_parts(&parts).is_some() {
-        Redirect::to("/keys")
-    } else {
-        Redirect::to("/login")
+/// Where a signed-in member lands: the overview when their role sees every
+/// key, their keys otherwise; the sign-in page for everyone else.
+async fn home(signed: Result<Signed, Response>) -> Response {
+    match signed {
+        Ok(signed) if signed.principal().own_keys_only() => Redirect::to("/keys").into_response(),
+        Ok(_) => Redirect::to("/overview").into_response(),
+        Err(to_login) => to_login,
     }
 }
 
@@ -247,6 +252,8 @@ pub struct Nav {
     pub write_keys: bool,
     /// May revoke keys.
     pub revoke_keys: bool,
+    /// Sees every key (every role but `member`): the overview is theirs.
+    pub overview: bool,
 }
 
 impl Nav {
@@ -263,6 +270,7 @@ impl Nav {
             org_admin: p.holds("org:admin"),
             write_keys: p.holds("keys:write"),
             revoke_keys: p.holds("keys:write") || p.holds("keys:revoke"),
+            overview: !p.own_keys_only(),
         }
     }
 

@@ -58,7 +58,7 @@ fn safe_next(next: &str) -> String {
     if plain && local && !next.starts_with("/login") {
         next.to_owned()
     } else {
-        "/keys".to_owned()
+        "/".to_owned()
     }
 }
 

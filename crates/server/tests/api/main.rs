@@ -14,6 +14,7 @@ mod audit;
 mod conformance;
 mod dashboard_errors;
 mod dashboard_forms;
+mod dashboard_overview;
 mod dashboard_tables;
 mod email;
 mod email_pages;

@@ -13,7 +13,7 @@ async fn the_session_cookie_is_http_only_strict_and_secure_when_told() {
     let app = spawn_app().await;
     let response = app.post_login(OWNER, OWNER_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()["location"], "/keys");
+    assert_eq!(response.headers()["location"], "/");
     let cookie = set_cookie(&response, "keyward_session").unwrap();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -230,6 +230,7 @@ async fn pages_carry_a_strict_content_security_policy_and_no_outside_resources()
     let session = app.sign_in(OWNER, OWNER_PASSWORD).await;
     for path in [
         "/login",
+        "/overview",
         "/keys",
         "/keys/new",
         "/audit",
@@ -267,11 +268,11 @@ async fn after_signing_in_only_paths_of_this_site_are_followed() {
     let app = spawn_app().await;
     for (next, expected) in [
         ("/audit?action=key.created", "/audit?action=key.created"),
-        ("//evil.example/x", "/keys"),
-        ("/\t/evil.example", "/keys"),
-        ("https://evil.example", "/keys"),
-        ("/\\evil.example", "/keys"),
-        ("/keys\r\nSet-Cookie: x=1", "/keys"),
+        ("//evil.example/x", "/"),
+        ("/\t/evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/keys\r\nSet-Cookie: x=1", "/"),
     ] {
         let response = app
             .post_login_with(OWNER, OWNER_PASSWORD, &[("next", next)])

@@ -19,6 +19,8 @@ mod conformance;
 mod dashboard_errors;
 #[path = "../api/dashboard_forms.rs"]
 mod dashboard_forms;
+#[path = "../api/dashboard_overview.rs"]
+mod dashboard_overview;
 #[path = "../api/dashboard_tables.rs"]
 mod dashboard_tables;
 #[path = "../api/email.rs"]

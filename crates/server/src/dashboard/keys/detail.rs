@@ -158,7 +158,7 @@ pub async fn show(
         },
         url: key.leak_url.clone(),
     });
-    let (svg, totals) = chart::usage_chart(&usage);
+    let (svg, totals) = chart::usage_chart(&usage.data);
     let live = key.revoked_at.is_none() && key.archived_at.is_none();
     let own = key.created_by == signed.principal().actor_id;
     let member_limited = signed.principal().own_keys_only();
