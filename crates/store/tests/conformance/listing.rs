@@ -388,7 +388,7 @@ pub async fn list_filters_by_last_use_and_expiry(store: Arc<dyn Store>) {
     // Never used is not "last used before": it has its own sort end.
     assert_eq!(
         listed(s, &acme, &unused_since(20)).await,
-        [stale.id.clone()]
+        std::slice::from_ref(&stale.id)
     );
     assert_eq!(
         listed(s, &acme, &unused_since(21)).await,
@@ -399,6 +399,6 @@ pub async fn list_filters_by_last_use_and_expiry(store: Arc<dyn Store>) {
         ..query(at(40))
     };
     assert!(listed(s, &acme, &expires(50)).await.is_empty());
-    assert_eq!(listed(s, &acme, &expires(51)).await, [expiring.id.clone()]);
+    assert_eq!(listed(s, &acme, &expires(51)).await, [expiring.id]);
     let _ = never;
 }
