@@ -383,6 +383,7 @@ pub async fn list_filters_by_last_use_and_expiry(store: Arc<dyn Store>) {
         .unwrap();
     let unused_since = |t| KeyQuery {
         last_used_before: Some(at(t)),
+        sort: KeySort::LastUsedAsc,
         ..query(at(40))
     };
     // Never used is not "last used before": it has its own sort end.
@@ -392,7 +393,7 @@ pub async fn list_filters_by_last_use_and_expiry(store: Arc<dyn Store>) {
     );
     assert_eq!(
         listed(s, &acme, &unused_since(21)).await,
-        [expiring.id.clone(), stale.id.clone()]
+        [stale.id.clone(), expiring.id.clone()]
     );
     let expires = |t| KeyQuery {
         expires_before: Some(at(t)),
