@@ -21,4 +21,4 @@ FROM key_usage u LEFT JOIN api_keys k ON k.id = u.key_id
 GROUP BY u.org_id, COALESCE(k.project_id, ''), u.hour, u.code;
 
 -- The keys with the most use in a period.
-CREATE INDEX key_usage_org_hour ON key_usage (org_id, hour);
+CREATE INDEX key_usage_org_hour ON key_usage (org_id, hour, key_id, count);
