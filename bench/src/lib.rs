@@ -31,7 +31,8 @@ impl Server {
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .args(args)
             .env("KEYWARD_DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
+            // Slow statements are what some benchmarks measure, not news.
+            .env("RUST_LOG", "warn,sqlx::query=error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -36,7 +36,15 @@ async fn main() -> anyhow::Result<()> {
 
     // The organization and one key, made by the real binary.
     let created = std::process::Command::new(&binary)
-        .args(["org", "create", "--json", "--name", "Bench", "--owner-email", EMAIL])
+        .args([
+            "org",
+            "create",
+            "--json",
+            "--name",
+            "Bench",
+            "--owner-email",
+            EMAIL,
+        ])
         .env("KEYWARD_DATA_DIR", &dir)
         .env("KEYWARD_OWNER_PASSWORD", PASSWORD)
         .output()?;
@@ -70,12 +78,35 @@ async fn main() -> anyhow::Result<()> {
         .format("%Y-%m-%dT00:00:00Z")
         .to_string();
     let cases = [
-        ("baseline: GET /v1/keys/{id}/usage (30 days)", format!("/v1/keys/{template}/usage")),
-        ("GET /v1/usage (30 days, top keys)", "/v1/usage".to_owned()),
-        ("GET /v1/usage?granularity=hour (24 hours)", "/v1/usage?granularity=hour".to_owned()),
-        ("GET /v1/usage from a year ago (366 days)", format!("/v1/usage?from={year_ago}")),
-        ("GET /v1/usage?project_id= (30 days)", format!("/v1/usage?project_id={project}")),
-        ("GET /v1/usage?key_id= (30 days)", format!("/v1/usage?key_id={template}")),
+        (
+            "baseline: GET /v1/keys/{id}/usage (30 days)",
+            format!("/v1/keys/{template}/usage"),
+        ),
+        ("GET /v1/usage (30 days)", "/v1/usage".to_owned()),
+        (
+            "GET /v1/usage?granularity=hour (24 hours)",
+            "/v1/usage?granularity=hour".to_owned(),
+        ),
+        (
+            "GET /v1/usage from a year ago (366 days)",
+            format!("/v1/usage?from={year_ago}"),
+        ),
+        (
+            "GET /v1/usage?project_id= (30 days)",
+            format!("/v1/usage?project_id={project}"),
+        ),
+        (
+            "GET /v1/usage?key_id= (30 days)",
+            format!("/v1/usage?key_id={template}"),
+        ),
+        (
+            "GET /v1/usage?top=10 (30 days)",
+            "/v1/usage?top=10".to_owned(),
+        ),
+        (
+            "GET /v1/usage?top=10 from a year ago",
+            format!("/v1/usage?top=10&from={year_ago}"),
+        ),
     ];
     println!("| case | median ms | p95 ms | max ms |");
     println!("|---|---:|---:|---:|");
@@ -96,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let cookie = sign_in(&server.base).await?;
     let url = format!("{}/overview", server.base);
-    let times = time(rounds, || async {
+    let times = time(rounds.min(10), || async {
         let page = http.get(&url).header("cookie", &cookie).send().await?;
         anyhow::ensure!(page.status() == 200, "overview: {}", page.status());
         page.bytes().await?;
@@ -152,7 +183,10 @@ async fn seed(db: &Path, template: &str, keys: u64, days: u64) -> anyhow::Result
     .execute(&mut *tx)
     .await?;
     // A year back from today's start, in microseconds, hour by hour.
-    let today = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).context("midnight")?;
+    let today = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .context("midnight")?;
     let base = (today.and_utc() - chrono::Duration::days(365)).timestamp_micros();
     let written = sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?),
@@ -245,7 +279,11 @@ async fn sign_in(base: &str) -> anyhow::Result<String> {
         .post(format!("{base}/login"))
         .header("cookie", login)
         .header("origin", base)
-        .form(&[("csrf", csrf.as_str()), ("email", EMAIL), ("password", PASSWORD)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+        ])
         .send()
         .await?;
     cookie(&signed, "keyward_session").context("session cookie")

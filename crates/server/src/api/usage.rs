@@ -95,6 +95,11 @@ pub struct OrgUsageParams {
     project_id: Option<String>,
     /// Only this key.
     key_id: Option<String>,
+    /// How many of the keys with the most use to name, 0–100 (default 0):
+    /// naming them reads the period's per-key counters, so it costs more
+    /// the more keys were used in the period.
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100)]
+    top: Option<String>,
 }
 
 /// A key and its verifications in the period.
@@ -119,13 +124,13 @@ pub struct OrgUsage {
     pub key_id: Option<String>,
     /// Every bucket from `from` to `to`, empty ones included, oldest first.
     pub data: Vec<UsageBucket>,
-    /// The keys with the most verifications in the period, most first (at
-    /// most 10; with `key_id`, that key).
+    /// The keys with the most verifications in the period, most first (as
+    /// many as `top` asks for; with `key_id`, that key).
     pub top_keys: Vec<TopKey>,
 }
 
-/// How many keys `top_keys` names.
-const TOP_KEYS: u32 = 10;
+/// The most `top` may ask for.
+const MAX_TOP: u32 = 100;
 
 /// Verification counts of the whole organization, of one project or of one
 /// key, and the keys with the most use. For roles that see every key (a
@@ -160,6 +165,17 @@ pub async fn organization(
         },
         state.clock.now(),
     );
+    let top = match params.top.as_deref() {
+        None => Some(0),
+        Some(top) => v.check(
+            "top",
+            top.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_TOP)
+                .ok_or_else(|| format!("between 0 and {MAX_TOP}")),
+        ),
+    }
+    .unwrap_or(0);
     let project = match params.project_id.as_deref() {
         None => None,
         Some(id) => {
@@ -189,8 +205,8 @@ pub async fn organization(
                 .await?;
             let data = window.fill(counts.into_iter().map(|c| (c.hour, c.code, c.count)));
             let total = data.iter().map(|b| b.total).sum::<u64>();
-            let top = (total > 0).then(|| (record.id.clone(), total));
-            (data, top.into_iter().collect())
+            let named = (top > 0 && total > 0).then(|| (record.id.clone(), total));
+            (data, named.into_iter().collect())
         }
         None => {
             let totals = state
@@ -198,10 +214,14 @@ pub async fn organization(
                 .org_usage(org, project.as_ref(), window.from, window.to)
                 .await?;
             let data = window.fill(totals.into_iter().map(|t| (t.hour, t.code, t.count)));
-            let top = state
-                .store
-                .top_keys(org, project.as_ref(), window.from, window.to, TOP_KEYS)
-                .await?;
+            let top = if top == 0 {
+                Vec::new()
+            } else {
+                state
+                    .store
+                    .top_keys(org, project.as_ref(), window.from, window.to, top)
+                    .await?
+            };
             (data, top)
         }
     };

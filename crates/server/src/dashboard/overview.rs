@@ -102,7 +102,7 @@ async fn gather(
     now: DateTime<Utc>,
     unused_days: i64,
 ) -> Result<OverviewPage, Failure> {
-    let usage: OrgUsage = api.get("/v1/usage").await?;
+    let usage: OrgUsage = api.get(&format!("/v1/usage?top={SHOWN}")).await?;
     let (chart, totals) = chart::usage_chart(&usage.data);
     let keys = |filters: Vec<(&'static str, String)>| async move {
         let mut pairs: Vec<(&str, Option<String>)> = vec![

@@ -22,3 +22,12 @@ GROUP BY u.org_id, COALESCE(k.project_id, ''), u.hour, u.code;
 
 -- The keys with the most use in a period.
 CREATE INDEX key_usage_org_hour ON key_usage (org_id, hour, key_id, count);
+
+-- The keys of a project, and an organization's root keys, without reading
+-- every key of the organization (the keys with the most use leave root keys
+-- out, or keep one project's).
+CREATE INDEX api_keys_org_project ON api_keys (org_id, project_id);
+CREATE INDEX api_keys_org_root ON api_keys (org_id) WHERE root;
+
+-- Keys about to expire (the overview's list), without reading every key.
+CREATE INDEX api_keys_org_expires ON api_keys (org_id, expires_at) WHERE expires_at IS NOT NULL;

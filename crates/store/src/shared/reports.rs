@@ -81,6 +81,9 @@ pub(super) async fn top_keys(
     to: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<(KeyId, u64)>, StoreError> {
+    // Both key lists come from small or indexed reads: the project's keys
+    // (`api_keys_org_project`), or the organization's few root keys (the
+    // partial index `api_keys_org_root`).
     let mut sql = QueryBuilder::<Db>::new(
         "SELECT key_id, CAST(SUM(count) AS BIGINT) AS total FROM key_usage WHERE org_id = ",
     );
