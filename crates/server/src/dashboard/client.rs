@@ -72,7 +72,7 @@ impl Failure {
 }
 
 /// `trusted_origins[0]` → `Trusted origins 1`.
-fn humanize(field: &str) -> String {
+pub(super) fn humanize(field: &str) -> String {
     let mut out = String::new();
     let mut chars = field.chars().peekable();
     while let Some(c) = chars.next() {

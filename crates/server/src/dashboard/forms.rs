@@ -116,7 +116,7 @@ impl FieldErrors {
                     None => FieldError {
                         id: "",
                         label: "",
-                        message: format!("{field}: {message}"),
+                        message: format!("{}: {message}", super::client::humanize(field)),
                     },
                 }
             })

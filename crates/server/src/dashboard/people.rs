@@ -4,7 +4,7 @@
 
 use super::client::Api;
 use super::flash::{self, Flash};
-use super::forms::{self, Choice, time};
+use super::forms::{self, Choice, FieldErrors, FieldLabel, time};
 use super::{Nav, Signed, error_page, failure_page, render};
 use crate::api::members::{CreatedMember, MemberView, RemovedMember};
 use crate::api::teams::TeamView;
@@ -60,7 +60,7 @@ struct MembersPage {
     name: String,
     roles: Vec<Choice>,
     created: Option<(String, String)>,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,10 +87,17 @@ fn notice(done: Option<&str>) -> Option<String> {
     Some(text)
 }
 
+/// Where the new member's form shows each API field's errors.
+const MEMBER_FIELDS: &[FieldLabel] = &[
+    ("email", "email", "Email"),
+    ("name", "name", "Name"),
+    ("role", "role", "Role"),
+];
+
 struct MembersView {
     input: MemberForm,
     created: Option<(String, String)>,
-    errors: Vec<String>,
+    errors: Vec<(String, String)>,
     notice: Option<String>,
 }
 
@@ -153,7 +160,7 @@ async fn members_page(state: &AppState, signed: &Signed, view: MembersView) -> R
         email: view.input.email,
         name: view.input.name,
         created: view.created,
-        errors: view.errors,
+        errors: FieldErrors::new(&view.errors, MEMBER_FIELDS),
         nav: Some(nav),
     });
     if failed {
@@ -238,7 +245,7 @@ pub async fn add_member(
             let view = MembersView {
                 input,
                 created: None,
-                errors: failure.messages(),
+                errors: failure.field_errors(),
                 notice: None,
             };
             Err(members_page(&state, &signed, view).await)
@@ -411,7 +418,7 @@ struct TeamsPage {
     rows: Vec<TeamRow>,
     name: String,
     members: Vec<MemberBox>,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -427,7 +434,7 @@ async fn teams_page(
     state: &AppState,
     signed: &Signed,
     input: TeamForm,
-    errors: Vec<String>,
+    errors: Vec<(String, String)>,
 ) -> Response {
     let nav = signed.nav("teams");
     if !nav.members {
@@ -468,7 +475,9 @@ async fn teams_page(
             .collect(),
         members: boxes(&input.members),
         name: input.name,
-        errors,
+        // Errors of the new team's form and of each team's own form come
+        // here alike: they are listed at the top, not placed at a field.
+        errors: FieldErrors::new(&errors, &[]),
         nav: Some(nav),
     });
     if failed {
@@ -492,7 +501,7 @@ pub async fn create_team(
     match api.send::<TeamView>(Method::POST, "/v1/teams", &body).await {
         Ok(_) => Ok(Redirect::to("/teams").into_response()),
         Err(failure) if failure.is_form_error() => {
-            Err(teams_page(&state, &signed, input, failure.messages()).await)
+            Err(teams_page(&state, &signed, input, failure.field_errors()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
     }
@@ -511,7 +520,7 @@ pub async fn update_team(
     match api.send::<TeamView>(Method::PATCH, &uri, &body).await {
         Ok(_) => Ok(Redirect::to("/teams").into_response()),
         Err(failure) if failure.is_form_error() => {
-            Err(teams_page(&state, &signed, TeamForm::default(), failure.messages()).await)
+            Err(teams_page(&state, &signed, TeamForm::default(), failure.field_errors()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("teams")), &failure)),
     }

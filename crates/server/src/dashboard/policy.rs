@@ -3,7 +3,7 @@
 //! disabled, and what a leak report does. Owners and admins only.
 
 use super::client::Api;
-use super::forms::{self, Choice};
+use super::forms::{self, Choice, FieldErrors, FieldLabel};
 use super::{Nav, Signed, error_page, failure_page, render};
 use crate::state::AppState;
 use askama::Template;
@@ -29,8 +29,33 @@ struct PolicyPage {
     saved: bool,
     input: PolicyForm,
     leak_actions: Vec<Choice>,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
+
+/// Where the policy form shows each API field's errors.
+const FIELDS: &[FieldLabel] = &[
+    (
+        "max_key_lifetime_days",
+        "max_key_lifetime_days",
+        "Max key lifetime days",
+    ),
+    (
+        "expiry_notice_days",
+        "expiry_notice_days",
+        "Expiry notice days",
+    ),
+    ("stale_after_days", "stale_after_days", "Stale after days"),
+    (
+        "disable_stale_keys",
+        "disable_stale_keys",
+        "Disable stale keys",
+    ),
+    (
+        "leak_action",
+        "leak_action",
+        "When a key is reported as leaked",
+    ),
+];
 
 /// The policy form, as typed: numbers stay text until they are read.
 #[derive(Debug, Default, Deserialize)]
@@ -69,33 +94,35 @@ impl PolicyForm {
 
     /// The `PATCH /v1/policy` body, or what cannot be read as days. The
     /// ranges are the API's to check.
-    fn body(&self) -> Result<serde_json::Value, Vec<String>> {
+    fn body(&self) -> Result<serde_json::Value, Vec<(String, String)>> {
         let mut errors = Vec::new();
-        let mut days = |label: &str, text: &str, empty: &str| match text.trim() {
+        let mut days = |field: &str, text: &str, empty: &str| match text.trim() {
             "" => None,
             t => t.parse::<u32>().map(Some).unwrap_or_else(|_| {
-                errors.push(format!(
-                    "{label}: write a whole number of days, or leave it empty for {empty}."
+                errors.push((
+                    field.to_owned(),
+                    format!("write a whole number of days, or leave it empty for {empty}."),
                 ));
                 None
             }),
         };
         let lifetime = days(
-            "Max key lifetime days",
+            "max_key_lifetime_days",
             &self.max_key_lifetime_days,
             "no limit",
         );
-        let stale = days("Stale after days", &self.stale_after_days, "never");
+        let stale = days("stale_after_days", &self.stale_after_days, "never");
         let notices: Vec<Option<u32>> = forms::words(&self.expiry_notice_days)
             .iter()
             .map(|w| w.parse::<u32>().ok())
             .collect();
         if notices.iter().any(Option::is_none) {
-            errors.push(
-                "Expiry notice days: write whole numbers of days separated by commas, \
-                 or leave it empty for no notices."
+            errors.push((
+                "expiry_notice_days".to_owned(),
+                "write whole numbers of days separated by commas, or leave it empty for no \
+                 notices."
                     .to_owned(),
-            );
+            ));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -110,14 +137,19 @@ impl PolicyForm {
     }
 }
 
-fn policy_page(nav: Nav, input: PolicyForm, saved: bool, errors: Vec<String>) -> Response {
+fn policy_page(
+    nav: Nav,
+    input: PolicyForm,
+    saved: bool,
+    errors: Vec<(String, String)>,
+) -> Response {
     let failed = !errors.is_empty();
     let mut response = render(&PolicyPage {
         title: "Key policy".to_owned(),
         saved,
         leak_actions: forms::choices(&LEAK_ACTIONS, &input.leak_action),
         input,
-        errors,
+        errors: FieldErrors::new(&errors, FIELDS),
         nav: Some(nav),
     });
     if failed {
@@ -175,7 +207,7 @@ pub async fn update_policy(
     {
         Ok(_) => Ok(Redirect::to("/policy?saved=1").into_response()),
         Err(failure) if failure.is_form_error() => {
-            Err(policy_page(nav, input, false, failure.messages()))
+            Err(policy_page(nav, input, false, failure.field_errors()))
         }
         Err(failure) => Err(failure_page(Some(nav), &failure)),
     }
@@ -209,7 +241,8 @@ mod tests {
         };
         let errors = form.body().unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].starts_with("Max key lifetime days"));
+        assert_eq!(errors[0].0, "max_key_lifetime_days");
+        assert_eq!(errors[2].0, "expiry_notice_days");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The management project, which holds the root keys, is not listed here.
 
 use super::client::Api;
-use super::forms;
+use super::forms::{self, FieldErrors, FieldLabel};
 use super::{Nav, Signed, error_page, failure_page, render};
 use crate::api::views::{KeyView, Page, ProjectView};
 use crate::state::AppState;
@@ -31,8 +31,15 @@ struct ProjectsPage {
     name: String,
     key_prefix: String,
     apis: String,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
+
+/// Where the project forms show each API field's errors.
+const FIELDS: &[FieldLabel] = &[
+    ("name", "name", "Name"),
+    ("key_prefix", "key_prefix", "Key prefix"),
+    ("apis", "apis", "API catalog"),
+];
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ProjectForm {
@@ -65,7 +72,7 @@ async fn projects_page(
     state: &AppState,
     signed: &Signed,
     input: ProjectForm,
-    errors: Vec<String>,
+    errors: Vec<(String, String)>,
 ) -> Response {
     let nav = signed.nav("projects");
     let api = Api::new(state, signed.principal());
@@ -89,7 +96,7 @@ async fn projects_page(
         name: input.name,
         key_prefix: input.key_prefix,
         apis: input.apis,
-        errors,
+        errors: FieldErrors::new(&errors, FIELDS),
         nav: Some(nav),
     });
     if failed {
@@ -130,7 +137,7 @@ pub async fn create_project(
     {
         Ok(project) => Ok(Redirect::to(&format!("/projects/{}", project.id)).into_response()),
         Err(failure) if failure.is_form_error() => {
-            Err(projects_page(&state, &signed, input, failure.messages()).await)
+            Err(projects_page(&state, &signed, input, failure.field_errors()).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("projects")), &failure)),
     }
@@ -146,7 +153,7 @@ struct ProjectPage {
     key_prefix: String,
     apis: String,
     saved: bool,
-    errors: Vec<String>,
+    errors: FieldErrors,
     removal: Option<Removal>,
 }
 
@@ -182,7 +189,7 @@ pub async fn project(
             key_prefix: p.key_prefix,
             apis: p.apis.join("\n"),
             saved: q.saved.is_some(),
-            errors: Vec::new(),
+            errors: FieldErrors::default(),
             removal: None,
             nav: Some(nav),
         }),
@@ -224,7 +231,7 @@ pub async fn update_project(
                 key_prefix: input.key_prefix,
                 apis: input.apis,
                 saved: false,
-                errors: Vec::new(),
+                errors: FieldErrors::default(),
                 removal: Some(removal),
                 nav: Some(nav),
             }));
@@ -240,7 +247,7 @@ pub async fn update_project(
                 key_prefix: input.key_prefix,
                 apis: input.apis,
                 saved: false,
-                errors: failure.messages(),
+                errors: FieldErrors::new(&failure.field_errors(), FIELDS),
                 removal: None,
                 nav: Some(nav),
             });

@@ -6,7 +6,7 @@
 
 use super::client::{Api, Failure};
 use super::deliveries::{self, DeliveryRow};
-use super::forms::{self, time};
+use super::forms::{self, FieldErrors, FieldLabel, time};
 use super::{Nav, Signed, error_page, failure_page, render};
 use crate::api::views::Page;
 use crate::api::webhooks::WebhookView;
@@ -91,14 +91,17 @@ impl EndpointForm {
 
     /// The body of a create or a change; "All events" wins over any other box
     /// checked with it (a superset: no event is lost).
-    fn body(&self) -> Result<Value, Vec<String>> {
+    fn body(&self) -> Result<Value, Vec<(String, String)>> {
         let events = if self.events.iter().any(|e| e == ALL_EVENTS) {
             vec![ALL_EVENTS.to_owned()]
         } else {
             self.events.clone()
         };
         if events.is_empty() {
-            return Err(vec!["Choose at least one event, or All events.".to_owned()]);
+            return Err(vec![(
+                "events".to_owned(),
+                "Choose at least one event, or All events.".to_owned(),
+            )]);
         }
         Ok(json!({
             "url": self.url.trim(),
@@ -107,6 +110,13 @@ impl EndpointForm {
         }))
     }
 }
+
+/// Where the endpoint form shows each API field's errors.
+const FIELDS: &[FieldLabel] = &[
+    ("url", "url", "URL"),
+    ("description", "description", "Description"),
+    ("events", "events", "Events"),
+];
 
 struct EndpointRow {
     id: String,
@@ -129,7 +139,7 @@ struct WebhooksPage {
     description: String,
     events: Vec<EventBox>,
     https_only: bool,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,7 +168,7 @@ async fn webhooks_page(
     state: &AppState,
     signed: &Signed,
     input: EndpointForm,
-    errors: Vec<String>,
+    errors: Vec<(String, String)>,
     notice: Option<String>,
 ) -> Response {
     let nav = signed.nav("webhooks");
@@ -190,7 +200,7 @@ async fn webhooks_page(
         url: input.url,
         description: input.description,
         https_only: !state.settings.webhooks.allow_private,
-        errors,
+        errors: FieldErrors::new(&errors, FIELDS),
         nav: Some(nav),
     });
     if failed {
@@ -225,7 +235,7 @@ pub async fn create_webhook(
     {
         Ok(w) => Ok(Redirect::to(&format!("/webhooks/{}?done=created", w.id)).into_response()),
         Err(failure) if failure.is_form_error() => {
-            Err(webhooks_page(&state, &signed, input, failure.messages(), None).await)
+            Err(webhooks_page(&state, &signed, input, failure.field_errors(), None).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("webhooks")), &failure)),
     }
@@ -246,7 +256,7 @@ struct WebhookPage {
     description: String,
     events: Vec<EventBox>,
     https_only: bool,
-    errors: Vec<String>,
+    errors: FieldErrors,
     deliveries: Vec<DeliveryRow>,
     older: Option<String>,
     paged: bool,
@@ -257,7 +267,7 @@ struct WebhookPage {
 #[derive(Default)]
 struct EndpointView {
     input: Option<EndpointForm>,
-    errors: Vec<String>,
+    errors: Vec<(String, String)>,
     notice: Option<String>,
     cursor: Option<String>,
 }
@@ -304,7 +314,7 @@ async fn endpoint_page(
         url: input.url,
         description: input.description,
         https_only: !state.settings.webhooks.allow_private,
-        errors: view.errors,
+        errors: FieldErrors::new(&view.errors, FIELDS),
         deliveries: deliveries::rows(log.data),
         older: log
             .next_cursor
@@ -340,7 +350,7 @@ pub async fn update_webhook(
     Form(input): Form<EndpointForm>,
 ) -> Result<Response, Response> {
     signed.check_csrf(&input.csrf)?;
-    let again = |input: EndpointForm, errors: Vec<String>| EndpointView {
+    let again = |input: EndpointForm, errors: Vec<(String, String)>| EndpointView {
         input: Some(input),
         errors,
         ..EndpointView::default()
@@ -356,7 +366,7 @@ pub async fn update_webhook(
     {
         Ok(w) => Ok(Redirect::to(&format!("/webhooks/{}?done=saved", w.id)).into_response()),
         Err(failure) if failure.is_form_error() && failure.status != StatusCode::NOT_FOUND => {
-            let view = again(input, failure.messages());
+            let view = again(input, failure.field_errors());
             Err(endpoint_page(&state, &signed, &id, view).await)
         }
         Err(failure) => Err(failure_page(Some(signed.nav("webhooks")), &failure)),
@@ -470,7 +480,7 @@ pub(super) async fn action_failed(
         return failure_page(Some(signed.nav("webhooks")), failure);
     }
     let view = EndpointView {
-        errors: failure.messages(),
+        errors: failure.field_errors(),
         ..EndpointView::default()
     };
     endpoint_page(state, signed, id, view).await

@@ -117,7 +117,13 @@ async fn an_admin_adds_tests_changes_and_deletes_an_endpoint_through_the_forms()
     .await;
     assert_eq!(bad_url.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = bad_url.text().await.unwrap();
-    assert!(html.contains("Url: must be an https URL"), "{html}");
+    // At the field, named as its label names it, and linked from the summary.
+    assert!(
+        html.contains("<a href=\"#url\">URL: must be an https URL"),
+        "{html}"
+    );
+    assert!(html.contains("aria-describedby=\"url-error\">"));
+    assert!(html.contains("<p class=\"field-error\" id=\"url-error\">must be an https URL"));
     assert!(html.contains("value=\"Billing sync\""));
     assert!(html.contains("value=\"key.created\" checked"));
 

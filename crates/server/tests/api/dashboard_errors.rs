@@ -80,3 +80,60 @@ async fn form_errors_stand_at_their_fields_named_as_their_labels() {
         "type=\"date\" value=\"\" aria-invalid=\"true\" aria-describedby=\"expiry_date-error\">"
     ));
 }
+
+#[tokio::test]
+async fn every_form_puts_its_errors_at_its_fields() {
+    let app = spawn_app().await;
+    let session = app.sign_in(OWNER, OWNER_PASSWORD).await;
+    for (path, fields, id, label) in [
+        (
+            "/members",
+            vec![("email", "not an address"), ("role", "member")],
+            "email",
+            "Email",
+        ),
+        (
+            "/projects",
+            vec![("name", "Shop"), ("key_prefix", "Not A Prefix!")],
+            "key_prefix",
+            "Key prefix",
+        ),
+        (
+            "/policy",
+            vec![("stale_after_days", "soon"), ("leak_action", "revoke")],
+            "stale_after_days",
+            "Stale after days",
+        ),
+    ] {
+        let mut form = vec![("csrf", session.csrf.as_str())];
+        form.extend(fields);
+        let response = app
+            .browser()
+            .post(format!("{}{path}", app.base))
+            .header("cookie", &session.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(&format!(
+                "aria-invalid=\"true\" aria-describedby=\"{id}-error\""
+            )),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains(&format!("<p class=\"field-error\" id=\"{id}-error\">")),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains(&format!("<a href=\"#{id}\">{label}: ")),
+            "{path}: {html}"
+        );
+    }
+}
