@@ -240,7 +240,14 @@ export interface KeyListParams {
   type?: "secret" | "publishable";
   q?: string;
   sort?:
-    "created_at" | "-created_at" | "name" | "scope" | "-scope" | "last_used_at" | "-last_used_at";
+    | "created_at"
+    | "-created_at"
+    | "name"
+    | "scope"
+    | "-scope"
+    | "last_used_at"
+    | "-last_used_at"
+    | "expires_at";
   limit?: number;
 }
 

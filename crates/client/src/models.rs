@@ -266,7 +266,8 @@ pub struct KeyFilter {
     /// Text found in the name or description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
-    /// `-created_at` (default), `created_at`, `name`, `scope`, `-scope`, `last_used_at`, `-last_used_at`.
+    /// `-created_at` (default), `created_at`, `name`, `scope`, `-scope`, `last_used_at`,
+    /// `-last_used_at`, `expires_at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -93,6 +93,8 @@ pub enum KeySort {
     LastUsedAsc,
     /// Most recently used first, never used last.
     LastUsedDesc,
+    /// Soonest to expire first, keys that never expire last.
+    ExpiresAsc,
     /// By name.
     Name,
 }
@@ -107,6 +109,7 @@ impl KeySort {
             "-scope" => Some(Self::ScopeDesc),
             "last_used_at" => Some(Self::LastUsedAsc),
             "-last_used_at" => Some(Self::LastUsedDesc),
+            "expires_at" => Some(Self::ExpiresAsc),
             "name" => Some(Self::Name),
             _ => None,
         }

@@ -367,7 +367,7 @@ fn date_time() -> Value {
     json!({"format": "date-time"})
 }
 fn key_sort() -> Value {
-    json!({"enum": ["created_at", "-created_at", "scope", "-scope", "last_used_at", "-last_used_at", "name"]})
+    json!({"enum": ["created_at", "-created_at", "scope", "-scope", "last_used_at", "-last_used_at", "expires_at", "name"]})
 }
 fn granularity() -> Value {
     json!({"enum": ["hour", "day"]})

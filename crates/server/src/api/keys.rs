@@ -237,7 +237,7 @@ pub struct ListQuery {
     /// Only keys that expire before this instant (RFC 3339).
     expires_before: Option<String>,
     /// `created_at`, `-created_at` (default), `scope`, `-scope`, `last_used_at`,
-    /// `-last_used_at`, `name`.
+    /// `-last_used_at`, `expires_at` (soonest first, never last), `name`.
     sort: Option<String>,
     /// Page size, 1–100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -318,7 +318,8 @@ pub async fn list(
     if sort.is_none() {
         invalid(
             "sort",
-            "one of created_at, -created_at, scope, -scope, last_used_at, -last_used_at, name",
+            "one of created_at, -created_at, scope, -scope, last_used_at, -last_used_at, expires_at, \
+             name",
         );
     }
     let project_id = query.project_id.as_deref().map(|id| {
@@ -402,6 +403,9 @@ fn encode_cursor(sort_name: &str, sort: KeySort, last: &keyward_core::model::Key
             CursorValue::Int(last.last_used_at.map_or(-1, |t| t.timestamp_micros()))
         }
         KeySort::ScopeAsc | KeySort::ScopeDesc => CursorValue::Text(last.scope_sort_key()),
+        KeySort::ExpiresAsc => {
+            CursorValue::Int(last.expires_at.map_or(i64::MAX, |t| t.timestamp_micros()))
+        }
         KeySort::Name => CursorValue::Text(last.name.clone()),
     };
     let token = CursorToken {

@@ -10,6 +10,7 @@ use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
+use keyward_core::audit::ActorType;
 use keyward_core::error::Validation;
 use keyward_core::id::ProjectId;
 use keyward_core::policy::Code;
@@ -182,7 +183,13 @@ pub async fn organization(
             let found = match ProjectId::parse(id) {
                 Ok(id) => state.store.get_project(&principal.org_id, &id).await?,
                 Err(_) => None,
-            };
+            }
+            // Root keys' use is for those who see root keys, as their list is.
+            .filter(|p| {
+                !p.management
+                    || principal.kind == ActorType::RootKey
+                    || principal.holds("org:admin")
+            });
             if found.is_none() {
                 v.push("project_id", "no such project");
             }

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use keyward_core::audit::AuditEvent;
+use keyward_core::model::KeyStatus;
 use serde::Deserialize;
 
 /// A key in one of the overview's lists.
@@ -63,6 +64,8 @@ pub struct OverviewQuery {
     done: Option<String>,
     #[serde(default)]
     count: Option<String>,
+    #[serde(default)]
+    skipped: Option<String>,
 }
 
 /// How many keys each list shows.
@@ -134,16 +137,19 @@ async fn gather(
         line(k, when)
     })
     .collect();
-    let expiring = keys(vec![("expires_before", stamp(now + Duration::days(30)))])
-        .await?
-        .data
-        .into_iter()
-        .take(SHOWN)
-        .map(|k| {
-            let when = k.expires_at.map(|t| Ago::new(t, now));
-            line(k, when)
-        })
-        .collect();
+    let expiring = keys(vec![
+        ("sort", "expires_at".to_owned()),
+        ("expires_before", stamp(now + Duration::days(30))),
+    ])
+    .await?
+    .data
+    .into_iter()
+    .take(SHOWN)
+    .map(|k| {
+        let when = k.expires_at.map(|t| Ago::new(t, now));
+        line(k, when)
+    })
+    .collect();
     let (revoked, recent) = if nav.audit {
         let events = |action: &'static str| async move {
             api.get::<Page<AuditEvent>>(&format!("/v1/audit?limit={SHOWN}&action={action}"))
@@ -219,11 +225,22 @@ fn notice(q: &OverviewQuery) -> Option<String> {
     match q.done.as_deref()? {
         "disabled" => {
             let n: usize = q.count.as_deref()?.parse().ok()?;
-            Some(if n == 1 {
+            let skipped: usize = q
+                .skipped
+                .as_deref()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let mut text = if n == 1 {
                 "1 key was disabled.".to_owned()
             } else {
                 format!("{n} keys were disabled.")
-            })
+            };
+            if skipped > 0 {
+                text.push_str(&format!(
+                    " {skipped} had changed since the page was shown and were left as they are."
+                ));
+            }
+            Some(text)
         }
         _ => None,
     }
@@ -256,11 +273,17 @@ pub async fn disable(
     signed.check_csrf(&input.csrf)?;
     let nav = signed.nav("overview");
     let api = Api::new(&state, signed.principal());
+    // Each key once, as the API shows it to this member, and only if it is
+    // still active: one revoked or disabled meanwhile is left out.
+    let mut ids = input.keys.clone();
+    ids.sort();
+    ids.dedup();
     let mut keys = Vec::new();
-    for id in input.keys.iter().take(100) {
+    for id in ids.iter().take(100) {
         let uri = format!("/v1/keys/{}", super::forms::encode(id));
         match api.get::<KeyView>(&uri).await {
-            Ok(key) => keys.push(line(key, None)),
+            Ok(key) if key.status == KeyStatus::Active => keys.push(line(key, None)),
+            Ok(_) => {}
             Err(failure) if failure.status == StatusCode::NOT_FOUND => {}
             Err(failure) => return Err(failure_page(Some(nav), &failure)),
         }
@@ -279,14 +302,29 @@ pub async fn disable(
             nav: Some(nav),
         }));
     }
+    // A key that changed since the page was shown (revoked, archived, gone)
+    // is counted and left as it is; a refusal of the role stops everything.
+    let (mut disabled, mut skipped) = (0, 0);
     for key in &keys {
         let uri = format!("/v1/keys/{}/disable", super::forms::encode(&key.id));
-        if let Err(failure) = api
+        match api
             .send::<KeyView>(Method::POST, &uri, &serde_json::json!({}))
             .await
         {
-            return Err(failure_page(Some(nav), &failure));
+            Ok(_) => disabled += 1,
+            Err(failure)
+                if matches!(
+                    failure.status,
+                    StatusCode::NOT_FOUND | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+                ) =>
+            {
+                skipped += 1;
+            }
+            Err(failure) => return Err(failure_page(Some(nav), &failure)),
         }
     }
-    Ok(Redirect::to(&format!("/overview?done=disabled&count={}", keys.len())).into_response())
+    Ok(Redirect::to(&format!(
+        "/overview?done=disabled&count={disabled}&skipped={skipped}"
+    ))
+    .into_response())
 }

@@ -135,11 +135,17 @@ async fn the_overview_shows_use_and_neglect_and_disables_unused_keys_once_confir
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         done.headers()["location"],
-        "/overview?done=disabled&count=1"
+        "/overview?done=disabled&count=1&skipped=0"
     );
     assert_eq!(status_of().await, "disabled");
-    let (_, html) = app.page(&owner, "/overview?done=disabled&count=1").await;
+    let (_, html) = app
+        .page(&owner, "/overview?done=disabled&count=1&skipped=0")
+        .await;
     assert!(html.contains("1 key was disabled."));
+    // Sent again (another tab, a reload), the key is no longer active:
+    // nothing is asked and nothing changes.
+    let again = post(false).await.unwrap();
+    assert_eq!(again.headers()["location"], "/overview");
 }
 
 #[tokio::test]

@@ -135,4 +135,12 @@ async fn a_member_who_sees_only_their_own_keys_does_not_see_the_organization() {
         .session_call(&analyst, Method::GET, "/v1/usage", None)
         .await;
     assert_eq!(status, 200, "{body}");
+    // Root keys' use is for those who see root keys.
+    let management = app.management_project().await;
+    let path = format!("/v1/usage?project_id={management}");
+    let (status, body) = app.session_call(&analyst, Method::GET, &path, None).await;
+    assert_problem(status, &body, 422, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "project_id");
+    let (status, body) = app.get(&path).await;
+    assert_eq!(status, 200, "{body}");
 }

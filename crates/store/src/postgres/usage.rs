@@ -119,7 +119,8 @@ pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), Stor
             columns.3.push(code);
             columns.4.push(n);
         }
-        sqlx::query(ORG_COUNT)
+        sqlx::query(COUNT)
+            .bind(&columns.0)
             .bind(&columns.1)
             .bind(&columns.2)
             .bind(&columns.3)
@@ -127,8 +128,10 @@ pub(super) async fn record(pool: &PgPool, batch: &UsageBatch) -> Result<(), Stor
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query(COUNT)
-            .bind(columns.0)
+        // Last, just before the commit: the rollup's rows are few and shared
+        // by every node's flushes of an organization, so they are held for
+        // as short a time as possible.
+        sqlx::query(ORG_COUNT)
             .bind(columns.1)
             .bind(columns.2)
             .bind(columns.3)

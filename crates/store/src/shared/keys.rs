@@ -196,6 +196,7 @@ fn sort_column(sort: KeySort) -> (&'static str, bool, bool) {
         KeySort::ScopeDesc => ("scope_sort", true, true),
         KeySort::LastUsedAsc => ("COALESCE(last_used_at, -1)", false, false),
         KeySort::LastUsedDesc => ("COALESCE(last_used_at, -1)", false, true),
+        KeySort::ExpiresAsc => ("COALESCE(expires_at, 9223372036854775807)", false, false),
         KeySort::Name => ("name", true, false),
     }
 }

@@ -214,6 +214,9 @@ fn cursor_value(sort: KeySort, key: &KeyRecord) -> CursorValue {
             CursorValue::Int(key.last_used_at.map_or(-1, |t| t.timestamp_micros()))
         }
         KeySort::ScopeAsc | KeySort::ScopeDesc => CursorValue::Text(key.scope_sort_key()),
+        KeySort::ExpiresAsc => {
+            CursorValue::Int(key.expires_at.map_or(i64::MAX, |t| t.timestamp_micros()))
+        }
         KeySort::Name => CursorValue::Text(key.name.clone()),
     }
 }
@@ -278,6 +281,7 @@ pub async fn list_sorts_and_paginates_with_cursors(store: Arc<dyn Store>) {
         KeySort::ScopeDesc,
         KeySort::LastUsedAsc,
         KeySort::LastUsedDesc,
+        KeySort::ExpiresAsc,
         KeySort::Name,
     ];
     for sort in sorts {
