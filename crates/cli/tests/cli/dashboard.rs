@@ -7,7 +7,7 @@ use crate::support::Server;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const OWNER_PASSWORD: &str = "correct horse battery staple";
+pub(crate) const OWNER_PASSWORD: &str = "correct horse battery staple";
 
 async fn verify(http: &reqwest::Client, base: &str, key: &str, scopes: &[&str]) -> Value {
     http.post(format!("{base}/v1/verify"))
@@ -38,19 +38,25 @@ fn setup_link(server: &Server) -> String {
     }
 }
 
-async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
     browser.goto(&format!("{base}/login")).await;
     browser.fill("#email", email).await;
     browser.fill("#password", password).await;
     browser.submit("main form button[type=submit]").await;
 }
 
-async fn sign_out(browser: &Browser) {
+pub(crate) async fn sign_out(browser: &Browser) {
     browser.submit("header form button[type=submit]").await;
 }
 
 /// Signs in with a temporary password and replaces it, as the dashboard demands.
-async fn first_sign_in(browser: &Browser, base: &str, email: &str, temporary: &str, new: &str) {
+pub(crate) async fn first_sign_in(
+    browser: &Browser,
+    base: &str,
+    email: &str,
+    temporary: &str,
+    new: &str,
+) {
     sign_in(browser, base, email, temporary).await;
     assert_eq!(
         browser.path().await,
@@ -69,7 +75,7 @@ async fn first_sign_in(browser: &Browser, base: &str, email: &str, temporary: &s
 }
 
 /// Adds a member on the members page; returns the temporary password shown once.
-async fn add_member(browser: &Browser, base: &str, email: &str, role: &str) -> String {
+pub(crate) async fn add_member(browser: &Browser, base: &str, email: &str, role: &str) -> String {
     browser.goto(&format!("{base}/members")).await;
     browser.fill("#email", email).await;
     browser.select("#role", role).await;
@@ -81,7 +87,7 @@ async fn add_member(browser: &Browser, base: &str, email: &str, role: &str) -> S
 
 /// Creates a key in the first project with the form's defaults; returns its
 /// id and the key shown once.
-async fn create_key(browser: &Browser, base: &str, name: &str) -> (String, String) {
+pub(crate) async fn create_key(browser: &Browser, base: &str, name: &str) -> (String, String) {
     browser.goto(&format!("{base}/keys/new")).await;
     browser.fill("#name", name).await;
     browser

@@ -8,6 +8,7 @@ mod backup;
 mod browser;
 mod cluster;
 mod dashboard;
+mod dashboard_defects;
 mod disk_full;
 mod email;
 mod leaks;
