@@ -6,6 +6,7 @@
 //! SHA-256); restarting prints a new one while there is still no
 //! organization, and none works once one exists.
 
+use super::forms::{FieldErrors, FieldLabel};
 use super::{Nav, SETUP_MINUTES, error_page, render, signin};
 use crate::bootstrap;
 use crate::session::SecureCookies;
@@ -68,8 +69,17 @@ struct SetupPage {
     token: String,
     org_name: String,
     email: String,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
+
+/// Where the setup form shows each field's errors (the API's names for
+/// the organization and its owner, and the form's own).
+const FIELDS: &[FieldLabel] = &[
+    ("name", "org_name", "Organization name"),
+    ("owner_email", "email", "Your email"),
+    ("owner_password", "password", "Password"),
+    ("password_again", "password_again", "Password again"),
+];
 
 fn invalid_link() -> Response {
     error_page(
@@ -91,7 +101,7 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<TokenQuery>) ->
         token: q.token,
         org_name: String::new(),
         email: String::new(),
-        errors: Vec::new(),
+        errors: FieldErrors::default(),
     })
 }
 
@@ -128,20 +138,23 @@ pub async fn submit(
     if !valid {
         return invalid_link();
     }
-    let again = |errors: Vec<String>| {
+    let again = |errors: Vec<(String, String)>| {
         let mut response = render(&SetupPage {
             nav: None,
             title: "Create your organization".to_owned(),
             token: input.token.clone(),
             org_name: input.org_name.clone(),
             email: input.email.clone(),
-            errors,
+            errors: FieldErrors::new(&errors, FIELDS),
         });
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         response
     };
     if input.password != input.password_again {
-        return again(vec!["The two passwords differ.".to_owned()]);
+        return again(vec![(
+            "password_again".to_owned(),
+            "The two passwords differ.".to_owned(),
+        )]);
     }
     match state.store.list_organizations().await {
         Ok(orgs) if orgs.is_empty() => {}
@@ -167,12 +180,7 @@ pub async fn submit(
             return again(
                 errors
                     .iter()
-                    .map(|e| match e.field.as_str() {
-                        "name" => format!("Organization name: {}", e.message),
-                        "owner_email" => format!("Email: {}", e.message),
-                        "owner_password" => format!("Password: {}", e.message),
-                        _ => e.message.clone(),
-                    })
+                    .map(|e| (e.field.clone(), e.message.clone()))
                     .collect(),
             );
         }

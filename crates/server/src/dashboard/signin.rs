@@ -6,6 +6,7 @@
 //! form carries its own CSRF token (a double-submit cookie), since there is
 //! no session yet to derive one from.
 
+use super::forms::{FieldErrors, FieldLabel};
 use super::{Nav, Signed, error_page, render};
 use crate::error::ApiError;
 use crate::extract::Client;
@@ -317,9 +318,16 @@ struct PasswordPage {
     nav: Option<Nav>,
     title: String,
     forced: bool,
-    errors: Vec<String>,
+    errors: FieldErrors,
     notices: super::account::Notices,
 }
+
+/// Where the password form shows each field's errors.
+const PASSWORD_FIELDS: &[FieldLabel] = &[
+    ("current", "current", "Current password"),
+    ("password", "password", "New password"),
+    ("password_again", "password_again", "New password again"),
+];
 
 #[derive(Deserialize)]
 pub struct PasswordQuery {
@@ -337,7 +345,7 @@ pub async fn password_form(
         nav: Some(signed.nav("account")),
         title: "Change your password".to_owned(),
         forced: signed.0.member.must_change_password,
-        errors: Vec::new(),
+        errors: FieldErrors::default(),
         notices: super::account::notices(&state, &signed, saved).await,
     })
 }
@@ -357,12 +365,12 @@ pub async fn change_password(
 ) -> Result<Response, Response> {
     signed.check_csrf(&input.csrf)?;
     let notices = super::account::notices(&state, &signed, false).await;
-    let again = |errors: Vec<String>| {
+    let again = |field: &str, message: String| {
         let mut response = render(&PasswordPage {
             nav: Some(signed.nav("account")),
             title: "Change your password".to_owned(),
             forced: signed.0.member.must_change_password,
-            errors,
+            errors: FieldErrors::new(&[(field.to_owned(), message)], PASSWORD_FIELDS),
             notices,
         });
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -370,25 +378,34 @@ pub async fn change_password(
     };
     let member = signed.0.member.clone();
     if !check_password(&state, &member, &input.current).await {
-        return Err(again(vec!["The current password is not right.".to_owned()]));
+        return Err(again(
+            "current",
+            "The current password is not right.".to_owned(),
+        ));
     }
     if input.password != input.password_again {
-        return Err(again(vec!["The two new passwords differ.".to_owned()]));
+        return Err(again(
+            "password_again",
+            "The two new passwords differ.".to_owned(),
+        ));
     }
     if input.password == input.current {
-        return Err(again(vec![
+        return Err(again(
+            "password",
             "Choose a password different from the current one.".to_owned(),
-        ]));
+        ));
     }
     let new_hash =
         crate::api::members::new_password_hash(&state, SecretString::from(input.password))
             .await
             .map_err(|e| match e {
                 ApiError::Invalid(errors) => again(
+                    "password",
                     errors
                         .into_iter()
-                        .map(|e| format!("New password: {}", e.message))
-                        .collect(),
+                        .map(|e| e.message)
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 ),
                 other => other.into_response(),
             })?;

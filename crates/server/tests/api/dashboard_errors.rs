@@ -104,6 +104,16 @@ async fn every_form_puts_its_errors_at_its_fields() {
             "stale_after_days",
             "Stale after days",
         ),
+        (
+            "/account/password",
+            vec![
+                ("current", "not my password at all"),
+                ("password", "a long enough new password"),
+                ("password_again", "a long enough new password"),
+            ],
+            "current",
+            "Current password",
+        ),
     ] {
         let mut form = vec![("csrf", session.csrf.as_str())];
         form.extend(fields);
