@@ -60,6 +60,13 @@ STATEFUL_RULES = {
         ("cursor", r"^not a cursor of this listing"),
     ],
     "GET /v1/keys/{id}/usage": [("from", r"^must be before `to`")],
+    # Which projects and keys exist, and which of them the caller may see,
+    # is the organization's state.
+    "GET /v1/usage": [
+        ("from", r"^must be before `to`"),
+        ("project_id", r"^no such project$"),
+        ("key_id", r"^(no such key|not a key of `project_id`)$"),
+    ],
     "POST /v1/teams": [("members", r"^no member ")],
     # Whether a URL may be used depends on --webhook-allow-private and on
     # what its host is; "*" must stand alone in a list.
