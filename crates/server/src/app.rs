@@ -115,6 +115,7 @@ impl Application {
             public_url,
             metrics,
             usage: Arc::clone(&usage),
+            key_locks: crate::key_locks::KeyLocks::default(),
         });
         let router = router(state.clone());
         Ok(Self {

@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod key_locks;
 pub mod leaks;
 pub mod mail;
 pub mod metrics;

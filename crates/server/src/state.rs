@@ -45,6 +45,8 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Verification's counts waiting to be written (for metrics).
     pub usage: Arc<keyward_core::usage::UsageRecorder>,
+    /// Changes to one key on this node, one at a time.
+    pub key_locks: crate::key_locks::KeyLocks,
 }
 
 impl AppState {

@@ -1,9 +1,10 @@
 //! `/v1/keys/{id}/…`: regenerate, disable, enable, revoke and archive.
 //!
-//! Each action loads the key, applies the domain rule, saves the record and
-//! its audit event in one transaction (refusing if another request changed
-//! the key meanwhile), then drops the key from the verification cache so the
-//! very next verification on this node sees the change.
+//! Each action takes the key's lock on this node, loads the key, applies the
+//! domain rule, saves the record and its audit event in one transaction
+//! (refusing if another node changed the key meanwhile), then drops the key
+//! from the verification cache so the very next verification on this node
+//! sees the change.
 
 use super::views::KeyView;
 use super::{load_key, project_of};
@@ -19,6 +20,7 @@ use keyward_core::keys::{self, audit_view};
 use keyward_core::model::KeyRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tokio::sync::MutexGuard;
 
 /// Body of `POST /v1/keys/{id}/regenerate`.
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,17 +73,21 @@ pub(super) async fn save(
     Ok(())
 }
 
-async fn load_for_change(
-    state: &AppState,
+/// Takes the key's lock on this node (see [`crate::key_locks`]) and loads the
+/// key for a change the principal may make; the change is saved before the
+/// guard is dropped.
+pub(super) async fn load_for_change<'s>(
+    state: &'s AppState,
     principal: &Principal,
     id: &str,
-) -> Result<KeyRecord, ApiError> {
+) -> Result<(MutexGuard<'s, ()>, KeyRecord), ApiError> {
+    let guard = state.key_locks.lock(id).await;
     let record = load_key(state, principal, id).await?;
     if record.root {
         principal.require("org:admin")?;
         principal.require_covers(&record.scopes)?;
     }
-    Ok(record)
+    Ok((guard, record))
 }
 
 /// Gives the key a new secret, returned once in `key`.
@@ -98,7 +104,7 @@ pub async fn regenerate(
     ApiPath(id): ApiPath<String>,
     OptionalJson(input): OptionalJson<RegenerateKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(&state, &principal, &id).await?;
+    let (_locked, before) = load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();
     let grace = input.grace_period_seconds.unwrap_or(0);
@@ -178,7 +184,7 @@ async fn set_enabled_once(
     id: &str,
     enabled: bool,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(state, principal, id).await?;
+    let (_locked, before) = load_for_change(state, principal, id).await?;
     let project = project_of(state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
@@ -251,7 +257,7 @@ async fn revoke_once(
     id: &str,
     reason: Option<String>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(state, principal, id).await?;
+    let (_locked, before) = load_for_change(state, principal, id).await?;
     let project = project_of(state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
@@ -288,7 +294,7 @@ async fn archive_once(
     principal: &Principal,
     id: &str,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_for_change(state, principal, id).await?;
+    let (_locked, before) = load_for_change(state, principal, id).await?;
     let project = project_of(state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();

@@ -465,10 +465,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateKey>,
 ) -> Result<ApiJson<KeyView>, ApiError> {
-    let before = load_key(&state, &principal, &id).await?;
-    if before.root {
-        principal.require("org:admin")?;
-    }
+    let (_locked, before) = super::key_actions::load_for_change(&state, &principal, &id).await?;
     let project = project_of(&state, &before).await?;
     let now = state.clock.now();
     let mut after = before.clone();
@@ -478,7 +475,6 @@ pub async fn update(
         policy.check_new_expiry(after.expires_at, now)?;
     }
     if after.root {
-        principal.require_covers(&before.scopes)?;
         principal.require_covers(&after.scopes)?;
     }
     let changes = audit::diff(&audit_view(&before), &audit_view(&after));

@@ -63,6 +63,8 @@ pub async fn act(
     reporter: &Client,
 ) -> Result<(), ApiError> {
     let hash = found.hash;
+    // Under the key's lock a retry reads the newest version and saves it.
+    let _locked = state.key_locks.lock(found.record.id.as_str()).await;
     let mut found = Some(found);
     for _ in 0..5 {
         let Found {
