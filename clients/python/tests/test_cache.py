@@ -22,7 +22,7 @@ def _counting(counter: list[str]) -> dict[str, list]:
 
 
 def test_revoked_key_is_refused_again_within_the_ttl(server: Server, make_key) -> None:
-    ttl = 1.0
+    ttl = 2.0
     created = make_key()
     kw = Keyward(server.url, root_key=server.root_key, cache_ttl=ttl)
     assert kw.verify(created["key"], ["data:read"]).valid
@@ -30,9 +30,13 @@ def test_revoked_key_is_refused_again_within_the_ttl(server: Server, make_key) -
     revoked_at = time.monotonic()
     # Still answered from the cache right after (that is what the cache is for) ...
     assert kw.verify(created["key"], ["data:read"]).valid
-    # ... and refused once `ttl` has passed since it was cached, whatever happens.
-    while kw.verify(created["key"], ["data:read"]).valid:
-        assert time.monotonic() - revoked_at <= ttl + 0.2
+    # ... and refused once `ttl` has passed since it was cached, whatever happens:
+    # no question asked after that is answered from the cache.
+    while True:
+        asked_at = time.monotonic()
+        if not kw.verify(created["key"], ["data:read"]).valid:
+            break
+        assert asked_at - revoked_at <= ttl
         time.sleep(0.05)
     assert kw.verify(created["key"], ["data:read"]).code == "REVOKED"
 

@@ -22,15 +22,18 @@ describe("cache", { skip: missingBinary() }, () => {
   after(() => server?.stop());
 
   test("a revoked key is refused again within the TTL", async () => {
-    const ttlMs = 1000;
+    const ttlMs = 2000;
     const created = await makeKey();
     const kw = new Keyward({ baseUrl: server.url, rootKey: server.rootKey, cacheTtlMs: ttlMs });
     assert.equal((await kw.verify(created.key, { scopes: ["data:read"] })).valid, true);
     await kw.keys.revoke(created.id);
     const revokedAt = performance.now();
     assert.equal((await kw.verify(created.key, { scopes: ["data:read"] })).valid, true); // cached
-    while ((await kw.verify(created.key, { scopes: ["data:read"] })).valid) {
-      assert.ok(performance.now() - revokedAt <= ttlMs + 200);
+    // No question asked after the TTL is answered from the cache.
+    for (;;) {
+      const askedAt = performance.now();
+      if (!(await kw.verify(created.key, { scopes: ["data:read"] })).valid) break;
+      assert.ok(askedAt - revokedAt <= ttlMs);
       await new Promise((done) => setTimeout(done, 50));
     }
     assert.equal((await kw.verify(created.key, { scopes: ["data:read"] })).code, "REVOKED");

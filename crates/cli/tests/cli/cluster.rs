@@ -7,11 +7,10 @@
 //! reachable PostgreSQL the tests fail under `CI=true` and are skipped
 //! (loudly) otherwise.
 
-use crate::support::{Server, keyward, run};
+use crate::support::{Server, eventually, keyward, run};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -125,24 +124,19 @@ async fn code(http: &reqwest::Client, node: &Server, body: &Value) -> String {
     answer["code"].as_str().unwrap_or("?").to_owned()
 }
 
-/// Polls `node` until verification answers `expected`; fails after a second.
-async fn within_a_second(http: &reqwest::Client, node: &Server, body: &Value, expected: &str) {
-    let started = Instant::now();
-    loop {
-        let got = code(http, node, body).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "still {got}, not {expected}, a second after the change"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Polls `node` until verification answers `expected`. The nodes cache keys
+/// for an hour, so only the change notification gets the answer there in
+/// time.
+async fn answers(http: &reqwest::Client, node: &Server, body: &Value, expected: &str) {
+    eventually(
+        async || code(http, node, body).await == expected,
+        &format!("{expected} on the other node"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn changes_on_one_node_reach_the_other_within_a_second() {
+async fn changes_on_one_node_reach_the_other_without_waiting_for_its_cache() {
     let _shared = EXCLUSIVE.read().await;
     let Some(db) = TestDatabase::create() else {
         return;
@@ -221,7 +215,7 @@ async fn changes_on_one_node_reach_the_other_within_a_second() {
                 "REVOKED"
             }
         };
-        within_a_second(&http, &b, &ask, expected).await;
+        answers(&http, &b, &ask, expected).await;
     }
     a.terminate();
     b.terminate();
@@ -313,17 +307,6 @@ async fn ready(http: &reqwest::Client, node: &Server) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-async fn eventually(mut check: impl AsyncFnMut() -> bool, what: &str) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what} did not happen"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

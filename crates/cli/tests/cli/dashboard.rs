@@ -3,7 +3,7 @@
 //! the key policy), and what the `member` and `analytics` roles may see and do.
 
 use crate::browser::Browser;
-use crate::support::Server;
+use crate::support::{Server, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -307,12 +307,15 @@ async fn an_owner_sets_up_creates_rotates_revokes_and_audits_a_key_in_the_browse
 
     // Revoke behind a confirmation that names the key.
     browser.goto(&format!("{base}/keys/{key_id}")).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // usage is written behind
-    browser.client.refresh().await.unwrap();
-    assert!(
-        browser.has("svg.chart rect").await,
-        "the usage chart has bars"
-    );
+    // Usage is written behind.
+    eventually(
+        async || {
+            browser.client.refresh().await.unwrap();
+            browser.has("svg.chart rect").await
+        },
+        "bars in the usage chart",
+    )
+    .await;
     browser.screenshot("key").await;
     browser.submit("a[href$='/revoke']").await;
     assert!(browser.text("h1").await.contains("Checkout v2"));

@@ -59,6 +59,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub log: Arc<Mutex<String>>,
+    /// The threads copying stdout and stderr into `log`; they end at EOF.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -87,10 +89,12 @@ impl Server {
             .spawn()
             .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
-        for stream in [
+        let readers = [
             Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stdout.take().unwrap()),
-        ] {
+        ]
+        .into_iter()
+        .map(|stream| {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -98,8 +102,9 @@ impl Server {
                     log.push_str(&line);
                     log.push('\n');
                 }
-            });
-        }
+            })
+        })
+        .collect();
         let started = Instant::now();
         let addr = loop {
             let found = log.lock().unwrap().lines().find_map(|line| {
@@ -121,6 +126,7 @@ impl Server {
             child,
             base: format!("http://{addr}"),
             log,
+            readers,
         }
     }
 
@@ -142,8 +148,10 @@ impl Server {
             "exit {exit:?}:\n{}",
             self.log.lock().unwrap()
         );
-        // Let the reader threads drain the pipes.
-        std::thread::sleep(Duration::from_millis(100));
+        // Every line logged before the exit is read.
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
         self.log.lock().unwrap().clone()
     }
 }
@@ -164,4 +172,17 @@ pub async fn post_json(base: &str, path: &str, root_key: Option<&str>, body: &Va
         request = request.bearer_auth(root_key);
     }
     request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `check` until it holds; fails after 30 s, which only a broken
+/// feature takes on however slow a machine.
+pub async fn eventually(mut check: impl AsyncFnMut() -> bool, what: &str) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -4,7 +4,7 @@
 //! resolution; counters wait up to a resolution. `kill -9` loses at most
 //! what waited, never writes anything twice; SIGTERM writes everything.
 
-use crate::support::{Server, create_org, post_json};
+use crate::support::{Server, create_org, eventually, post_json};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -67,16 +67,15 @@ async fn a_crash_loses_at_most_what_waited_and_a_graceful_stop_nothing() {
 
     // The first use is written within a flush.
     verify(&server.base, key, 1).await;
-    let mut first_use = Value::Null;
-    for _ in 0..50 {
-        first_use =
-            get(&server.base, &format!("/v1/keys/{id}"), root).await["last_used_at"].clone();
-        if first_use.is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(first_use.is_string(), "the first use was not written");
+    let last_used = || async {
+        get(&server.base, &format!("/v1/keys/{id}"), root).await["last_used_at"].clone()
+    };
+    eventually(
+        async || last_used().await.is_string(),
+        "writing the first use",
+    )
+    .await;
+    let first_use = last_used().await;
 
     // Later uses within the resolution do not move it.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -124,23 +123,24 @@ async fn the_latest_use_is_written_with_the_key_s_counters_within_a_resolution()
         get(&server.base, &format!("/v1/keys/{id}"), root).await["last_used_at"].clone()
     };
     verify(&server.base, key, 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        async || last_used().await.is_string(),
+        "writing the first use",
+    )
+    .await;
     let first_use = last_used().await;
-    assert!(first_use.is_string(), "the first use was not written");
     // Moved by less than the resolution: not due by itself, but written
     // with the counters when the key's shard comes round.
     verify(&server.base, key, 1).await;
-    let mut latest = first_use.clone();
-    for _ in 0..50 {
-        latest = last_used().await;
-        if latest != first_use {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        async || last_used().await != first_use,
+        "writing the latest use with the counters",
+    )
+    .await;
+    let latest = last_used().await;
     assert!(
         latest.as_str().unwrap() > first_use.as_str().unwrap(),
-        "the latest use was not written within 5 s"
+        "{latest} is not later than {first_use}"
     );
     server.terminate();
 }

@@ -13,7 +13,7 @@ async fn a_revoked_key_is_refused_again_within_the_ttl() {
     let server = Server::start().await;
     let created = server.key(&server.project().await, json!({})).await;
     let key = created["key"].as_str().unwrap();
-    let ttl = Duration::from_secs(1);
+    let ttl = Duration::from_secs(2);
     let keyward = Keyward::builder(&server.url)
         .cache_ttl(ttl)
         .build()
@@ -29,10 +29,15 @@ async fn a_revoked_key_is_refused_again_within_the_ttl() {
 
     // Still answered from the cache right after (that is what it is for)…
     assert!(keyward.verify(key, &["data:read"]).await.unwrap().valid);
-    // …and refused once the TTL has passed since it was cached, whatever happens.
-    while keyward.verify(key, &["data:read"]).await.unwrap().valid {
+    // …and refused once the TTL has passed since it was cached, whatever happens:
+    // no question asked after that is answered from the cache.
+    loop {
+        let asked_at = Instant::now();
+        if !keyward.verify(key, &["data:read"]).await.unwrap().valid {
+            break;
+        }
         assert!(
-            cached_at.elapsed() <= ttl + Duration::from_millis(200),
+            asked_at.duration_since(cached_at) <= ttl,
             "still valid after the TTL"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -197,7 +202,9 @@ async fn refusals_and_limited_keys_are_not_cached() {
         "enabled again works at once"
     );
 
-    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    // Time to create and verify it first, however slow the machine.
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let soon = soon.to_rfc3339();
     let expiring = server.key(&project, json!({"expires_at": soon})).await;
     let expiring = expiring["key"].as_str().unwrap();
     assert!(
@@ -207,7 +214,7 @@ async fn refusals_and_limited_keys_are_not_cached() {
             .unwrap()
             .valid
     );
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(5200)).await;
     let after = keyward.verify(expiring, &["data:read"]).await.unwrap();
     assert_eq!(after.code, Code::Expired, "kept past expires_at");
 }

@@ -2,7 +2,7 @@
 //! use, keys never or long unused (disabled in bulk after a confirmation),
 //! keys about to expire, revocations and the last audit events.
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, start_time};
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,14 +12,8 @@ const OWNER_PASSWORD: &str = "correct horse battery staple";
 
 /// Waits until the key's last use is stored (usage is written behind).
 async fn used(app: &TestApp, key: &Value) {
-    let path = format!("/v1/keys/{}", key["id"].as_str().unwrap());
-    for _ in 0..100 {
-        if !app.get(&path).await.1["last_used_at"].is_null() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("{path} was never used");
+    app.wait_for_use(key["id"].as_str().unwrap(), start_time())
+        .await;
 }
 
 /// The part of `html` under the heading `title`, up to the next section.

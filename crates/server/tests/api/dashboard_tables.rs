@@ -2,7 +2,7 @@
 //! ways, times said relative to now with the exact time kept for hover and
 //! screen readers, and the audit log filtered by part of an address.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, start_time};
 use chrono::Duration;
 use serde_json::json;
 
@@ -53,14 +53,8 @@ async fn headers_sort_both_ways_and_times_read_relative_to_now() {
         .await;
     let key = older["key"].as_str().unwrap();
     assert_eq!(app.verify_code(key).await, "VALID");
-    // Usage is written behind: wait for the last use to be stored.
-    let path = format!("/v1/keys/{}", older["id"].as_str().unwrap());
-    for _ in 0..100 {
-        if !app.get(&path).await.1["last_used_at"].is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_for_use(older["id"].as_str().unwrap(), start_time())
+        .await;
     app.advance(Duration::minutes(3));
     let both = ["older", "newer"];
 

@@ -3,7 +3,8 @@
 //! server was down, permanent rejections, and no secret in any message.
 
 use crate::helpers::spawn_app_with;
-use crate::helpers::{TestApp, assert_problem, spawn_app, start_time};
+use crate::helpers::{TestApp, assert_problem, eventually, spawn_app, start_time};
+use crate::metrics::{sample, scrape};
 use crate::smtp::SmtpServer;
 use base64::Engine;
 use chrono::Duration;
@@ -408,6 +409,17 @@ async fn expiry_and_stale_notices_are_mailed_once_each() {
     app.advance(Duration::days(30));
     sweep().await.unwrap();
     sweep().await.unwrap();
+    // The root key, unused for 30 days at its last use, is stale too.
+    eventually(
+        async || {
+            smtp.messages()
+                .iter()
+                .any(|m| m["subject"].as_str().unwrap().contains("has not been used"))
+        },
+        "a stale key notice",
+    )
+    .await;
+    // Time for a second copy of any notice to arrive, if one were sent.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let subjects: Vec<String> = smtp
         .messages()
@@ -418,7 +430,6 @@ async fn expiry_and_stale_notices_are_mailed_once_each() {
         .iter()
         .filter(|s| s.contains("has not been used"))
         .collect();
-    // The root key, unused for 30 days at its last use, is stale too.
     assert!(!stale.is_empty(), "{subjects:?}");
     let mut unique = subjects.clone();
     unique.sort();
@@ -441,9 +452,23 @@ async fn messages_queued_while_the_server_is_down_arrive_once_it_is_up() {
         .post("/v1/audit/export/email?format=csv", json!({"to": OWNER}))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    // The first attempts fail while it is down (the worker looks every
-    // 50 ms here); the retries are due a second later on the test's clock.
-    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    // The first attempts fail while it is down; the retries are due a
+    // second later on the test's clock.
+    eventually(
+        async || {
+            let text = scrape(&app).await;
+            sample(
+                &text,
+                r#"keyward_emails_total{kind="notice",outcome="retrying"}"#,
+            ) >= 1.0
+                && sample(
+                    &text,
+                    r#"keyward_emails_total{kind="audit_export",outcome="retrying"}"#,
+                ) >= 1.0
+        },
+        "a failed first attempt of each message",
+    )
+    .await;
     assert!(smtp.messages().is_empty());
     smtp.restart().await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

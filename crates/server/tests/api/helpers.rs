@@ -421,3 +421,36 @@ impl TestApp {
         (status, json)
     }
 }
+
+/// Polls `check` until it holds; fails after 30 s, which only a broken
+/// feature takes however slow the machine (work done behind the request:
+/// usage, email, webhooks).
+pub async fn eventually(mut check: impl AsyncFnMut() -> bool, what: &str) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < StdDuration::from_secs(30),
+            "{what} did not happen"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    /// Waits until the key `id` shows a use at `at` or later (usage is
+    /// written behind) and returns the key.
+    pub async fn wait_for_use(&self, id: &str, at: DateTime<Utc>) -> Value {
+        let path = format!("/v1/keys/{id}");
+        let used_since = |key: &Value| {
+            key["last_used_at"]
+                .as_str()
+                .is_some_and(|used| DateTime::parse_from_rfc3339(used).unwrap() >= at)
+        };
+        eventually(
+            async || used_since(&self.get(&path).await.1),
+            &format!("a use of {id} at {at}"),
+        )
+        .await;
+        self.get(&path).await.1
+    }
+}

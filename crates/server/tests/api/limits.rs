@@ -1,6 +1,6 @@
 //! Rate limits, quotas, the usage endpoint and forward-auth.
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, eventually, spawn_app};
 use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -71,16 +71,12 @@ async fn quotas_refill_per_period_and_are_shown_on_the_key() {
 
     // Written behind: the key object catches up within the flush interval.
     let id = key["id"].as_str().unwrap();
-    let mut remaining = Value::Null;
-    for _ in 0..100 {
-        let (_, read) = app.get(&format!("/v1/keys/{id}")).await;
-        remaining = read["quota"]["remaining"].clone();
-        if remaining == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(remaining, 0);
+    let path = format!("/v1/keys/{id}");
+    eventually(
+        async || app.get(&path).await.1["quota"]["remaining"] == 0,
+        "the key object showing its quota used up",
+    )
+    .await;
 
     app.advance(Duration::days(1));
     assert_eq!(app.verify_code(secret).await, "VALID");
@@ -120,21 +116,24 @@ async fn lifetime_quotas_never_refill_and_limits_are_validated() {
 }
 
 pub(crate) async fn wait_for_usage(app: &TestApp, path: &str, total: u64) -> Value {
-    for _ in 0..100 {
-        let (status, usage) = app.get(path).await;
-        assert_eq!(status, 200, "{usage}");
-        let sum: u64 = usage["data"]
+    let sum = |usage: &Value| -> u64 {
+        usage["data"]
             .as_array()
             .unwrap()
             .iter()
             .map(|b| b["total"].as_u64().unwrap())
-            .sum();
-        if sum == total {
-            return usage;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("usage never reached {total}: {}", app.get(path).await.1);
+            .sum()
+    };
+    eventually(
+        async || {
+            let (status, usage) = app.get(path).await;
+            assert_eq!(status, 200, "{usage}");
+            sum(&usage) == total
+        },
+        &format!("{path} reaching {total}"),
+    )
+    .await;
+    app.get(path).await.1
 }
 
 #[tokio::test]

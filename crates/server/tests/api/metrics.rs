@@ -6,7 +6,7 @@ use crate::helpers::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let response = app
         .http
         .get(format!("{}/metrics", app.base))
@@ -26,7 +26,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// The value of the sample `series` (name and labels as exposed).
-fn sample(text: &str, series: &str) -> f64 {
+pub(crate) fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))

@@ -1,6 +1,6 @@
 //! `POST /v1/verify`: every code, in the contract's order.
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app, start_time};
 use chrono::Duration;
 use serde_json::json;
 
@@ -293,15 +293,6 @@ async fn last_used_at_is_written_behind() {
     let id = key["id"].as_str().unwrap();
     app.advance(Duration::minutes(5));
     assert_eq!(app.verify_code(key["key"].as_str().unwrap()).await, "VALID");
-    // The writer flushes every 50 ms here; poll until it has.
-    let mut last_used = serde_json::Value::Null;
-    for _ in 0..100 {
-        let (_, key) = app.get(&format!("/v1/keys/{id}")).await;
-        last_used = key["last_used_at"].clone();
-        if !last_used.is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(last_used, "2030-01-01T00:05:00Z");
+    let key = app.wait_for_use(id, start_time()).await;
+    assert_eq!(key["last_used_at"], "2030-01-01T00:05:00Z");
 }
