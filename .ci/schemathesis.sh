@@ -83,7 +83,7 @@ run_backend() {
     --smtp-url "smtp://127.0.0.1:$(free_port)?tls=none" --smtp-from keyward@schemathesis.example \
     > "$out/$backend-server.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     curl -fs "$base/healthz" > /dev/null && break
     sleep 0.1
   done

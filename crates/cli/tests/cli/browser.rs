@@ -154,7 +154,7 @@ impl Browser {
                 return;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(10),
+                started.elapsed() < Duration::from_secs(30),
                 "using {css} led to no new page"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;

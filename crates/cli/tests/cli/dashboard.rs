@@ -31,7 +31,7 @@ fn setup_link(server: &Server) -> String {
             return link.to_owned();
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
+            started.elapsed() < Duration::from_secs(30),
             "no setup link:\n{log}"
         );
         std::thread::sleep(Duration::from_millis(20));

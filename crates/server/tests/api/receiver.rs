@@ -70,7 +70,8 @@ impl Receiver {
             .spawn()
             .expect("starting receiver.py");
         let mut port = String::new();
-        for _ in 0..200 {
+        // Up to 30 s: a busy machine starts Python slowly.
+        for _ in 0..600 {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
                 port = text.trim().to_owned();
                 break;

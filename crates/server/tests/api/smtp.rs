@@ -52,7 +52,8 @@ impl SmtpServer {
             .spawn()
             .expect("starting smtp_server.py");
         self.child = Some(child);
-        for _ in 0..200 {
+        // Up to 30 s: a busy machine starts Python slowly.
+        for _ in 0..600 {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
                 self.port = text.trim().parse().unwrap();
                 return;
