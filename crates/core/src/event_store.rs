@@ -151,15 +151,14 @@ pub trait PolicyStore: Send + Sync {
         ctx: &AuditContext,
         event: NewEvent,
     ) -> Result<(), StoreError>;
-    /// Keys that are neither revoked nor archived and either expire in
-    /// `expiring` or are enabled and were last used (or created, if never
-    /// used) at or before `unused_since`; at most `limit`, in id order after
-    /// `after`.
-    async fn notice_candidates(
+    /// Keys that are neither revoked nor archived and whose `expires_at`
+    /// falls in `expiring`; at most `limit`, in id order after `after`. Read
+    /// through the index on `(org_id, expires_at)`: the cost grows with the
+    /// keys expiring, not with all the organization's keys.
+    async fn expiring_keys(
         &self,
         org: &OrgId,
         expiring: std::ops::Range<DateTime<Utc>>,
-        unused_since: Option<DateTime<Utc>>,
         after: Option<&KeyId>,
         limit: u32,
     ) -> Result<Vec<KeyRecord>, StoreError>;

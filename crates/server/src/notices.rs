@@ -8,6 +8,11 @@
 //! threshold whichever node finds it first, and a restart repeats nothing.
 //! The sweep reads the clock it is given, so tests move time instead of
 //! waiting for it.
+//!
+//! A sweep's work does not grow with the number of keys: expiring keys are
+//! read through an index on `expires_at`, and the look for stale keys reads a
+//! few pages of each organization's live keys per sweep, going on from where
+//! the previous sweep stopped.
 
 use crate::state::AppState;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -15,13 +20,19 @@ use keyward_core::audit::AuditContext;
 use keyward_core::events::{self, object};
 use keyward_core::id::{KeyId, OrgId};
 use keyward_core::keys;
-use keyward_core::model::KeyRecord;
+use keyward_core::model::{KeyRecord, KeyStatus};
 use keyward_core::org_policy::KeyPolicy;
+use keyward_core::store::{CursorValue, KeyCursor, KeyQuery, KeySort};
 use serde_json::json;
+use std::collections::HashMap;
 use tokio::sync::{mpsc, watch};
 
 /// Keys read per page of a sweep.
 const PAGE: u32 = 500;
+/// Pages of an organization's live keys one sweep reads looking for stale
+/// keys: 10,000 keys a sweep, so that 1,000,000 keys are gone through in 100
+/// sweeps (100 minutes at the default interval) instead of all at once.
+const STALE_PAGES: u32 = 20;
 /// A key found expired later than this after `expires_at` (Keyward was
 /// stopped, or the key expired before this version) gets no `key.expired`.
 const EXPIRED_LOOKBACK: Duration = Duration::days(7);
@@ -32,10 +43,11 @@ const ACTOR: &str = "keyward notices";
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(state.settings.webhooks.notice_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweeper = Sweeper::default();
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                if let Err(error) = sweep(&state).await {
+                if let Err(error) = sweeper.sweep(&state).await {
                     tracing::warn!(%error, "looking for expiring and stale keys failed");
                 }
             }
@@ -69,135 +81,245 @@ pub async fn record_quota_refusals(
     }
 }
 
-/// Looks at every organization's keys once; returns how many notices it
-/// recorded. An organization whose keys cannot be read is left for the
-/// next sweep; the others go on.
-pub async fn sweep(state: &AppState) -> anyhow::Result<usize> {
-    let mut recorded = 0;
-    for org in state.store.list_organizations().await? {
-        let swept = match state.store.get_policy(&org.id).await {
-            Ok(policy) => sweep_org(state, &org.id, &policy).await,
-            Err(error) => Err(error.into()),
-        };
-        match swept {
-            Ok(n) => recorded += n,
-            Err(error) => tracing::warn!(%error, org = %org.id, "looking for key notices failed"),
-        }
-    }
-    Ok(recorded)
+/// The notice schedule, with what it remembers between sweeps: where each
+/// organization's look for stale keys stopped.
+#[derive(Debug)]
+pub struct Sweeper {
+    page: u32,
+    stale_pages: u32,
+    stale_scans: HashMap<OrgId, KeyCursor>,
 }
 
-async fn sweep_org(state: &AppState, org: &OrgId, policy: &KeyPolicy) -> anyhow::Result<usize> {
-    let now = state.clock.now();
-    let furthest = policy.expiry_notice_days.first().copied().unwrap_or(0);
-    let expiring = (now - EXPIRED_LOOKBACK)..(now + days(furthest) + Duration::milliseconds(1));
-    let unused_since = policy
-        .stale_after_days
-        .map(|stale_days| now - days(stale_days));
-    let mut recorded = 0;
-    let mut after: Option<KeyId> = None;
-    loop {
-        let page = state
-            .store
-            .notice_candidates(org, expiring.clone(), unused_since, after.as_ref(), PAGE)
-            .await?;
-        for key in &page {
-            // One key's failure (a change racing the sweep) is retried at
-            // the next sweep; the others go on.
-            match notices_of(state, policy, key, now).await {
+impl Default for Sweeper {
+    fn default() -> Self {
+        Self::new(PAGE, STALE_PAGES)
+    }
+}
+
+impl Sweeper {
+    /// Reads `page` keys a query and, looking for stale keys, at most
+    /// `stale_pages` pages of each organization's live keys a sweep.
+    pub fn new(page: u32, stale_pages: u32) -> Self {
+        Self {
+            page: page.max(1),
+            stale_pages: stale_pages.max(1),
+            stale_scans: HashMap::new(),
+        }
+    }
+
+    /// Looks at every organization's expiring keys and at the next pages of
+    /// its live keys; returns how many notices it recorded. An organization
+    /// whose keys cannot be read is left for the next sweep; the others go
+    /// on.
+    pub async fn sweep(&mut self, state: &AppState) -> anyhow::Result<usize> {
+        let orgs = state.store.list_organizations().await?;
+        self.stale_scans
+            .retain(|id, _| orgs.iter().any(|org| &org.id == id));
+        let mut recorded = 0;
+        for org in orgs {
+            let swept = match state.store.get_policy(&org.id).await {
+                Ok(policy) => self.sweep_org(state, &org.id, &policy).await,
+                Err(error) => Err(error.into()),
+            };
+            match swept {
                 Ok(n) => recorded += n,
                 Err(error) => {
-                    tracing::warn!(%error, key = %key.id, "recording a key notice failed")
+                    tracing::warn!(%error, org = %org.id, "looking for key notices failed")
                 }
             }
         }
-        if page.len() < PAGE as usize {
-            return Ok(recorded);
+        Ok(recorded)
+    }
+
+    async fn sweep_org(
+        &mut self,
+        state: &AppState,
+        org: &OrgId,
+        policy: &KeyPolicy,
+    ) -> anyhow::Result<usize> {
+        let now = state.clock.now();
+        let expiring = self.expiry_notices(state, org, policy, now).await?;
+        Ok(expiring + self.stale_notices(state, org, policy, now).await?)
+    }
+
+    async fn expiry_notices(
+        &self,
+        state: &AppState,
+        org: &OrgId,
+        policy: &KeyPolicy,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<usize> {
+        let furthest = policy.expiry_notice_days.first().copied().unwrap_or(0);
+        let expiring = (now - EXPIRED_LOOKBACK)..(now + days(furthest) + Duration::milliseconds(1));
+        let mut recorded = 0;
+        let mut after: Option<KeyId> = None;
+        loop {
+            let page = state
+                .store
+                .expiring_keys(org, expiring.clone(), after.as_ref(), self.page)
+                .await?;
+            for key in &page {
+                recorded += each_key(expiry_notice(state, policy, key, now).await, key);
+            }
+            if page.len() < self.page as usize {
+                return Ok(recorded);
+            }
+            after = page.last().map(|k| k.id.clone());
         }
-        after = page.last().map(|k| k.id.clone());
+    }
+
+    /// Reads up to `stale_pages` pages of the organization's live keys, in
+    /// creation order from where the previous sweep stopped, and starts over
+    /// once it reaches keys too young to be stale.
+    async fn stale_notices(
+        &mut self,
+        state: &AppState,
+        org: &OrgId,
+        policy: &KeyPolicy,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<usize> {
+        let Some(stale_days) = policy.stale_after_days else {
+            self.stale_scans.remove(org);
+            return Ok(0);
+        };
+        let young_after = now - days(stale_days);
+        let mut recorded = 0;
+        for _ in 0..self.stale_pages {
+            let query = KeyQuery {
+                status: Some(KeyStatus::Active),
+                key_type: None,
+                project_id: None,
+                include_root: true,
+                created_by: None,
+                q: None,
+                last_used_before: None,
+                expires_before: None,
+                sort: KeySort::CreatedAsc,
+                after: self.stale_scans.get(org).cloned(),
+                limit: self.page,
+                now,
+            };
+            let mut page = state.store.list_keys(org, &query).await?;
+            let more = page.len() > self.page as usize;
+            page.truncate(self.page as usize);
+            for key in &page {
+                recorded += each_key(stale_notice(state, policy, key, now).await, key);
+            }
+            match page.last() {
+                Some(last) if more && last.created_at <= young_after => {
+                    let cursor = KeyCursor {
+                        value: CursorValue::Int(last.created_at.timestamp_micros()),
+                        id: last.id.as_str().to_owned(),
+                    };
+                    self.stale_scans.insert(org.clone(), cursor);
+                }
+                _ => {
+                    self.stale_scans.remove(org);
+                    break;
+                }
+            }
+        }
+        Ok(recorded)
     }
 }
 
-/// Records whatever notices `key` is due at `now`.
-async fn notices_of(
+/// One key's failure (a change racing the sweep) is retried at the next
+/// sweep; the others go on.
+fn each_key(recorded: anyhow::Result<usize>, key: &KeyRecord) -> usize {
+    recorded.unwrap_or_else(|error| {
+        tracing::warn!(%error, key = %key.id, "recording a key notice failed");
+        0
+    })
+}
+
+/// Records the expiry notice `key` is due at `now`, if any.
+async fn expiry_notice(
     state: &AppState,
     policy: &KeyPolicy,
     key: &KeyRecord,
     now: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
-    let ctx = AuditContext::system(ACTOR, now);
-    let mut recorded = 0;
-    if let Some(expires_at) = key.expires_at {
-        let at = expires_at.timestamp_micros();
-        let due = if expires_at <= now {
-            (now - expires_at <= EXPIRED_LOOKBACK).then(|| {
-                let details = object(json!({"expires_at": stamp(expires_at)}));
+    let Some(expires_at) = key.expires_at else {
+        return Ok(0);
+    };
+    let at = expires_at.timestamp_micros();
+    let due = if expires_at <= now {
+        (now - expires_at <= EXPIRED_LOOKBACK).then(|| {
+            let details = object(json!({"expires_at": stamp(expires_at)}));
+            (
+                format!("expired:{at}"),
+                events::key_notice("key.expired", key, details),
+            )
+        })
+    } else {
+        // Only the nearest threshold already reached: a key found a day
+        // before expiry gets the one-day notice, not a late seven-day one as
+        // well.
+        policy
+            .expiry_notice_days
+            .iter()
+            .rev()
+            .find(|d| expires_at <= now + days(**d))
+            .map(|d| {
+                let details = object(json!({"expires_at": stamp(expires_at), "days_before": d}));
                 (
-                    format!("expired:{at}"),
-                    events::key_notice("key.expired", key, details),
+                    format!("expiring:{d}:{at}"),
+                    events::key_notice("key.expiring", key, details),
                 )
             })
-        } else {
-            // Only the nearest threshold already reached: a key found a
-            // day before expiry gets the one-day notice, not a late
-            // seven-day one as well.
-            policy
-                .expiry_notice_days
-                .iter()
-                .rev()
-                .find(|d| expires_at <= now + days(**d))
-                .map(|d| {
-                    let details =
-                        object(json!({"expires_at": stamp(expires_at), "days_before": d}));
-                    (
-                        format!("expiring:{d}:{at}"),
-                        events::key_notice("key.expiring", key, details),
-                    )
-                })
-        };
-        if let Some((notice, event)) = due
-            && state
-                .store
-                .record_notice(&key.org_id, &key.id, &notice, &ctx, event, None)
-                .await?
-        {
-            recorded += 1;
-        }
+    };
+    let Some((notice, event)) = due else {
+        return Ok(0);
+    };
+    let ctx = AuditContext::system(ACTOR, now);
+    let recorded = state
+        .store
+        .record_notice(&key.org_id, &key.id, &notice, &ctx, event, None)
+        .await?;
+    Ok(usize::from(recorded))
+}
+
+/// Records the stale notice `key` is due at `now`, if any, disabling the key
+/// when the policy says so.
+async fn stale_notice(
+    state: &AppState,
+    policy: &KeyPolicy,
+    key: &KeyRecord,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    if !key.enabled || key.is_expired(now) {
+        return Ok(0);
     }
-    if key.enabled
-        && !key.is_expired(now)
-        && let Some(since) = policy.stale_since(key, now)
-    {
-        let last_activity = key.last_used_at.unwrap_or(key.created_at);
-        let details = object(json!({
-            "last_used_at": key.last_used_at.map(stamp),
-            "stale_after_days": policy.stale_after_days,
-            "stale_since": stamp(since),
-        }));
-        let event = events::key_notice("key.stale", key, details);
-        let mut disabled = key.clone();
-        // Root keys are reported, never disabled: a forgotten break-glass key
-        // must not lock the organization's automation out.
-        let disable = if policy.disable_stale_keys && !key.root {
-            keys::set_enabled(&mut disabled, false, now)?;
-            Some((
-                &disabled,
-                key.version,
-                events::key_changed("key.disabled", key, &disabled),
-            ))
-        } else {
-            None
-        };
-        let notice = format!("stale:{}", last_activity.timestamp_micros());
-        if state
-            .store
-            .record_notice(&key.org_id, &key.id, &notice, &ctx, event, disable)
-            .await?
-        {
-            recorded += 1;
-        }
-    }
-    Ok(recorded)
+    let Some(since) = policy.stale_since(key, now) else {
+        return Ok(0);
+    };
+    let last_activity = key.last_used_at.unwrap_or(key.created_at);
+    let details = object(json!({
+        "last_used_at": key.last_used_at.map(stamp),
+        "stale_after_days": policy.stale_after_days,
+        "stale_since": stamp(since),
+    }));
+    let event = events::key_notice("key.stale", key, details);
+    let mut disabled = key.clone();
+    // Root keys are reported, never disabled: a forgotten break-glass key
+    // must not lock the organization's automation out.
+    let disable = if policy.disable_stale_keys && !key.root {
+        keys::set_enabled(&mut disabled, false, now)?;
+        Some((
+            &disabled,
+            key.version,
+            events::key_changed("key.disabled", key, &disabled),
+        ))
+    } else {
+        None
+    };
+    let notice = format!("stale:{}", last_activity.timestamp_micros());
+    let ctx = AuditContext::system(ACTOR, now);
+    let recorded = state
+        .store
+        .record_notice(&key.org_id, &key.id, &notice, &ctx, event, disable)
+        .await?;
+    Ok(usize::from(recorded))
 }
 
 /// Records `key.quota_exhausted` for a key refused for quota, once per

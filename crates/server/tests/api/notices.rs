@@ -1,15 +1,17 @@
 //! The key policy and the notices it schedules, on the injected clock: the
 //! tests move time and run a sweep instead of waiting.
 
-use crate::helpers::{TestApp, assert_problem, start_time};
+use crate::helpers::{TestApp, assert_problem, spawn_app, start_time};
 use crate::receiver::Receiver;
 use crate::webhooks::{add_endpoint, shared_secret, webhook_app};
 use chrono::{Duration, SecondsFormat};
+use keyward_server::notices::Sweeper;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn sweep(app: &TestApp) -> usize {
-    keyward_server::notices::sweep(&app.state).await.unwrap()
+/// One sweep of the notice schedule, as the server runs it every minute.
+pub(crate) async fn sweep(app: &TestApp) -> usize {
+    Sweeper::default().sweep(&app.state).await.unwrap()
 }
 
 fn types(requests: &[Value]) -> Vec<String> {
@@ -111,6 +113,51 @@ async fn stale_keys_are_reported_and_disabled_when_the_policy_says_so() {
         .find(|e| e["action"] == "key.disabled")
         .unwrap();
     assert_eq!(disabled["actor"]["type"], "system");
+}
+
+#[tokio::test]
+async fn the_look_for_stale_keys_reads_a_few_keys_a_sweep_and_goes_on_at_the_next() {
+    let app = spawn_app().await;
+    let (status, policy) = app
+        .patch("/v1/policy", json!({"stale_after_days": 30}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{policy}");
+    for n in 0..5 {
+        app.create_key(json!({"name": format!("unused {n}")})).await;
+    }
+    app.advance(Duration::days(31));
+    // Two keys a page, one page a sweep.
+    let mut sweeper = Sweeper::new(2, 1);
+    let mut counts = Vec::new();
+    while counts.last() != Some(&0) && counts.len() < 20 {
+        counts.push(sweeper.sweep(&app.state).await.unwrap());
+    }
+    assert!(counts.iter().all(|n| *n <= 2), "{counts:?}");
+    assert!(
+        counts.len() >= 4,
+        "5 keys and the root key over 3 sweeps: {counts:?}"
+    );
+    let (_, stale) = app.get("/v1/audit?action=key.stale&limit=100").await;
+    let reported = stale["data"].as_array().unwrap().len();
+    assert!(reported >= 6, "every unused key, root keys too: {stale}");
+    assert_eq!(counts.iter().sum::<usize>(), reported);
+
+    // Done, the scan starts over: a key that became stale since is found.
+    let late = app.create_key(json!({"name": "late"})).await;
+    app.advance(Duration::days(31));
+    let mut found = 0;
+    for _ in 0..10 {
+        found += sweeper.sweep(&app.state).await.unwrap();
+    }
+    let (_, stale) = app.get("/v1/audit?action=key.stale&limit=100").await;
+    let targets: Vec<_> = stale["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"]["id"].clone())
+        .collect();
+    assert!(targets.contains(&late["id"]), "{stale}");
+    assert!(found >= 1, "{found}");
 }
 
 #[tokio::test]

@@ -62,26 +62,23 @@ impl PolicyStore for Backend {
         tx.commit().await
     }
 
-    async fn notice_candidates(
+    async fn expiring_keys(
         &self,
         org: &OrgId,
         expiring: std::ops::Range<DateTime<Utc>>,
-        unused_since: Option<DateTime<Utc>>,
         after: Option<&KeyId>,
         limit: u32,
     ) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM api_keys
-             WHERE org_id = $1 AND revoked_at IS NULL AND archived_at IS NULL AND id > $2
-               AND ((expires_at >= $3 AND expires_at < $4)
-                    OR (enabled AND COALESCE(last_used_at, created_at) <= $5))
-             ORDER BY id LIMIT $6",
+             WHERE org_id = $1 AND expires_at >= $2 AND expires_at < $3
+               AND revoked_at IS NULL AND archived_at IS NULL AND id > $4
+             ORDER BY id LIMIT $5",
         )
         .bind(org.as_str())
-        .bind(after.map_or("", KeyId::as_str))
         .bind(micros(expiring.start))
         .bind(micros(expiring.end))
-        .bind(unused_since.map_or(i64::MIN, micros))
+        .bind(after.map_or("", KeyId::as_str))
         .bind(i64::from(limit))
         .fetch_all(self.fresh())
         .await
