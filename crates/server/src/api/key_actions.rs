@@ -11,6 +11,7 @@ use super::{load_key, project_of};
 use crate::auth::{Authorized, KeysRevoke, KeysWrite, Principal};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
+use crate::key_locks::KeyGuard;
 use crate::state::AppState;
 use axum::extract::State;
 use keyward_core::audit::{self, NewEvent};
@@ -20,7 +21,6 @@ use keyward_core::keys::{self, audit_view};
 use keyward_core::model::KeyRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::sync::MutexGuard;
 
 /// Body of `POST /v1/keys/{id}/regenerate`.
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -73,15 +73,17 @@ pub(super) async fn save(
     Ok(())
 }
 
-/// Takes the key's lock on this node (see [`crate::key_locks`]) and loads the
-/// key for a change the principal may make; the change is saved before the
-/// guard is dropped.
+/// Loads the key for a change the principal may make, holding the key's lock
+/// on this node (see [`crate::key_locks`]); the change is saved before the
+/// guard is dropped. Only a key of the principal's organization is locked.
 pub(super) async fn load_for_change<'s>(
     state: &'s AppState,
     principal: &Principal,
     id: &str,
-) -> Result<(MutexGuard<'s, ()>, KeyRecord), ApiError> {
-    let guard = state.key_locks.lock(id).await;
+) -> Result<(KeyGuard<'s>, KeyRecord), ApiError> {
+    let found = load_key(state, principal, id).await?;
+    let guard = state.key_locks.lock(found.id.as_str()).await;
+    // Read again under the lock: the change ahead may have saved meanwhile.
     let record = load_key(state, principal, id).await?;
     if record.root {
         principal.require("org:admin")?;

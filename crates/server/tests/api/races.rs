@@ -1,7 +1,9 @@
 //! Actions that must win a race: revoking, disabling or archiving a key while
-//! other requests rotate it never fails because of them.
+//! other requests rotate it never fails because of them, and a change to one
+//! key holds up no other key.
 
 use crate::helpers::{TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// Regenerates `id` again and again until `stop` is set; the secrets it got.
@@ -95,4 +97,54 @@ async fn disable_and_archive_racing_regenerations_always_apply() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "archived");
     }
+}
+
+#[tokio::test]
+async fn a_key_being_changed_holds_up_only_changes_to_it_from_its_own_organization() {
+    let app = spawn_app().await;
+    let key = app.create_key(json!({"name": "busy"})).await;
+    let id = key["id"].as_str().unwrap().to_owned();
+    let other = app.create_key(json!({"name": "idle"})).await;
+    let stranger = app.new_org("Stranger").await;
+    // A change to the key is under way on this node.
+    let held = app.state.key_locks.lock(&id).await;
+
+    // Another organization naming the key learns nothing and waits for
+    // nothing; the organization's other keys change as usual.
+    let limit = std::time::Duration::from_secs(30);
+    let (status, _) = tokio::time::timeout(
+        limit,
+        app.call(
+            Method::POST,
+            &format!("/v1/keys/{id}/revoke"),
+            &stranger.root_key,
+            Some(json!({})),
+        ),
+    )
+    .await
+    .expect("a stranger's request does not wait for the key's lock");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = tokio::time::timeout(
+        limit,
+        app.post(
+            &format!("/v1/keys/{}/disable", other["id"].as_str().unwrap()),
+            json!({}),
+        ),
+    )
+    .await
+    .expect("another key's change does not wait");
+    assert_eq!(status, StatusCode::OK);
+
+    // The organization's own change to the key waits its turn.
+    let revoke = app.post(&format!("/v1/keys/{id}/revoke"), json!({}));
+    tokio::pin!(revoke);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut revoke).await;
+    assert!(
+        early.is_err(),
+        "the revoke waited for the change ahead of it"
+    );
+    drop(held);
+    let (status, body) = revoke.await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "revoked");
 }
