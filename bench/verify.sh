@@ -2,9 +2,10 @@
 # Verification speed against the ceiling of this machine, in one run.
 #
 # The server is pinned to core 0, wrk to core 1. Measured at $CONNS
-# connections, each case in $ROUNDS rounds of $DURATION interleaved with the
-# ceiling (a, x, a, x, …, a):
+# connections, each case in $ROUNDS rounds of $DURATION against the ceiling
+# measured with it:
 #   (a) bare axum endpoint, fixed JSON body of a verification answer's size
+#   (a') a second one, measured against (a) like the cases: the noise floor
 #   (b) POST /v1/verify, 1,000 keys in the store and again with 1,000,000
 #       (cycling through up to $HOT distinct keys, cache warmed first)
 #   (c) first-time verifications: a fresh server each round, every request a
@@ -12,16 +13,22 @@
 #   (d) a flood of well-formed unknown keys: every request a key never sent
 #       before, then 100,000 keys repeating
 #   (e) GET /v1/auth
+# In (b), (e) and (d) repeated, a round is $SLICES slices of the case and as
+# many of (a), taking turns (who goes first alternates), and each server's
+# requests of the round are merged into one latency distribution: the case
+# and its ceiling see the same moments of the machine, which is shared with
+# other services whose bursts can double a p99 for a second. In (c) and (d)
+# first sight, which must not send a key twice, a round is one run of the
+# case between two of (a), and (a) is their mean.
 # Each figure is the median of its rounds, and each ratio compares it with
-# the median of the (a) rounds around it; the last two columns list each
-# round's own throughput ratio and p99 ratio. The machine is shared with
-# other services whose bursts land on either core, so one round can be off
-# by 10 % or more.
+# the median of (a); the last two columns list each round's own throughput
+# ratio and p99 ratio.
 # Run by hand (not by CI). Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
+SLICES=${SLICES:-5}
 CONNS=${CONNS:-32}
 HOT=${HOT:-1000}
 # SIZES=1000 measures (a) and (b) over 1,000 keys only, without seeding the
@@ -87,7 +94,8 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR % 2) 
 
 echo "| case | requests/s | p99 ms | (a) requests/s | (a) p99 ms | throughput / (a) | p99 / (a) | server RSS MiB | each round / (a) | each round's p99 / (a) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
-# row <label> <rss> <case rps…> / <case p99…> / <(a) rps…> / <(a) p99…>
+# row <label> <rss> <case rps…> / <case p99…> / <(a) rps…> / <(a) p99…>,
+# with one (a) figure for each round of the case.
 row() {
   local label=$1 rss=$2; shift 2
   local lists; lists=$(echo "$*" | tr '/' '\n')
@@ -96,23 +104,67 @@ row() {
   local rounds="" tails="" r=($(echo "$lists" | sed -n 1p)) a=($(echo "$lists" | sed -n 3p)) i
   local p=($(echo "$lists" | sed -n 2p)) ap=($(echo "$lists" | sed -n 4p))
   for i in "${!r[@]}"; do
-    rounds+=$(printf '%.2f ' "$(echo "${r[$i]} / ((${a[$i]} + ${a[$((i + 1))]:-${a[$i]}}) / 2)" | bc -l)")
-    tails+=$(printf '%.2f ' "$(echo "${p[$i]} / ((${ap[$i]} + ${ap[$((i + 1))]:-${ap[$i]}}) / 2)" | bc -l)")
+    rounds+=$(printf '%.2f ' "$(echo "${r[$i]} / ${a[$i]}" | bc -l)")
+    tails+=$(printf '%.2f ' "$(echo "${p[$i]} / ${ap[$i]}" | bc -l)")
   done
   printf '| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s | %s| %s|\n' "$label" "$rps" "$p99" "$arps" "$ap99" \
     "$(echo "$rps / $arps" | bc -l)" "$(echo "$p99 / $ap99" | bc -l)" "$rss" "$rounds" "$tails"
 }
-# measure <label> <port> <pid> <lua> <keys-file>: rounds interleaved with (a)
-measure() {
-  local rps=() p99=() arps=() ap99=() x y i
-  for ((i = 0; i < ROUNDS; i++)); do
-    read -r x y < <(load 18600 "$4" "$5"); arps+=("$x"); ap99+=("$y")
-    read -r x y < <(load "$2" "$4" "$5"); rps+=("$x"); p99+=("$y")
-  done
-  local rss; rss=$(rss_mib "$3")
-  read -r x y < <(load 18600 "$4" "$5"); arps+=("$x"); ap99+=("$y")
-  row "$1" "$rss" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
+# between <v0> <v1> … <vn>: the n means of neighbours, for cases measured
+# between two runs of (a).
+between() {
+  local v=("$@") i
+  for ((i = 0; i + 1 < ${#v[@]}; i++)); do echo "(${v[$i]} + ${v[$((i + 1))]}) / 2" | bc -l; done | paste -sd' '
 }
+# merged <histogram-file>: "requests/s p99-ms p99.9-ms" of every run appended
+# to it (bench/wrk/histogram.lua).
+merged() {
+  local rps tails
+  rps=$(awk '$1 == "R" {n += $2; t += $3} END {printf "%.0f", n / t * 1e6}' "$1")
+  tails=$(awk '$1 == "L" {print $2, $3}' "$1" | sort -n | awk '
+    {v[NR] = $1; c[NR] = $2; total += $2}
+    END {
+      for (i = 1; i <= NR; i++) {
+        run += c[i]
+        if (!p99 && run >= 0.99 * total) p99 = v[i]
+        if (!p999 && run >= 0.999 * total) p999 = v[i]
+      }
+      printf "%.3f %.3f", p99 / 1000, p999 / 1000
+    }')
+  echo "$rps $tails"
+}
+# measure <label> <port> <pid> <lua> <keys-file>: rounds of slices, the case
+# and (a) taking turns.
+SLICE=$((${DURATION%s} / SLICES))s
+[ "$SLICE" != 0s ] || { echo "DURATION must be at least SLICES seconds" >&2; exit 1; }
+slice() { # <histogram-file> <port> <lua> <keys-file>
+  HIST_FILE="$1" KEYS_FILE="$4" taskset -c 1 wrk -t1 -c"$CONNS" -d"$SLICE" -s "$3" "http://127.0.0.1:$2" > /dev/null
+}
+measure() {
+  local rps=() p99=() arps=() ap99=() x y i s
+  for ((i = 0; i < ROUNDS; i++)); do
+    : > "$WORK/hist-a"; : > "$WORK/hist-case"
+    for ((s = 0; s < SLICES; s++)); do
+      if (((s + i) % 2)); then
+        slice "$WORK/hist-a" 18600 "$4" "$5"
+        slice "$WORK/hist-case" "$2" "$4" "$5"
+      else
+        slice "$WORK/hist-case" "$2" "$4" "$5"
+        slice "$WORK/hist-a" 18600 "$4" "$5"
+      fi
+    done
+    read -r x y _ < <(merged "$WORK/hist-a"); arps+=("$x"); ap99+=("$y")
+    read -r x y _ < <(merged "$WORK/hist-case"); rps+=("$x"); p99+=("$y")
+  done
+  row "$1" "$(rss_mib "$3")" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
+}
+
+# (a'), the machine's own noise: a second bare server measured against (a)
+# as the cases are. Its rounds show how far two identical servers drift apart
+# here, the floor under every case's ratios.
+BARE2=$(start 18603 "$T/bare" 18603 "$BODY_SIZE")
+measure "(a') the ceiling again" 18603 "$BARE2" bench/wrk/verify.lua "$WORK/data-1000/hot.txt"
+stop "$BARE2"
 
 for n in $SIZES; do
   KW=$(serve 18601 "$WORK/data-$n")
@@ -137,7 +189,7 @@ for n in $SIZES; do
       read -r x y < <(load 18601 bench/wrk/verify.lua "$WORK/unknown-fresh-$i.txt"); rps+=("$x"); p99+=("$y")
     done
     read -r x y < <(load 18600 bench/wrk/verify.lua "$WORK/unknown-fresh-0.txt"); arps+=("$x"); ap99+=("$y")
-    row "(d) unknown keys, first sight" "$(rss_mib "$KW")" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
+    row "(d) unknown keys, first sight" "$(rss_mib "$KW")" "${rps[*]}" / "${p99[*]}" / "$(between "${arps[@]}")" / "$(between "${ap99[@]}")"
     load 18601 bench/wrk/verify.lua "$unknown" 3s > /dev/null
     measure "(d) unknown keys, repeated" 18601 "$KW" bench/wrk/verify.lua "$unknown"
   fi
@@ -160,5 +212,5 @@ for ((i = 0; i < ROUNDS; i++)); do
   stop "$KW"
 done
 read -r x y < <(load 18600 bench/wrk/verify.lua "$keys"); arps+=("$x"); ap99+=("$y")
-row "(c) first-time verifications" "$rss" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
+row "(c) first-time verifications" "$rss" "${rps[*]}" / "${p99[*]}" / "$(between "${arps[@]}")" / "$(between "${ap99[@]}")"
 stop "$BARE"

@@ -6,3 +6,5 @@ request = function()
   i = i % #keys + 1
   return wrk.format("GET", "/v1/auth", { ["Authorization"] = "Bearer " .. keys[i] }, nil)
 end
+dofile("bench/wrk/histogram.lua")
+done = function(summary, latency, requests) write_histogram(summary, latency) end

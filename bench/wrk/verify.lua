@@ -8,7 +8,9 @@ request = function()
   i = i % #keys + 1
   return wrk.format(nil, "/v1/verify", nil, '{"key":"' .. keys[i] .. '"}')
 end
+dofile("bench/wrk/histogram.lua")
 -- The tail wrk's --latency does not print.
 done = function(summary, latency, requests)
   io.write(string.format("p99.9 %d us\n", latency:percentile(99.9)))
+  write_histogram(summary, latency)
 end
