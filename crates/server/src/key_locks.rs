@@ -17,14 +17,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex as Held};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// Past this many locks in the map, taking one first drops those nobody
-/// holds or waits for (left behind by a request cancelled while waiting).
+/// How many locks the map holds before taking one first drops those nobody
+/// holds or waits for; after that, twice as many as were left.
 const PRUNE_ABOVE: usize = 1024;
 
 /// The locks of the keys being changed on this node, by key id.
 #[derive(Debug, Default)]
 pub struct KeyLocks {
-    held: Held<HashMap<String, Arc<Mutex<()>>>>,
+    held: Held<Locks>,
+}
+
+#[derive(Debug, Default)]
+struct Locks {
+    by_id: HashMap<String, Arc<Mutex<()>>>,
+    prune_above: usize,
 }
 
 /// A key's lock, held until dropped.
@@ -42,48 +48,62 @@ pub struct KeyGuard<'a> {
 struct Claim<'a> {
     locks: &'a KeyLocks,
     id: String,
-    lock: Arc<Mutex<()>>,
+    lock: Option<Arc<Mutex<()>>>,
 }
 
 impl KeyLocks {
     /// Waits for the lock of the key `id`; other changes to that key wait
     /// until the guard is dropped.
     pub async fn lock(&self, id: &str) -> KeyGuard<'_> {
-        let claim = self.claim(id);
-        let guard = Arc::clone(&claim.lock).lock_owned().await;
+        let (claim, lock) = self.claim(id);
         KeyGuard {
-            _guard: guard,
+            _guard: lock.lock_owned().await,
             _claim: claim,
         }
     }
 
-    fn claim(&self, id: &str) -> Claim<'_> {
+    /// Claims the key's lock: the claim, and a copy of the lock to wait on.
+    fn claim(&self, id: &str) -> (Claim<'_>, Arc<Mutex<()>>) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.len() > PRUNE_ABOVE {
-            held.retain(|_, lock| Arc::strong_count(lock) > 1);
+        if held.by_id.len() > held.prune_above.max(PRUNE_ABOVE) {
+            // Left behind only by a panic between claim and guard; kept
+            // rare by pruning again only once the map has doubled.
+            held.by_id.retain(|_, lock| Arc::strong_count(lock) > 1);
+            held.prune_above = held.by_id.len() * 2;
         }
-        let lock = Arc::clone(held.entry(id.to_owned()).or_default());
-        Claim {
+        let lock = Arc::clone(held.by_id.entry(id.to_owned()).or_default());
+        let claim = Claim {
             locks: self,
             id: id.to_owned(),
-            lock,
-        }
+            lock: Some(Arc::clone(&lock)),
+        };
+        (claim, lock)
     }
 
     /// How many keys have a lock (held or waited for), for tests.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .len()
     }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut held = self.locks.held.lock().unwrap_or_else(|e| e.into_inner());
-        // Clones are only made under `held`: two references (the map's and
-        // this one) mean nobody else holds or waits for the lock.
-        if Arc::strong_count(&self.lock) <= 2 {
-            held.remove(&self.id);
+        // Claims are made and dropped under `held`, and the copy each one
+        // waited on or held the lock with is gone before it is dropped: when
+        // the map's copy is the last, nobody holds or waits for the lock.
+        drop(self.lock.take());
+        if held
+            .by_id
+            .get(&self.id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            held.by_id.remove(&self.id);
         }
     }
 }

@@ -20,11 +20,11 @@ use keyward_core::audit::AuditContext;
 use keyward_core::events::{self, object};
 use keyward_core::id::{KeyId, OrgId};
 use keyward_core::keys;
-use keyward_core::model::{KeyRecord, KeyStatus};
+use keyward_core::model::{KeyRecord, KeyStatus, Organization};
 use keyward_core::org_policy::KeyPolicy;
 use keyward_core::store::{CursorValue, KeyCursor, KeyQuery, KeySort};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tokio::sync::{mpsc, watch};
 
 /// Keys read per page of a sweep.
@@ -88,6 +88,8 @@ pub struct Sweeper {
     page: u32,
     stale_pages: u32,
     stale_scans: HashMap<OrgId, KeyCursor>,
+    /// Organizations this sweeper has looked at for stale keys.
+    started: HashSet<OrgId>,
 }
 
 impl Default for Sweeper {
@@ -104,6 +106,7 @@ impl Sweeper {
             page: page.max(1),
             stale_pages: stale_pages.max(1),
             stale_scans: HashMap::new(),
+            started: HashSet::new(),
         }
     }
 
@@ -115,10 +118,12 @@ impl Sweeper {
         let orgs = state.store.list_organizations().await?;
         self.stale_scans
             .retain(|id, _| orgs.iter().any(|org| &org.id == id));
+        self.started
+            .retain(|id| orgs.iter().any(|org| &org.id == id));
         let mut recorded = 0;
         for org in orgs {
             let swept = match state.store.get_policy(&org.id).await {
-                Ok(policy) => self.sweep_org(state, &org.id, &policy).await,
+                Ok(policy) => self.sweep_org(state, &org, &policy).await,
                 Err(error) => Err(error.into()),
             };
             match swept {
@@ -134,11 +139,11 @@ impl Sweeper {
     async fn sweep_org(
         &mut self,
         state: &AppState,
-        org: &OrgId,
+        org: &Organization,
         policy: &KeyPolicy,
     ) -> anyhow::Result<usize> {
         let now = state.clock.now();
-        let expiring = self.expiry_notices(state, org, policy, now).await?;
+        let expiring = self.expiry_notices(state, &org.id, policy, now).await?;
         Ok(expiring + self.stale_notices(state, org, policy, now).await?)
     }
 
@@ -170,19 +175,35 @@ impl Sweeper {
 
     /// Reads up to `stale_pages` pages of the organization's live keys, in
     /// creation order from where the previous sweep stopped, and starts over
-    /// once it reaches keys too young to be stale.
+    /// once it reaches keys too young to be stale. A sweep that began midway
+    /// goes on from the oldest keys once (so small organizations are looked
+    /// at whole in every sweep).
+    ///
+    /// A sweeper's first look at an organization begins at a random moment
+    /// of its life: a node restarted more often than a whole look takes
+    /// still reaches every key, and nodes look at different keys.
     async fn stale_notices(
         &mut self,
         state: &AppState,
-        org: &OrgId,
+        org: &Organization,
         policy: &KeyPolicy,
         now: DateTime<Utc>,
     ) -> anyhow::Result<usize> {
         let Some(stale_days) = policy.stale_after_days else {
-            self.stale_scans.remove(org);
+            self.stale_scans.remove(&org.id);
             return Ok(0);
         };
         let young_after = now - days(stale_days);
+        if self.started.insert(org.id.clone())
+            && let Some(at) = random_between(org.created_at, young_after)
+        {
+            let cursor = KeyCursor {
+                value: CursorValue::Int(at.timestamp_micros()),
+                id: String::new(),
+            };
+            self.stale_scans.insert(org.id.clone(), cursor);
+        }
+        let mut wrapped = !self.stale_scans.contains_key(&org.id);
         let mut recorded = 0;
         for _ in 0..self.stale_pages {
             let query = KeyQuery {
@@ -195,11 +216,11 @@ impl Sweeper {
                 last_used_before: None,
                 expires_before: None,
                 sort: KeySort::CreatedAsc,
-                after: self.stale_scans.get(org).cloned(),
+                after: self.stale_scans.get(&org.id).cloned(),
                 limit: self.page,
                 now,
             };
-            let mut page = state.store.list_keys(org, &query).await?;
+            let mut page = state.store.list_keys(&org.id, &query).await?;
             let more = page.len() > self.page as usize;
             page.truncate(self.page as usize);
             for key in &page {
@@ -211,11 +232,14 @@ impl Sweeper {
                         value: CursorValue::Int(last.created_at.timestamp_micros()),
                         id: last.id.as_str().to_owned(),
                     };
-                    self.stale_scans.insert(org.clone(), cursor);
+                    self.stale_scans.insert(org.id.clone(), cursor);
                 }
                 _ => {
-                    self.stale_scans.remove(org);
-                    break;
+                    self.stale_scans.remove(&org.id);
+                    if wrapped {
+                        break;
+                    }
+                    wrapped = true;
                 }
             }
         }
@@ -223,8 +247,18 @@ impl Sweeper {
     }
 }
 
-/// One key's failure (a change racing the sweep) is retried at the next
-/// sweep; the others go on.
+/// A random moment in `from..until`, if that is not empty.
+fn random_between(from: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let span = u64::try_from((until - from).num_microseconds()?).ok()?;
+    let mut bytes = [0; 8];
+    getrandom::fill(&mut bytes).ok()?;
+    let offset = i64::try_from(u64::from_le_bytes(bytes) % span.max(1)).ok()?;
+    (span > 0).then(|| from + Duration::microseconds(offset))
+}
+
+/// One key's failure (a change racing the sweep) is retried when the sweep
+/// comes to the key again (the next sweep for expiry, the next look at the
+/// organization's keys for staleness); the others go on.
 fn each_key(recorded: anyhow::Result<usize>, key: &KeyRecord) -> usize {
     recorded.unwrap_or_else(|error| {
         tracing::warn!(%error, key = %key.id, "recording a key notice failed");

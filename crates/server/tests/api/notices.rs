@@ -129,13 +129,13 @@ async fn the_look_for_stale_keys_reads_a_few_keys_a_sweep_and_goes_on_at_the_nex
     // Two keys a page, one page a sweep.
     let mut sweeper = Sweeper::new(2, 1);
     let mut counts = Vec::new();
-    while counts.last() != Some(&0) && counts.len() < 20 {
+    for _ in 0..8 {
         counts.push(sweeper.sweep(&app.state).await.unwrap());
     }
     assert!(counts.iter().all(|n| *n <= 2), "{counts:?}");
     assert!(
-        counts.len() >= 4,
-        "5 keys and the root key over 3 sweeps: {counts:?}"
+        counts.iter().filter(|n| **n > 0).count() >= 3,
+        "5 keys and the root key over 3 sweeps or more: {counts:?}"
     );
     let (_, stale) = app.get("/v1/audit?action=key.stale&limit=100").await;
     let reported = stale["data"].as_array().unwrap().len();

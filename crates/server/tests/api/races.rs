@@ -136,7 +136,8 @@ async fn a_key_being_changed_holds_up_only_changes_to_it_from_its_own_organizati
     assert_eq!(status, StatusCode::OK);
 
     // The organization's own change to the key waits its turn.
-    let revoke = app.post(&format!("/v1/keys/{id}/revoke"), json!({}));
+    let path = format!("/v1/keys/{id}/revoke");
+    let revoke = app.post(&path, json!({}));
     tokio::pin!(revoke);
     let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut revoke).await;
     assert!(
