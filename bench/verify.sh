@@ -22,7 +22,9 @@
 # case between two of (a), and (a) is their mean.
 # Each figure is the median of its rounds, and each ratio compares it with
 # the median of (a); the last two columns list each round's own throughput
-# ratio and p99 ratio.
+# ratio and p99 ratio. A second table lists, for the sliced cases, the time
+# the host took the cores away (steal) during each round's slices of the
+# case and of (a).
 # Run by hand (not by CI). Results: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,11 +118,12 @@ between() {
   local v=("$@") i
   for ((i = 0; i + 1 < ${#v[@]}; i++)); do echo "(${v[$i]} + ${v[$((i + 1))]}) / 2" | bc -l; done | paste -sd' '
 }
-# merged <histogram-file>: "requests/s p99-ms p99.9-ms" of every run appended
-# to it (bench/wrk/histogram.lua).
+# merged <histogram-file>: "requests/s p99-ms p99.9-ms steal-ms" of every run
+# appended to it (bench/wrk/histogram.lua; steal from slice).
 merged() {
-  local rps tails
+  local rps tails steal
   rps=$(awk '$1 == "R" {n += $2; t += $3} END {printf "%.0f", n / t * 1e6}' "$1")
+  steal=$(awk '$1 == "S" {s += $2} END {print s + 0}' "$1")
   tails=$(awk '$1 == "L" {print $2, $3}' "$1" | sort -n | awk '
     {v[NR] = $1; c[NR] = $2; total += $2}
     END {
@@ -131,17 +134,22 @@ merged() {
       }
       printf "%.3f %.3f", p99 / 1000, p999 / 1000
     }')
-  echo "$rps $tails"
+  echo "$rps $tails $steal"
 }
 # measure <label> <port> <pid> <lua> <keys-file>: rounds of slices, the case
 # and (a) taking turns.
 SLICE=$((${DURATION%s} / SLICES))s
 [ "$SLICE" != 0s ] || { echo "DURATION must be at least SLICES seconds" >&2; exit 1; }
+# The time the host kept this machine's two cores from running, in ms: the
+# steal column of /proc/stat, in ticks of 10 ms.
+steal_ms() { awk '/^cpu[01] / {s += $9} END {print s * 10}' /proc/stat; }
 slice() { # <histogram-file> <port> <lua> <keys-file>
+  local before; before=$(steal_ms)
   HIST_FILE="$1" KEYS_FILE="$4" taskset -c 1 wrk -t1 -c"$CONNS" -d"$SLICE" -s "$3" "http://127.0.0.1:$2" > /dev/null
+  echo "S $(($(steal_ms) - before))" >> "$1"
 }
 measure() {
-  local rps=() p99=() arps=() ap99=() x y i s
+  local rps=() p99=() arps=() ap99=() steal=() asteal=() x y z i s
   for ((i = 0; i < ROUNDS; i++)); do
     : > "$WORK/hist-a"; : > "$WORK/hist-case"
     for ((s = 0; s < SLICES; s++)); do
@@ -153,12 +161,22 @@ measure() {
         slice "$WORK/hist-a" 18600 "$4" "$5"
       fi
     done
-    read -r x y _ < <(merged "$WORK/hist-a"); arps+=("$x"); ap99+=("$y")
-    read -r x y _ < <(merged "$WORK/hist-case"); rps+=("$x"); p99+=("$y")
+    read -r x y _ z < <(merged "$WORK/hist-a"); arps+=("$x"); ap99+=("$y"); asteal+=("$z")
+    read -r x y _ z < <(merged "$WORK/hist-case"); rps+=("$x"); p99+=("$y"); steal+=("$z")
   done
   row "$1" "$(rss_mib "$3")" "${rps[*]}" / "${p99[*]}" / "${arps[*]}" / "${ap99[*]}"
+  echo "| $1 | ${steal[*]} | ${asteal[*]} |" >> "$WORK/steal.md"
+}
+# The steal of each round, after the table: a round whose ratio the host
+# decided shows here.
+print_steal() {
+  echo
+  echo "| case | host steal per round in the case's slices, ms | in (a)'s slices, ms |"
+  echo "|---|---|---|"
+  cat "$WORK/steal.md"
 }
 
+: > "$WORK/steal.md"
 # (a'), the machine's own noise: a second bare server measured against (a)
 # as the cases are. Its rounds show how far two identical servers drift apart
 # here, the floor under every case's ratios.
@@ -196,12 +214,16 @@ for n in $SIZES; do
   stop "$KW"
 done
 
-[[ " $SIZES " == *" 1000000 "* ]] || { stop "$BARE"; exit 0; }
+[[ " $SIZES " == *" 1000000 "* ]] || { stop "$BARE"; print_steal; exit 0; }
 # (c) cold: each round a fresh server over 1,000,000 keys, sent keys from its
 # own slice of the file (keys 300,001 on, split among the rounds), none
 # verified before in this run.
 rps=() p99=() arps=() ap99=() rss=0
 slice=$((700000 / ROUNDS))
+# The database in the page cache first, as a seed leaves it: a machine that
+# reclaims idle file pages (DAMON here) can have dropped it during the run,
+# and a first-time lookup that reads the disk holds the request worker.
+cat "$WORK/data-1000000/keyward.db" > /dev/null
 for ((i = 0; i < ROUNDS; i++)); do
   keys="$WORK/data-1000000/cold-$i.txt"
   sed -n "$((300001 + i * slice)),$((300000 + (i + 1) * slice))p" "$WORK/data-1000000/keys.txt" > "$keys"
@@ -214,3 +236,4 @@ done
 read -r x y < <(load 18600 bench/wrk/verify.lua "$keys"); arps+=("$x"); ap99+=("$y")
 row "(c) first-time verifications" "$rss" "${rps[*]}" / "${p99[*]}" / "$(between "${arps[@]}")" / "$(between "${ap99[@]}")"
 stop "$BARE"
+print_steal
