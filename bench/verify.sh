@@ -220,11 +220,12 @@ done
 # verified before in this run.
 rps=() p99=() arps=() ap99=() rss=0
 slice=$((700000 / ROUNDS))
-# The database in the page cache first, as a seed leaves it: a machine that
-# reclaims idle file pages (DAMON here) can have dropped it during the run,
-# and a first-time lookup that reads the disk holds the request worker.
-cat "$WORK/data-1000000/keyward.db" > /dev/null
 for ((i = 0; i < ROUNDS; i++)); do
+  # The database in the page cache, as a seed leaves it: a machine that
+  # reclaims file pages left idle for a minute (DAMON's pageout here) drops
+  # it during the run, and a first-time lookup that reads the disk holds the
+  # request worker (docs/benchmarks.md, run 27).
+  cat "$WORK/data-1000000/keyward.db" > /dev/null
   keys="$WORK/data-1000000/cold-$i.txt"
   sed -n "$((300001 + i * slice)),$((300000 + (i + 1) * slice))p" "$WORK/data-1000000/keys.txt" > "$keys"
   read -r x y < <(load 18600 bench/wrk/verify.lua "$keys"); arps+=("$x"); ap99+=("$y")
