@@ -22,18 +22,11 @@ if [ ! -f "$DATA/keys.txt" ]; then
   "$T/seed-keys" "$DATA" 1000 "$DATA/keys.txt" "$DATA/unknown.txt" >&2
 fi
 
-rm -f "$WORK/pace-pids"
-trap 'xargs -r kill < "$WORK/pace-pids" 2>/dev/null; rm -f "$WORK/pace-pids"' EXIT
-start() { # <port> <command…>
-  local port=$1; shift
-  taskset -c 0 "$@" > "$WORK/pace-$port.log" 2>&1 &
-  echo $! >> "$WORK/pace-pids"
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return; sleep 0.1; done
-  echo "server on $port did not start" >&2; exit 1
-}
-start 18610 "$T/bare" 18610 330
-start 18611 env KEYWARD_DATA_DIR="$DATA" "$T/keyward" serve --addr 127.0.0.1:18611
-start 18612 "$T/bare" 18612 330 "$SPIN"
+PIDS="$WORK/pace-pids"
+. bench/servers.sh
+start 18610 "$T/bare" 18610 330 > /dev/null
+start 18611 env KEYWARD_DATA_DIR="$DATA" "$T/keyward" serve --addr 127.0.0.1:18611 > /dev/null
+start 18612 "$T/bare" 18612 330 "$SPIN" > /dev/null
 names=([18610]="(a) ceiling" [18611]="(b) verify" [18612]="(a+) ceiling + ${SPIN} ns")
 ports=(18610 18611 18612)
 
@@ -42,23 +35,6 @@ run() { # <port> <duration> [histogram-file]
     wrk -t1 -c"$CONNS" -d"$2" -s "$LUA" "http://127.0.0.1:$1" > /dev/null
 }
 for p in "${ports[@]}"; do run "$p" 5s; done # warm up (and fill Keyward's cache)
-
-# percentiles <histogram-file>: "requests/s p50 p90 p99 p99.9" (µs).
-percentiles() {
-  awk '$1 == "R" {n += $2; t += $3} $1 == "L" {print "L", $2, $3} END {printf "R %.0f\n", n / t * 1e6}' "$1" |
-    sort -k1,1 -k2n | awk '
-      $1 == "L" {v[++k] = $2; c[k] = $3; total += $3}
-      $1 == "R" {rps = $2}
-      END {
-        split("0.5 0.9 0.99 0.999", q, " ")
-        out = rps
-        for (j = 1; j <= 4; j++) {
-          run = 0
-          for (i = 1; i <= k; i++) { run += c[i]; if (run >= q[j] * total) { out = out " " v[i]; break } }
-        }
-        print out
-      }'
-}
 
 echo "| round | server | requests/s | p50 µs | p90 µs | p99 µs | p99.9 µs |"
 echo "|---:|---|---:|---:|---:|---:|---:|"
@@ -71,7 +47,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
   done
   for p in "${ports[@]}"; do
-    read -r rps p50 p90 p99 p999 < <(percentiles "$WORK/pace-hist-$p")
+    read -r rps p50 p90 p99 p999 < <(quantiles "$WORK/pace-hist-$p" 0.5 0.9 0.99 0.999)
     echo "| $r | ${names[$p]} | $rps | $p50 | $p90 | $p99 | $p999 |"
   done
 done

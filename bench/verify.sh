@@ -52,22 +52,8 @@ seed() { # <count>
 
 # Servers are pinned to core 0, wrk to core 1. The bare server runs the
 # whole time (idle while another case is measured).
-# Servers still running when the script ends, however it ends, are stopped.
-rm -f "$WORK/pids"
-trap 'xargs -r kill < "$WORK/pids" 2>/dev/null; rm -f "$WORK/pids"' EXIT
-start() { # <port> <command…>; prints the pid
-  local port=$1; shift
-  taskset -c 0 "$@" > "$WORK/server-$port.log" 2>&1 &
-  local pid=$!
-  echo "$pid" >> "$WORK/pids"
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && { echo "$pid"; return; }; sleep 0.1; done
-  echo "server on $port did not start" >&2; exit 1
-}
-stop() { # <pid>: not this shell's child (started in a subshell), so poll
-  kill "$1" 2>/dev/null || true
-  while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
-  sed -i "/^$1\$/d" "$WORK/pids"
-}
+PIDS="$WORK/pids"
+. bench/servers.sh
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
 # wrk pinned to core 1; prints "requests/s p99-ms".
@@ -121,20 +107,10 @@ between() {
 # merged <histogram-file>: "requests/s p99-ms p99.9-ms steal-ms" of every run
 # appended to it (bench/wrk/histogram.lua; steal from slice).
 merged() {
-  local rps tails steal
-  rps=$(awk '$1 == "R" {n += $2; t += $3} END {printf "%.0f", n / t * 1e6}' "$1")
+  local rps p99 p999 steal
+  read -r rps p99 p999 < <(quantiles "$1" 0.99 0.999)
   steal=$(awk '$1 == "S" {s += $2} END {print s + 0}' "$1")
-  tails=$(awk '$1 == "L" {print $2, $3}' "$1" | sort -n | awk '
-    {v[NR] = $1; c[NR] = $2; total += $2}
-    END {
-      for (i = 1; i <= NR; i++) {
-        run += c[i]
-        if (!p99 && run >= 0.99 * total) p99 = v[i]
-        if (!p999 && run >= 0.999 * total) p999 = v[i]
-      }
-      printf "%.3f %.3f", p99 / 1000, p999 / 1000
-    }')
-  echo "$rps $tails $steal"
+  printf '%s %.3f %.3f %s\n' "$rps" "$(echo "$p99 / 1000" | bc -l)" "$(echo "$p999 / 1000" | bc -l)" "$steal"
 }
 # measure <label> <port> <pid> <lua> <keys-file>: rounds of slices, the case
 # and (a) taking turns.
